@@ -1,0 +1,1 @@
+"""The ingest gateway: player dialects in, canonical Avro events into Kafka."""

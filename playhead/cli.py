@@ -1,0 +1,138 @@
+"""The ``playhead`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from playhead.settings import Settings, SettingsError, load_settings
+
+EPILOG = """\
+Settings come from PLAYHEAD_* environment variables (see docs/configuration.md),
+for example PLAYHEAD_KAFKA_BOOTSTRAP=127.0.0.1:9092 or
+PLAYHEAD_CLICKHOUSE_URL=http://clickhouse:8123.
+
+Start here:  playhead up    then    playhead sql "SELECT * FROM playhead.sessions"
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="playhead",
+        description="Consumption analytics for audio and video players: playback events in, "
+        "audience retention curves out.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("up", help="start Kafka, the warehouse, the gateway and a worker "
+                                   "in the background")
+    commands.add_parser("down", help="stop everything `playhead up` started")
+    commands.add_parser("status", help="show what is running and where")
+    kafka = commands.add_parser("kafka", help="the local single-node Kafka broker")
+    kafka.add_argument("action", choices=["up", "down", "status"])
+    commands.add_parser("gateway", help="run the ingest gateway in the foreground")
+    worker = commands.add_parser("worker", help="run one stream worker in the foreground")
+    worker.add_argument("--loglevel", default="info")
+    commands.add_parser("warehouse", help="serve the embedded ClickHouse (chDB) over the "
+                                          "ClickHouse HTTP interface in the foreground")
+    commands.add_parser("migrate", help="apply pending ClickHouse migrations")
+    sql = commands.add_parser("sql", help="run a query; prints TabSeparated rows")
+    sql.add_argument("query", help='e.g. "SELECT count() FROM playhead.sessions"')
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        print(f"playhead: {err}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # the user gets one clear line, not a traceback
+        if isinstance(err, _user_errors()):
+            print(f"playhead: {err}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    # Imported late: `playhead --help` should not pay for Kafka and ClickHouse imports.
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    from playhead.local.kafka import KafkaPlatformError
+    from playhead.local.services import ServiceError
+    from sinks.client import WarehouseUnavailable
+
+    return (KafkaPlatformError, ServiceError, WarehouseUnavailable, DatabaseError)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.command
+    if command == "up":
+        from playhead.local.platform import up
+
+        up(settings)
+    elif command == "down":
+        from playhead.local.platform import down
+
+        down(settings)
+    elif command == "status":
+        from playhead.local.platform import describe
+
+        print(describe(settings))
+    elif command == "kafka":
+        from playhead.local.kafka import KafkaBroker
+
+        broker = KafkaBroker(settings)
+        if args.action == "up":
+            broker.up()
+            print(f"Kafka {settings.kafka_version} is up on {settings.kafka_bootstrap}")
+        elif args.action == "down":
+            broker.down()
+            print("Kafka stopped")
+        else:
+            state = broker.status()
+            print(json.dumps({"running": state.running, "pid": state.pid,
+                              "bootstrap": state.bootstrap, "version": state.version}))
+            return 0 if state.running else 3
+    elif command == "gateway":
+        import uvicorn
+
+        from ingest.app import create_app
+
+        uvicorn.run(create_app(settings), host=settings.gateway_host, port=settings.gateway_port)
+    elif command == "worker":
+        from processors.worker import run_worker
+
+        run_worker(settings, loglevel=args.loglevel)
+    elif command == "warehouse":
+        from playhead.warehouse.server import WarehouseServer
+
+        WarehouseServer(settings.warehouse_path, settings.warehouse_host,
+                        settings.warehouse_port).serve_forever()
+    elif command == "migrate":
+        from sinks.client import connect
+        from sinks.migrate import migrate
+
+        applied = migrate(connect(settings.clickhouse_url), settings.clickhouse_database)
+        print("\n".join(f"applied {m.name}: {m.reason}" for m in applied) or "up to date")
+    elif command == "sql":
+        from sinks.client import connect
+
+        client = connect(settings.clickhouse_url)
+        output = client.raw_query(args.query, fmt="TabSeparated")
+        sys.stdout.buffer.write(output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

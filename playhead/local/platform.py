@@ -1,0 +1,55 @@
+"""`playhead up` / `down` / `status`: the whole pipeline on one machine."""
+
+from __future__ import annotations
+
+from playhead.local import services
+from playhead.local.kafka import KafkaBroker
+from playhead.settings import Settings
+
+# Started in this order, stopped in reverse.
+GATEWAY, WAREHOUSE, WORKER = "gateway", "warehouse", "worker"
+
+
+def _warehouse_is_embedded(settings: Settings) -> bool:
+    return settings.clickhouse_url.rstrip("/") == (
+        f"http://{settings.warehouse_host}:{settings.warehouse_port}")
+
+
+def up(settings: Settings) -> None:
+    print(f"Kafka {settings.kafka_version} on {settings.kafka_bootstrap} ...", flush=True)
+    KafkaBroker(settings).up()
+    if _warehouse_is_embedded(settings):
+        print(f"warehouse (chDB at {settings.warehouse_path}) on "
+              f"{settings.clickhouse_url} ...", flush=True)
+        services.start(settings, WAREHOUSE, ["warehouse"],
+                       services.http_ok(f"{settings.clickhouse_url}/ping"))
+    print(f"gateway on {settings.gateway_url} ...", flush=True)
+    services.start(settings, GATEWAY, ["gateway"], services.http_ok(f"{settings.gateway_url}/healthz"))
+    print("worker ...", flush=True)
+    log = services.log_file(settings, WORKER)
+    services.start(settings, WORKER, ["worker"], services.log_contains(log, "Ready"), timeout=120)
+    print(f"""
+Playhead is running.
+  send events:  curl -X POST '{settings.gateway_url}/api/consumption/events?organizationId=<guid>' \\
+                     -H 'Content-Type: application/json' -d @docs/examples/omny-request.json
+  query:        playhead sql "SELECT * FROM {settings.clickhouse_database}.sessions"
+  logs:         {log.parent}
+  stop:         playhead down""")
+
+
+def down(settings: Settings) -> None:
+    for name in (WORKER, GATEWAY, WAREHOUSE):
+        if services.stop(settings, name):
+            print(f"stopped {name}")
+    KafkaBroker(settings).down()
+    print("stopped kafka")
+
+
+def describe(settings: Settings) -> str:
+    broker = KafkaBroker(settings).status()
+    lines = [f"kafka      {'running' if broker.running else 'stopped'}  {broker.bootstrap}"]
+    where = {GATEWAY: settings.gateway_url, WAREHOUSE: settings.clickhouse_url, WORKER: ""}
+    for name in (WAREHOUSE, GATEWAY, WORKER):
+        state = services.status(settings, name)
+        lines.append(f"{name:<10} {'running' if state.running else 'stopped'}  {where[name]}")
+    return "\n".join(lines)

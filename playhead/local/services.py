@@ -1,0 +1,150 @@
+"""Background processes of the local platform: start detached, find, stop.
+
+Each service runs as ``python -m playhead <name>``, logs to
+``<state>/logs/<name>.log`` and leaves its pid in ``<state>/run/<name>.pid``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from playhead.settings import Settings
+
+
+class ServiceError(RuntimeError):
+    """A service did not start or stop; the message points at its log."""
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    log: Path
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+
+def _pid_file(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"{name}.pid"
+
+
+def log_file(settings: Settings, name: str) -> Path:
+    return settings.state_dir / "logs" / f"{name}.log"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); ask /proc where it exists.
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
+
+
+def status(settings: Settings, name: str) -> ServiceStatus:
+    pid_file = _pid_file(settings, name)
+    pid = None
+    if pid_file.exists():
+        recorded = int(pid_file.read_text().strip() or 0)
+        if recorded and _alive(recorded):
+            pid = recorded
+        else:
+            pid_file.unlink(missing_ok=True)
+    return ServiceStatus(name, pid, log_file(settings, name))
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def start(
+    settings: Settings,
+    name: str,
+    args: list[str],
+    ready: Callable[[], bool],
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+) -> ServiceStatus:
+    """Start ``python -m playhead <args>`` detached unless running; wait for ``ready``."""
+    current = status(settings, name)
+    if current.running:
+        return current
+    log = log_file(settings, name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "playhead", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives the `playhead up` that started it
+            env={**os.environ, **(env or {})},
+        )
+    _pid_file(settings, name).write_text(str(process.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _pid_file(settings, name).unlink(missing_ok=True)
+            raise ServiceError(
+                f"{name} exited with {process.returncode}; its log ({log}) ends with:\n{tail(log)}"
+            )
+        if ready():
+            return status(settings, name)
+        time.sleep(0.25)
+    stop(settings, name)
+    raise ServiceError(f"{name} was not ready within {timeout:.0f}s; see {log}:\n{tail(log)}")
+
+
+def stop(settings: Settings, name: str, timeout: float = 20.0) -> bool:
+    """SIGTERM, then SIGKILL after ``timeout``; True if something was stopped."""
+    current = status(settings, name)
+    if current.pid is None:
+        return False
+    os.kill(current.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(current.pid):
+        time.sleep(0.1)
+    if _alive(current.pid):
+        os.kill(current.pid, signal.SIGKILL)
+    _pid_file(settings, name).unlink(missing_ok=True)
+    return True
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    return check
+
+
+def log_contains(path: Path, text: str) -> Callable[[], bool]:
+    start_size = path.stat().st_size if path.exists() else 0
+
+    def check() -> bool:
+        if not path.exists():
+            return False
+        with path.open("rb") as handle:
+            handle.seek(start_size)
+            return text.encode() in handle.read()
+
+    return check

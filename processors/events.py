@@ -1,0 +1,91 @@
+"""The canonical playback event as the core sees it."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+class EventKind(enum.StrEnum):
+    START = "START"
+    STOP = "STOP"
+    HEARTBEAT = "HEARTBEAT"
+    OTHER = "OTHER"
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackEvent:
+    event_id: str
+    organization_id: str
+    session_id: str
+    clip_id: str
+    source: str
+    kind: EventKind
+    position_seconds: float
+    sequence_number: int
+    timestamp: float  # seconds since the epoch, UTC
+    session_complete: bool = False
+    dialect: str = ""
+    received_at: float = 0.0  # when the gateway accepted it, seconds since the epoch
+
+    @property
+    def session_key(self) -> str:
+        return session_key(self.organization_id, self.session_id)
+
+    def order_key(self) -> tuple[int, float, str]:
+        # Sequence number first; the timestamp breaks ties and the event id
+        # makes the order total so every replica sorts identically.
+        return (self.sequence_number, self.timestamp, self.event_id)
+
+    def to_record(self) -> dict[str, Any]:
+        """The Avro record shape (timestamps as aware datetimes or epoch millis)."""
+        return {
+            "event_id": self.event_id,
+            "organization_id": self.organization_id,
+            "session_id": self.session_id,
+            "clip_id": self.clip_id,
+            "source": self.source,
+            "dialect": self.dialect,
+            "kind": self.kind.value,
+            "position_seconds": self.position_seconds,
+            "sequence_number": self.sequence_number,
+            "timestamp": round(self.timestamp * 1000),
+            "received_at": round(self.received_at * 1000),
+            "session_complete": self.session_complete,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> PlaybackEvent:
+        """Build from a decoded Avro record; KeyError/ValueError name the bad field."""
+        return cls(
+            event_id=str(record["event_id"]),
+            organization_id=str(record["organization_id"]),
+            session_id=str(record["session_id"]),
+            clip_id=str(record["clip_id"]),
+            source=str(record["source"]),
+            kind=EventKind(record["kind"]),
+            position_seconds=float(record["position_seconds"]),
+            sequence_number=int(record["sequence_number"]),
+            timestamp=_seconds(record["timestamp"]),
+            session_complete=bool(record.get("session_complete", False)),
+            dialect=str(record.get("dialect", "")),
+            received_at=_seconds(record.get("received_at", 0)),
+        )
+
+
+def _seconds(stamp: datetime | float) -> float:
+    # fastavro hands timestamp-millis back as aware datetimes; plain data has millis.
+    return stamp.timestamp() if isinstance(stamp, datetime) else float(stamp) / 1000.0
+
+
+def session_key(organization_id: str, session_id: str) -> str:
+    """The Kafka message key: one session always lands in one partition."""
+    return f"{organization_id}/{session_id}"
+
+
+def derived_event_id(dialect: str, organization_id: str, session_id: str, sequence: int) -> str:
+    """A stable id for dialects that send none, so client retries dedupe."""
+    return f"{dialect}:{organization_id}:{session_id}:{sequence}"

@@ -1,0 +1,53 @@
+"""Listened intervals from a session's ordered events (DESIGN.md, rule 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from processors.events import EventKind, PlaybackEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    start: float
+    end: float
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+
+def ordered(events: Iterable[PlaybackEvent]) -> list[PlaybackEvent]:
+    """Deduplicate by event id and sort by sequence number, then timestamp."""
+    unique = {event.event_id: event for event in events}
+    return sorted(unique.values(), key=PlaybackEvent.order_key)
+
+
+def listened_intervals(events: Sequence[PlaybackEvent]) -> list[Interval]:
+    """Turn ordered start/stop events into listened intervals.
+
+    ``events`` must already be deduplicated and ordered (see ``ordered``).
+    """
+    intervals: list[Interval] = []
+    open_at: float | None = None  # position where the open interval began
+    opened_time = 0.0
+    for event in events:
+        position = max(event.position_seconds, 0.0)
+        if event.kind is EventKind.START:
+            if open_at is not None:
+                # A start while playing: the player skipped its stop, so the
+                # open interval ran at 1x for the wall time in between.
+                _keep(intervals, open_at, open_at + max(event.timestamp - opened_time, 0.0))
+            open_at, opened_time = position, event.timestamp
+        elif event.kind is EventKind.STOP and open_at is not None:
+            _keep(intervals, open_at, position)
+            open_at = None
+    if open_at is not None and events:
+        _keep(intervals, open_at, open_at + max(events[-1].timestamp - opened_time, 0.0))
+    return intervals
+
+
+def _keep(intervals: list[Interval], start: float, end: float) -> None:
+    if end > start:
+        intervals.append(Interval(start, end))

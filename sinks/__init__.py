@@ -1,0 +1,1 @@
+"""ClickHouse: the client, migrations, the row writer and the analysts' queries."""

@@ -1,0 +1,40 @@
+"""The ClickHouse sink: ``write(results)`` and nothing else.
+
+Batching is the caller's business (see processors/faust_app.py); this class
+turns one batch into inserts and reports failure as ``SinkUnavailable`` so the
+caller can hold its offsets and retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from clickhouse_connect.driver.client import Client
+
+from processors.session import SessionResult
+from sinks.rows import BUCKET_COLUMNS, SESSION_COLUMNS, bucket_rows, session_rows
+
+
+class SinkUnavailable(RuntimeError):
+    """ClickHouse refused or failed a batch; nothing of it may be treated as written."""
+
+
+class ClickHouseSink:
+    def __init__(self, client: Client, database: str):
+        self._client = client
+        self._database = database
+
+    def write(self, results: Sequence[SessionResult]) -> None:
+        if not results:
+            return
+        try:
+            # Buckets before the session row: the views join on the session's
+            # newest version, so a reader never sees a version without buckets.
+            buckets = bucket_rows(results)
+            if buckets:
+                self._client.insert(f"{self._database}.session_buckets", buckets,
+                                    column_names=list(BUCKET_COLUMNS))
+            self._client.insert(f"{self._database}.session_versions", session_rows(results),
+                                column_names=list(SESSION_COLUMNS))
+        except Exception as err:
+            raise SinkUnavailable(f"writing {len(results)} sessions failed: {err}") from err
