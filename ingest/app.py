@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -81,7 +81,7 @@ def create_app(
     @app.post("/api/consumption/events", response_model=omny.OmnyAnswer)
     async def omny_events(
         body: omny.OmnyRequest,
-        organization_id: uuid.UUID = Query(alias="organizationId"),
+        organization_id: Annotated[uuid.UUID, Query(alias="organizationId")],
     ) -> Any:
         if str(organization_id) in settings.disabled_organizations:
             return omny.OmnyAnswer(Enabled=False)

@@ -43,7 +43,8 @@ class KafkaPublisher:
                     await asyncio.wait_for(producer.start(), self._timeout)
                 except (KafkaError, OSError, TimeoutError) as err:
                     await producer.stop()
-                    raise PublishUnavailable(f"Kafka at {self._bootstrap} unreachable: {err}") from err
+                    raise PublishUnavailable(
+                        f"Kafka at {self._bootstrap} unreachable: {err}") from err
                 self._producer = producer
             return self._producer
 

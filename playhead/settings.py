@@ -7,6 +7,7 @@ named, never halfway through a stream.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
@@ -96,3 +97,15 @@ def load_settings(**overrides: object) -> Settings:
             key = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
             problems.append(f"{key}: {error['msg']} (got {error.get('input')!r})")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from err
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """The PLAYHEAD_* variables that reproduce ``settings`` in a child process."""
+    env = {}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        if isinstance(value, (set, frozenset, list, dict)):
+            text = json.dumps(sorted(value) if isinstance(value, (set, frozenset)) else value)
+        else:
+            text = str(value)
+        env[ENV_PREFIX + name.upper()] = text
+    return env

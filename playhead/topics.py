@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import murmur2
 
 from playhead.settings import Settings
 
@@ -35,6 +36,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         # Dead letters are kept four weeks so someone can look at them.
         TopicSpec(settings.dead_letter_topic, 1, {"retention.ms": str(4 * WEEK_MS)}),
     ]
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a message key (as aiokafka does)."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 async def ensure_topics_async(settings: Settings) -> list[str]:

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from faust.streams import _current_event  # see _processing()
 from faust.types import EventT
 
 from playhead.settings import Settings
+from playhead.topics import partition_of
 from processors.handling import (
     InvalidMessage,
     WorkerCounters,
@@ -47,11 +47,6 @@ ROCKSDB_OPTIONS = {
     "write_buffer_size": 8 * MiB,
     "max_write_buffer_number": 2,
 }
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """Kafka's default partitioner, as aiokafka applies it to message keys."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class _Processing:
@@ -103,7 +98,7 @@ def build_app(
     )
     sessions = app.Table(
         "sessions", default=None, partitions=partitions, options=ROCKSDB_OPTIONS,
-        schema=faust.Schema(key_type=str, value_type=dict,
+        schema=faust.Schema(key_type=str, value_type=None,
                             key_serializer="json", value_serializer="json"),
     )
 

@@ -64,7 +64,9 @@ class OrganizationMismatch(ValueError):
         super().__init__(f"{self.path} is {found} but organizationId is {expected}")
 
 
-def to_events(request: OmnyRequest, organization_id: uuid.UUID, received_at: float) -> list[PlaybackEvent]:
+def to_events(
+    request: OmnyRequest, organization_id: uuid.UUID, received_at: float
+) -> list[PlaybackEvent]:
     events = []
     for index, item in enumerate(request.Events):
         if item.OrganizationId != organization_id:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from playhead.local import services
 from playhead.local.kafka import KafkaBroker
 from playhead.settings import Settings
+from playhead.topics import ensure_topics
 
 # Started in this order, stopped in reverse.
 GATEWAY, WAREHOUSE, WORKER = "gateway", "warehouse", "worker"
+# The organization of the Omny reference request in docs/examples/.
+SAMPLE_ORG = "126281f8-200e-4c9f-8378-a4870055423b"
 
 
 def _warehouse_is_embedded(settings: Settings) -> bool:
@@ -18,22 +21,28 @@ def _warehouse_is_embedded(settings: Settings) -> bool:
 def up(settings: Settings) -> None:
     print(f"Kafka {settings.kafka_version} on {settings.kafka_bootstrap} ...", flush=True)
     KafkaBroker(settings).up()
+    created = ensure_topics(settings)
+    if created:
+        print(f"created topics {', '.join(created)}")
     if _warehouse_is_embedded(settings):
         print(f"warehouse (chDB at {settings.warehouse_path}) on "
               f"{settings.clickhouse_url} ...", flush=True)
         services.start(settings, WAREHOUSE, ["warehouse"],
                        services.http_ok(f"{settings.clickhouse_url}/ping"))
     print(f"gateway on {settings.gateway_url} ...", flush=True)
-    services.start(settings, GATEWAY, ["gateway"], services.http_ok(f"{settings.gateway_url}/healthz"))
+    services.start(settings, GATEWAY, ["gateway"],
+                   services.http_ok(f"{settings.gateway_url}/healthz"))
     print("worker ...", flush=True)
     log = services.log_file(settings, WORKER)
-    services.start(settings, WORKER, ["worker"], services.log_contains(log, "Ready"), timeout=120)
+    services.start(settings, WORKER, ["worker"], services.log_contains(log, "Ready"),
+                   timeout=120)
+    endpoint = f"{settings.gateway_url}/api/consumption/events?organizationId={SAMPLE_ORG}"
     print(f"""
 Playhead is running.
-  send events:  curl -X POST '{settings.gateway_url}/api/consumption/events?organizationId=<guid>' \\
-                     -H 'Content-Type: application/json' -d @docs/examples/omny-request.json
+  send events:  curl -X POST '{endpoint}' \\
+                  -H 'Content-Type: application/json' -d @docs/examples/omny-request.json
   query:        playhead sql "SELECT * FROM {settings.clickhouse_database}.sessions"
-  logs:         {log.parent}
+  status:       playhead status        logs: {log.parent}
   stop:         playhead down""")
 
 

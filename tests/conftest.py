@@ -1,0 +1,138 @@
+"""Real services for the suite: one Kafka broker and one warehouse server per
+test session, throwaway topics and databases per test module."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from playhead.local import services
+from playhead.local.kafka import KafkaBroker
+from playhead.settings import Settings, to_env
+from playhead.topics import ensure_topics
+from sinks.client import connect
+from sinks.migrate import migrate
+
+REPO = Path(__file__).resolve().parents[1]
+# Jars are resolved once per machine into the repo's ignored state folder and reused.
+KAFKA_LIBS = REPO / ".playhead" / "kafka" / "libs-{version}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    base = Settings()
+    settings = Settings(
+        state_dir=tmp_path_factory.mktemp("kafka"),
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        kafka_libs_dir=Path(str(KAFKA_LIBS).format(version=base.kafka_version)),
+    )
+    broker = KafkaBroker(settings)
+    broker.up(timeout=600)
+    yield settings
+    broker.down()
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``playhead warehouse`` in its own process, as `playhead up` runs it."""
+    port = free_port()
+    settings = Settings(state_dir=tmp_path_factory.mktemp("warehouse"), warehouse_port=port)
+    url = f"http://127.0.0.1:{port}"
+    services.start(settings, "warehouse", ["warehouse"], services.http_ok(f"{url}/ping"),
+                   env=to_env(settings))
+    yield url
+    services.stop(settings, "warehouse")
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    client: Client
+
+    @property
+    def db(self) -> str:
+        return self.settings.clickhouse_database
+
+    def post_omny(self, body: dict[str, Any], organization: str) -> httpx.Response:
+        return httpx.post(f"{self.settings.gateway_url}/api/consumption/events",
+                          params={"organizationId": organization}, json=body, timeout=30)
+
+    def rows(self, query: str, **parameters: Any) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.client.query(query, parameters=parameters).result_rows]
+
+    def wait_for_version(self, session_id: str, version: int, timeout: float = 60.0) -> None:
+        query = (f"SELECT max(version) FROM {self.db}.session_versions "
+                 "WHERE session_id = {s:String}")
+        wait_until(lambda: (self.rows(query, s=session_id)[0][0] or 0) >= version,
+                   timeout, f"session {session_id} at version {version}")
+
+    def buckets(self, clip_id: str) -> list[tuple[Any, ...]]:
+        return self.rows(
+            f"SELECT bucket, sum(listeners), sum(listens) FROM {self.db}.consumption_by_bucket "
+            "WHERE clip_id = {c:String} GROUP BY bucket ORDER BY bucket", c=clip_id)
+
+    def sessions(self, clip_id: str) -> list[tuple[Any, ...]]:
+        return self.rows(
+            f"SELECT session_id, source, started_at, duration_seconds, kept "
+            f"FROM {self.db}.sessions WHERE clip_id = {{c:String}} ORDER BY session_id",
+            c=clip_id)
+
+
+@pytest.fixture(scope="module")
+def pipeline(kafka: Settings, warehouse_url: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """Gateway and worker processes on throwaway topics and a throwaway database."""
+    suffix = uuid.uuid4().hex[:10]
+    settings = kafka.model_copy(update={
+        "state_dir": tmp_path_factory.mktemp("pipeline"),
+        "events_topic": f"test.{suffix}.events",
+        "dead_letter_topic": f"test.{suffix}.dlq",
+        "clickhouse_url": warehouse_url,
+        "clickhouse_database": f"test_{suffix}",
+        "gateway_port": free_port(),
+        "worker_id": f"test-worker-{suffix}",
+        "tick_seconds": 1.0,
+        "sink_batch_seconds": 0.2,
+    })
+    ensure_topics(settings)
+    client = connect(warehouse_url)
+    migrate(client, settings.clickhouse_database)
+    env = to_env(settings)
+    services.start(settings, "gateway", ["gateway"],
+                   services.http_ok(f"{settings.gateway_url}/healthz"), env=env)
+    worker_log = services.log_file(settings, "worker")
+    services.start(settings, "worker", ["worker", "--loglevel", "warning"],
+                   services.log_contains(worker_log, "Ready"), env=env, timeout=120)
+    try:
+        yield Pipeline(settings, client)
+    finally:
+        services.stop(settings, "worker")
+        services.stop(settings, "gateway")
+        client.command(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
