@@ -23,11 +23,14 @@ from sinks.writer import ClickHouseSink, SinkUnavailable
 ORG = "org-sink-test"
 
 
-@pytest.fixture(scope="session")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Client:
-    # One chDB path per process: every in-process test shares it, each with its own database.
+@pytest.fixture(scope="module")
+def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    # chDB opens one path per process at a time: share it within this module
+    # (a database per test) and close it so other modules can open theirs.
     path = Path(tmp_path_factory.mktemp("chdb")) / "data"
-    return connect(f"chdb://{path}")
+    client = connect(f"chdb://{path}")
+    yield client
+    client.close()
 
 
 @pytest.fixture(params=["chdb", "server"])
