@@ -70,9 +70,12 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
     from playhead.local.kafka import KafkaPlatformError
     from playhead.local.services import ServiceError
+    from playhead.topics import TopicMismatch
+    from playhead.warehouse import WarehouseError
     from sinks.client import WarehouseUnavailable
 
-    return (KafkaPlatformError, ServiceError, WarehouseUnavailable, DatabaseError)
+    return (KafkaPlatformError, ServiceError, WarehouseUnavailable, WarehouseError,
+            TopicMismatch, DatabaseError)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,8 +1,9 @@
-"""Starts one worker process: migrate the warehouse, then run the Faust app."""
+"""Starts one worker process: topics, migrations, then the Faust app."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import faust
 
@@ -13,14 +14,38 @@ from sinks.client import connect
 from sinks.migrate import migrate
 from sinks.writer import ClickHouseSink
 
+log = logging.getLogger("playhead.worker")
+
+
+def ready_file(settings: Settings) -> Path:
+    """Exists while the worker has finished starting (recovery done, partitions assigned)."""
+    return settings.run_dir / f"{settings.worker_id}.ready"
+
+
+class _Worker(faust.Worker):
+    def __init__(self, app: faust.App, marker: Path, **kwargs: object):
+        super().__init__(app, **kwargs)
+        self._marker = marker
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        self._marker.parent.mkdir(parents=True, exist_ok=True)
+        self._marker.touch()
+        log.warning("worker ready")  # at warning so it shows at any log level
+
+    async def on_stop(self) -> None:
+        self._marker.unlink(missing_ok=True)
+        await super().on_stop()
+
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     ensure_topics(settings)
     client = connect(settings.clickhouse_url)
     applied = migrate(client, settings.clickhouse_database)
     if applied:
-        logging.getLogger("playhead.worker").info(
-            "applied migrations: %s", ", ".join(m.name for m in applied))
+        log.info("applied migrations: %s", ", ".join(m.name for m in applied))
     sink = ClickHouseSink(client, settings.clickhouse_database)
     app = build_app(settings, sink.write)
-    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+    marker = ready_file(settings)
+    marker.unlink(missing_ok=True)
+    _Worker(app, marker, loglevel=loglevel, quiet=True).execute_from_commandline()

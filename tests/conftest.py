@@ -19,6 +19,7 @@ from playhead.local import services
 from playhead.local.kafka import KafkaBroker
 from playhead.settings import Settings, to_env
 from playhead.topics import ensure_topics
+from processors.worker import ready_file
 from sinks.client import connect
 from sinks.migrate import migrate
 
@@ -127,9 +128,8 @@ def pipeline(kafka: Settings, warehouse_url: str,
     env = to_env(settings)
     services.start(settings, "gateway", ["gateway"],
                    services.http_ok(f"{settings.gateway_url}/healthz"), env=env)
-    worker_log = services.log_file(settings, "worker")
     services.start(settings, "worker", ["worker", "--loglevel", "warning"],
-                   services.log_contains(worker_log, "Ready"), env=env, timeout=120)
+                   services.file_exists(ready_file(settings)), env=env, timeout=120)
     try:
         yield Pipeline(settings, client)
     finally:

@@ -6,6 +6,7 @@ from playhead.local import services
 from playhead.local.kafka import KafkaBroker
 from playhead.settings import Settings
 from playhead.topics import ensure_topics
+from processors.worker import ready_file
 
 # Started in this order, stopped in reverse.
 GATEWAY, WAREHOUSE, WORKER = "gateway", "warehouse", "worker"
@@ -34,7 +35,7 @@ def up(settings: Settings) -> None:
                    services.http_ok(f"{settings.gateway_url}/healthz"))
     print("worker ...", flush=True)
     log = services.log_file(settings, WORKER)
-    services.start(settings, WORKER, ["worker"], services.log_contains(log, "Ready"),
+    services.start(settings, WORKER, ["worker"], services.file_exists(ready_file(settings)),
                    timeout=120)
     endpoint = f"{settings.gateway_url}/api/consumption/events?organizationId={SAMPLE_ORG}"
     print(f"""

@@ -137,14 +137,5 @@ def http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
-def log_contains(path: Path, text: str) -> Callable[[], bool]:
-    start_size = path.stat().st_size if path.exists() else 0
-
-    def check() -> bool:
-        if not path.exists():
-            return False
-        with path.open("rb") as handle:
-            handle.seek(start_size)
-            return text.encode() in handle.read()
-
-    return check
+def file_exists(path: Path) -> Callable[[], bool]:
+    return path.exists
