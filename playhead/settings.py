@@ -23,45 +23,47 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    # Where local state lives: Kafka jars and data, the embedded warehouse,
-    # pid files and logs. Ignored by git.
-    state_dir: Path = Path(".playhead")
+    state_dir: Path = Field(Path(".playhead"), description=(
+        "Local state: Kafka jars and data, the embedded warehouse, pid files, logs."))
 
-    # Kafka
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_version: str = "3.9.1"
-    kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
-    kafka_heap: str = "512m"
-    # Broker jars resolved from Maven Central; None means
-    # kafka_home/"libs-<kafka_version>". Point several state dirs (tests) at
-    # one folder to resolve the jars once.
-    kafka_libs_dir: Path | None = None
-    events_topic: str = "playhead.events"
-    dead_letter_topic: str = "playhead.events.dlq"
-    topic_partitions: int = Field(default=4, ge=1)
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap host:port.")
+    kafka_version: str = Field("3.9.1", description="Kafka release the local broker runs.")
+    kafka_controller_port: int = Field(9093, ge=1, le=65535, description=(
+        "KRaft controller port of the local broker."))
+    kafka_heap: str = Field("512m", description="JVM heap of the local broker.")
+    kafka_libs_dir: Path | None = Field(None, description=(
+        "Where the broker's jars are resolved; default <state_dir>/kafka/libs-<version>."))
+    events_topic: str = Field("playhead.events", description="Topic of canonical events.")
+    dead_letter_topic: str = Field("playhead.events.dlq", description=(
+        "Where unprocessable messages go, with the reason in their headers."))
+    topic_partitions: int = Field(4, ge=1, description=(
+        "Partitions of the events topic: the most workers that can share the load."))
 
-    # Gateway
-    gateway_host: str = "127.0.0.1"
-    gateway_port: int = Field(default=8080, ge=1, le=65535)
-    disabled_organizations: frozenset[str] = frozenset()
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    gateway_host: str = Field("127.0.0.1", description="Address the gateway listens on.")
+    gateway_port: int = Field(8080, ge=1, le=65535, description="Port of the gateway.")
+    disabled_organizations: frozenset[str] = Field(frozenset(), description=(
+        'Organizations told {"Enabled": false}; a JSON list of GUIDs.'))
 
-    # Warehouse (ClickHouse). An http(s):// URL talks to a ClickHouse server
-    # (or `playhead warehouse`); chdb:///path opens the engine in-process.
-    clickhouse_url: str = "http://127.0.0.1:8123"
-    clickhouse_database: str = "playhead"
-    warehouse_host: str = "127.0.0.1"
-    warehouse_port: int = Field(default=8123, ge=1, le=65535)
+    clickhouse_url: str = Field("http://127.0.0.1:8123", description=(
+        "ClickHouse: http(s)://host:port for a server or `playhead warehouse`, "
+        "chdb:///path for the engine in-process."))
+    clickhouse_database: str = Field("playhead", description="Database of Playhead's tables.")
+    warehouse_host: str = Field("127.0.0.1", description="Address `playhead warehouse` serves.")
+    warehouse_port: int = Field(8123, ge=1, le=65535, description=(
+        "Port `playhead warehouse` serves."))
 
-    # Worker and consumption semantics
-    worker_id: str = "playhead-worker"
-    worker_web_port: int = Field(default=6066, ge=1, le=65535)
-    min_session_seconds: float = Field(default=10.0, ge=0)
-    bucket_seconds: float = Field(default=1.0, gt=0)
-    idle_timeout_seconds: float = Field(default=1800.0, gt=0)
-    tick_seconds: float = Field(default=5.0, gt=0)
-    sink_batch_size: int = Field(default=500, ge=1)
-    sink_batch_seconds: float = Field(default=0.5, gt=0)
+    worker_id: str = Field("playhead-worker", description=(
+        "Consumer group and state folder of the workers; workers with one id share the load."))
+    min_session_seconds: float = Field(10.0, ge=0, description=(
+        "Sessions shorter than this are counted but kept out of histograms."))
+    bucket_seconds: float = Field(1.0, gt=0, description="Histogram bucket width.")
+    idle_timeout_seconds: float = Field(1800.0, gt=0, description=(
+        "A session with no new event for this long is closed."))
+    tick_seconds: float = Field(5.0, gt=0, description="How often workers look for idle sessions.")
+    sink_batch_size: int = Field(500, ge=1, description=(
+        "Most events a worker processes before writing the sessions they closed."))
+    sink_batch_seconds: float = Field(0.5, gt=0, description=(
+        "Longest a worker waits to fill a batch: bounds close-to-queryable latency."))
 
     @field_validator("clickhouse_url")
     @classmethod
@@ -109,3 +111,14 @@ def to_env(settings: Settings) -> dict[str, str]:
             text = str(value)
         env[ENV_PREFIX + name.upper()] = text
     return env
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting, as docs/configuration.md shows it."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        shown = "" if default is None else (
+            "[]" if default == frozenset() else str(default))
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | `{shown}` | {info.description} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,42 @@
+"""Settings: validated once, errors name the variable, docs list every one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playhead.cli import main
+from playhead.settings import Settings, SettingsError, load_settings, settings_table, to_env
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLAYHEAD_TOPIC_PARTITIONS", "zero")
+    with pytest.raises(SettingsError, match="PLAYHEAD_TOPIC_PARTITIONS"):
+        load_settings()
+
+
+def test_unknown_clickhouse_scheme_is_refused() -> None:
+    with pytest.raises(SettingsError, match="PLAYHEAD_CLICKHOUSE_URL.*chdb:///"):
+        load_settings(clickhouse_url="mysql://x")
+
+
+def test_cli_prints_the_bad_variable_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PLAYHEAD_GATEWAY_PORT", "99999")
+    assert main(["status"]) == 2
+    assert "PLAYHEAD_GATEWAY_PORT" in capsys.readouterr().err
+
+
+def test_settings_survive_the_trip_to_a_child_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Settings(disabled_organizations=frozenset({"a", "b"}), topic_partitions=7)
+    for key, value in to_env(original).items():
+        monkeypatch.setenv(key, value)
+    assert load_settings() == original
+
+
+def test_configuration_doc_lists_every_setting() -> None:
+    assert settings_table() in DOCS.read_text(), "regenerate docs/configuration.md's table"
