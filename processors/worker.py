@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -23,7 +24,7 @@ def ready_file(settings: Settings) -> Path:
 
 
 class _Worker(faust.Worker):
-    def __init__(self, app: faust.App, marker: Path, **kwargs: object):
+    def __init__(self, app: faust.App, marker: Path, **kwargs: Any):
         super().__init__(app, **kwargs)
         self._marker = marker
 
