@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ class EventKind(enum.StrEnum):
     START = "START"
     STOP = "STOP"
     HEARTBEAT = "HEARTBEAT"
+    SEEK = "SEEK"
     OTHER = "OTHER"
 
 
@@ -30,6 +31,11 @@ class PlaybackEvent:
     session_complete: bool = False
     dialect: str = ""
     received_at: float = 0.0  # when the gateway accepted it, seconds since the epoch
+    action: str = ""  # the dialect's own event name
+    seek_to_seconds: float | None = None
+    value_ms: int | None = None  # a measured duration: startup time, rebuffer length
+    clip_length_seconds: float | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def session_key(self) -> str:
@@ -55,6 +61,11 @@ class PlaybackEvent:
             "timestamp": round(self.timestamp * 1000),
             "received_at": round(self.received_at * 1000),
             "session_complete": self.session_complete,
+            "action": self.action,
+            "seek_to_seconds": self.seek_to_seconds,
+            "value_ms": self.value_ms,
+            "clip_length_seconds": self.clip_length_seconds,
+            "attributes": dict(self.attributes),
         }
 
     @classmethod
@@ -73,7 +84,16 @@ class PlaybackEvent:
             session_complete=bool(record.get("session_complete", False)),
             dialect=str(record.get("dialect", "")),
             received_at=_seconds(record.get("received_at", 0)),
+            action=str(record.get("action", "")),
+            seek_to_seconds=_optional_float(record.get("seek_to_seconds")),
+            value_ms=None if record.get("value_ms") is None else int(record["value_ms"]),
+            clip_length_seconds=_optional_float(record.get("clip_length_seconds")),
+            attributes={str(k): str(v) for k, v in (record.get("attributes") or {}).items()},
         )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _seconds(stamp: datetime | float) -> float:

@@ -43,6 +43,11 @@ def listened_intervals(events: Sequence[PlaybackEvent]) -> list[Interval]:
         elif event.kind is EventKind.STOP and open_at is not None:
             _keep(intervals, open_at, position)
             open_at = None
+        elif event.kind is EventKind.SEEK and open_at is not None:
+            # A seek while playing is a stop where it left and a start where it landed.
+            _keep(intervals, open_at, position)
+            open_at = max(event.seek_to_seconds or 0.0, 0.0)
+            opened_time = event.timestamp
     if open_at is not None and events:
         _keep(intervals, open_at, open_at + max(events[-1].timestamp - opened_time, 0.0))
     return intervals

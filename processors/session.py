@@ -112,7 +112,8 @@ def summarize(events: Any, rules: Rules) -> SessionResult:
         raise ValueError("a session needs at least one event")
     first = timeline[0]
     intervals = tuple(listened_intervals(timeline))
-    duration = sum(interval.length for interval in intervals)
+    # Rounded to the microsecond so 4.554 + 234.59 reads 239.144, not 239.14400000000003.
+    duration = round(sum(interval.length for interval in intervals), 6)
     kept = duration >= rules.min_session_seconds
     started_at = datetime.fromtimestamp(first.timestamp, tz=UTC)
     return SessionResult(

@@ -126,13 +126,14 @@ def pipeline(kafka: Settings, warehouse_url: str,
     client = connect(warehouse_url)
     migrate(client, settings.clickhouse_database)
     env = to_env(settings)
-    services.start(settings, "gateway", ["gateway"],
-                   services.http_ok(f"{settings.gateway_url}/healthz"), env=env)
-    services.start(settings, "worker", ["worker", "--loglevel", "warning"],
-                   services.file_exists(ready_file(settings)), env=env, timeout=120)
     try:
+        services.start(settings, "gateway", ["gateway"],
+                       services.http_ok(f"{settings.gateway_url}/healthz"), env=env)
+        services.start(settings, "worker", ["worker", "--loglevel", "warning"],
+                       services.file_exists(ready_file(settings)), env=env, timeout=120)
         yield Pipeline(settings, client)
     finally:
+        # Also when starting failed: never leave a process behind.
         services.stop(settings, "worker")
         services.stop(settings, "gateway")
         client.command(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")

@@ -10,16 +10,17 @@ from processors.histogram import bucket_listens, touched_buckets
 from processors.intervals import Interval, listened_intervals, ordered
 from processors.session import Added, Rules, SessionState, summarize
 
-KINDS = {"Start": EventKind.START, "Stop": EventKind.STOP, "Beat": EventKind.HEARTBEAT}
+KINDS = {"Start": EventKind.START, "Stop": EventKind.STOP, "Beat": EventKind.HEARTBEAT,
+         "Seek": EventKind.SEEK, "Like": EventKind.OTHER}
 
 
 def ev(kind: str, position: float, seq: int, stamp: float, *, complete: bool = False,
-       event_id: str | None = None) -> PlaybackEvent:
+       event_id: str | None = None, to: float | None = None) -> PlaybackEvent:
     return PlaybackEvent(
         event_id=event_id or derived_event_id("omny", ORGANIZATION, SESSION, seq),
         organization_id=ORGANIZATION, session_id=SESSION, clip_id=CLIP, source="Web",
         kind=KINDS[kind], position_seconds=position, sequence_number=seq, timestamp=stamp,
-        session_complete=complete,
+        session_complete=complete, seek_to_seconds=to,
     )
 
 
@@ -30,7 +31,7 @@ OMNY = [ev("Start", 0, 1, 1540270724), ev("Stop", 4.554, 2, 1540270728),
 def test_omny_reference_request_gives_the_documented_intervals_and_buckets() -> None:
     result = summarize(OMNY, Rules())
     assert result.intervals == (Interval(0, 4.554), Interval(308.053, 542.643))
-    assert result.duration_seconds == pytest.approx(239.144)
+    assert result.duration_seconds == 239.144
     assert sorted(result.buckets) == [*range(0, 5), *range(308, 543)]
     assert set(result.buckets.values()) == {1}
     assert result.kept and str(result.day) == "2018-10-23"
@@ -126,3 +127,17 @@ def test_state_round_trips_through_plain_data() -> None:
         state.add(event, now=3.5)
     copy = SessionState.from_dict(state.to_dict())
     assert copy.events == state.events and copy.last_activity == 3.5
+
+
+def test_seek_while_playing_is_a_stop_at_from_and_a_start_at_to() -> None:
+    seek = PlaybackEvent("seek", ORGANIZATION, SESSION, CLIP, "Web", EventKind.SEEK, 7, 2, 8,
+                         seek_to_seconds=21)
+    events = [ev("Start", 0, 1, 0), seek, ev("Stop", 30, 3, 17)]
+    assert listened_intervals(events) == [Interval(0, 7), Interval(21, 30)]
+
+
+def test_seek_while_paused_opens_nothing() -> None:
+    seek = PlaybackEvent("seek", ORGANIZATION, SESSION, CLIP, "Web", EventKind.SEEK, 7, 3, 8,
+                         seek_to_seconds=21)
+    events = [ev("Start", 0, 1, 0), ev("Stop", 7, 2, 7), seek, ev("Stop", 30, 4, 17)]
+    assert listened_intervals(events) == [Interval(0, 7)]

@@ -1,0 +1,75 @@
+"""The README's path: `playhead up`, post the sample, `playhead sql`, `playhead down`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import KAFKA_LIBS, REPO, free_port, wait_until
+
+from playhead.settings import Settings, to_env
+
+SAMPLE = json.loads((REPO / "docs" / "examples" / "omny-request.json").read_text())
+ORG = SAMPLE["Events"][0]["OrganizationId"]
+CLIP = SAMPLE["Events"][0]["ClipId"]
+
+
+def playhead(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "playhead", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def platform_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    warehouse_port = free_port()
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        kafka_libs_dir=Path(str(KAFKA_LIBS).format(version=Settings().kafka_version)),
+        gateway_port=free_port(),
+        warehouse_port=warehouse_port,
+        clickhouse_url=f"http://127.0.0.1:{warehouse_port}",
+    )
+    env = {**os.environ, **to_env(settings)}
+    try:
+        yield env
+    finally:
+        playhead(env, "down")
+
+
+def test_up_sample_sql_down(platform_env: dict[str, str]) -> None:
+    env = platform_env
+    started = playhead(env, "up")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "Playhead is running" in started.stdout
+
+    gateway = f"http://127.0.0.1:{env['PLAYHEAD_GATEWAY_PORT']}"
+    answer = httpx.post(f"{gateway}/api/consumption/events", params={"organizationId": ORG},
+                        json=SAMPLE, timeout=30)
+    assert answer.json() == {"Enabled": True}
+
+    query = ("SELECT bucket, sum(listeners), sum(listens) FROM playhead.consumption_by_bucket "
+             f"WHERE clip_id = '{CLIP}' GROUP BY bucket ORDER BY bucket")
+    rows = wait_until(lambda: playhead(env, "sql", query).stdout.splitlines(), 60, "curve rows")
+    assert rows == [f"{b}\t1\t1" for b in [*range(0, 5), *range(308, 543)]]
+    sessions = playhead(env, "sql", "SELECT session_id, duration_seconds, kept FROM "
+                                    "playhead.sessions").stdout
+    assert sessions == f"{SAMPLE['Events'][0]['SessionId']}\t239.144\t1\n"
+
+    status = playhead(env, "status").stdout
+    assert all(f"{name:<10} running" in status
+               for name in ("kafka", "warehouse", "gateway", "worker"))
+    bad = playhead(env, "sql", "SELECT nope")
+    assert bad.returncode == 1 and "Unknown expression identifier" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+    stopped = playhead(env, "down")
+    assert stopped.returncode == 0
+    assert "running" not in playhead(env, "status").stdout
