@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from samples import CLIP, ORGANIZATION, SESSION
 
 from processors.events import EventKind, PlaybackEvent, derived_event_id
