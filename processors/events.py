@@ -17,6 +17,49 @@ class EventKind(enum.StrEnum):
     OTHER = "OTHER"
 
 
+class Action(enum.StrEnum):
+    """The canonical vocabulary of ``PlaybackEvent.action``.
+
+    Every dialect maps its event names onto these (the original name goes in
+    ``attributes["event"]``); docs/semantics.md lists each mapping. The field
+    is a plain string on the wire so a newer producer's action never breaks
+    an older worker: unknown actions are kept and counted as ``other``.
+    """
+
+    # Timeline: these come with a kind that opens, closes or moves an interval.
+    PLAY = "play"  # START
+    RESUME = "resume"  # START
+    PAUSE = "pause"  # STOP
+    END = "end"  # STOP: the content ended
+    PROGRESS = "progress"  # HEARTBEAT
+    SEEK = "seek"  # SEEK
+    # Session bookkeeping (kind OTHER).
+    READY = "ready"
+    SESSION_START = "session_start"
+    SESSION_END = "session_end"
+    # Quality of experience (kind OTHER); value_ms carries the measured duration.
+    STARTUP = "startup"  # time to first frame
+    REBUFFER = "rebuffer"  # a stall of value_ms
+    BUFFER_START = "buffer_start"
+    BUFFER_END = "buffer_end"
+    QUALITY_CHANGE = "quality_change"  # attributes from_quality / to_quality
+    ERROR = "error"  # attributes error_code / error_message
+    # Engagement with a piece of content (kind OTHER).
+    IMPRESSION = "impression"
+    LIKE = "like"
+    SHARE = "share"
+    SAVE = "save"
+    SWIPE = "swipe"
+    COMPLETION = "completion"
+    # Music clip rights events (kind OTHER); counted exactly for royalty reports.
+    CLIP_PLAY = "clip_play"
+    TRACK_PLAY = "track_play"
+    ADD = "add"
+    DOWNLOAD = "download"
+    APP_START = "app_start"
+    APP_CLOSE = "app_close"
+
+
 @dataclass(frozen=True, slots=True)
 class PlaybackEvent:
     event_id: str
@@ -31,7 +74,7 @@ class PlaybackEvent:
     session_complete: bool = False
     dialect: str = ""
     received_at: float = 0.0  # when the gateway accepted it, seconds since the epoch
-    action: str = ""  # the dialect's own event name
+    action: str = ""  # an Action value; the dialect's own name is attributes["event"]
     seek_to_seconds: float | None = None
     value_ms: int | None = None  # a measured duration: startup time, rebuffer length
     clip_length_seconds: float | None = None

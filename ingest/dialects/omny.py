@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.events import EventKind, PlaybackEvent, derived_event_id
+from processors.events import Action, EventKind, PlaybackEvent, derived_event_id
 
 DIALECT = "omny"
 
@@ -80,6 +80,8 @@ def to_events(
                 clip_id=str(item.ClipId),
                 source=request.Source.value,
                 kind=EventKind.START if item.Type == "Start" else EventKind.STOP,
+                action=Action.PLAY if item.Type == "Start" else Action.PAUSE,
+                attributes={"event": item.Type},
                 position_seconds=item.Position,
                 sequence_number=item.SeqNumber,
                 timestamp=item.Timestamp,
