@@ -1,43 +1,37 @@
-"""The gateway's HTTP surface: validate, normalize, publish, answer."""
+"""The gateway's HTTP app: middleware, error answers, health, metrics, dialect routes."""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Protocol
+from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ingest.dialects import omny
+from ingest.access import AccessDenied
+from ingest.body import BodyNormalizer
+from ingest.gateway import Gateway, Problem, Publisher, field_path
 from ingest.publisher import KafkaPublisher, PublishUnavailable
+from ingest.rejections import Rejected
+from ingest.routes import omny
 from playhead.settings import Settings
-from processors.events import PlaybackEvent
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("playhead.gateway")
 RETRY_AFTER_SECONDS = 5
+ROUTERS = [omny.router]
 
 
-class Publisher(Protocol):
-    async def publish(self, events: list[PlaybackEvent]) -> None: ...
-    async def close(self) -> None: ...
-
-
-def _field_path(location: tuple[Any, ...]) -> str:
-    path = ""
-    for part in location:
-        if part == "body":
-            continue
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
-
-
-def _rejected(problems: list[dict[str, str]]) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"error": "invalid request", "problems": problems})
+def _problems(problems: list[Problem], status: int = 422) -> JSONResponse:
+    return JSONResponse(status_code=status, content={
+        "error": "invalid request" if status == 422 else "malformed request",
+        "problems": [p.as_dict() for p in problems]})
 
 
 def create_app(
@@ -45,25 +39,54 @@ def create_app(
     publisher: Publisher | None = None,
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
-    sink: Publisher = publisher or KafkaPublisher(settings.kafka_bootstrap, settings.events_topic)
+    gateway = Gateway(
+        settings,
+        publisher or KafkaPublisher(settings.kafka_bootstrap, settings.events_topic,
+                                    settings.publish_timeout_seconds),
+        clock,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        await sink.close()  # graceful shutdown: flush what is in flight
+        await gateway.publisher.close()  # graceful shutdown: flush what is in flight
 
     app = FastAPI(
         title="Playhead ingest gateway",
         version="1",
-        description="Receives playback events from players and writes them to Kafka.",
+        description="Receives playback events from players in their own dialects, validates "
+        "them, and answers only once Kafka acknowledged every accepted event.",
         lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    app.add_middleware(BodyNormalizer, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Content-Encoding", "Authorization", "X-Playhead-Key"],
+        max_age=3600,
     )
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_: Request, err: RequestValidationError) -> JSONResponse:
-        return _rejected(
-            [{"path": _field_path(tuple(e["loc"])), "message": e["msg"]} for e in err.errors()]
-        )
+        errors = err.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _problems([Problem("body", "malformed_json",
+                                      f"body is not valid JSON: {e.get('ctx', {}).get('error')}")
+                              for e in errors if e.get("type") == "json_invalid"], 400)
+        problems = [Problem(field_path(tuple(e["loc"])), "invalid", e["msg"]) for e in errors]
+        return _problems(problems)
+
+    @app.exception_handler(Rejected)
+    async def on_rejected(_: Request, err: Rejected) -> JSONResponse:
+        return _problems(err.problems, err.status)
+
+    @app.exception_handler(AccessDenied)
+    async def on_denied(_: Request, err: AccessDenied) -> JSONResponse:
+        headers = {}
+        if err.retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(err.retry_after)))
+        return JSONResponse(status_code=err.status, content={"error": str(err)},
+                            headers=headers)
 
     @app.exception_handler(PublishUnavailable)
     async def on_unavailable(_: Request, err: PublishUnavailable) -> JSONResponse:
@@ -71,25 +94,34 @@ def create_app(
         return JSONResponse(
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            content={"error": "events not stored, Kafka is unavailable; retry later"},
+            content={"error": "events not stored: Kafka is unavailable; retry later"},
         )
 
-    @app.get("/healthz")
+    @app.middleware("http")
+    async def count(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        gateway.metrics.requests.labels(getattr(route, "path", "other"),
+                                        str(response.status_code)).inc()
+        return response
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/api/consumption/events", response_model=omny.OmnyAnswer)
-    async def omny_events(
-        body: omny.OmnyRequest,
-        organization_id: Annotated[uuid.UUID, Query(alias="organizationId")],
-    ) -> Any:
-        if str(organization_id) in settings.disabled_organizations:
-            return omny.OmnyAnswer(Enabled=False)
-        try:
-            events = omny.to_events(body, organization_id, received_at=clock())
-        except omny.OrganizationMismatch as err:
-            return _rejected([{"path": err.path, "message": str(err)}])
-        await sink.publish(events)
-        return omny.OmnyAnswer(Enabled=True)
+    @app.get("/readyz", tags=["operations"], summary="Kafka is reachable: send traffic here",
+             responses={503: {"description": "Kafka unreachable"}})
+    async def readyz() -> JSONResponse:
+        ready = await gateway.publisher.ready()
+        return JSONResponse(status_code=200 if ready else 503,
+                            content={"status": "ready" if ready else "kafka unreachable"})
 
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(gateway.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
+
+    for router in ROUTERS:
+        app.include_router(router(gateway))
     return app

@@ -63,6 +63,15 @@ class KafkaPublisher:
         except (KafkaError, TimeoutError) as err:
             raise PublishUnavailable(f"Kafka did not acknowledge the events: {err!r}") from err
 
+    async def ready(self) -> bool:
+        """Whether Kafka answers a metadata request now (for /readyz)."""
+        try:
+            producer = await self._ready_producer()
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), 2.0)
+        except (PublishUnavailable, KafkaError, OSError, TimeoutError):
+            return False
+        return True
+
     async def close(self) -> None:
         if self._producer is not None:
             await self._producer.stop()  # flushes anything still in flight

@@ -40,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("warehouse", help="serve the embedded ClickHouse (chDB) over the "
                                           "ClickHouse HTTP interface in the foreground")
     commands.add_parser("migrate", help="apply pending ClickHouse migrations")
+    sample = commands.add_parser(
+        "sample", help="print a dialect's reference request, moved to the present",
+        description="Print the reference request of a dialect as JSON, its timestamps moved "
+        "so the last is now (the gateway refuses events older than 24 h by default). Pipe it "
+        "to curl: playhead sample omny | curl --data-binary @- -H 'Content-Type: "
+        "application/json' 'http://127.0.0.1:8080/api/consumption/events?organizationId=...'")
+    sample.add_argument("dialect", choices=["omny"])
+    sample.add_argument("--as-is", action="store_true",
+                        help="the request exactly as the reference page shows it")
     sql = commands.add_parser("sql", help="run a query; prints TabSeparated rows")
     sql.add_argument("query", help='e.g. "SELECT count() FROM playhead.sessions"')
     return parser
@@ -128,6 +137,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         applied = migrate(connect(settings.clickhouse_url), settings.clickhouse_database)
         print("\n".join(f"applied {m.name}: {m.reason}" for m in applied) or "up to date")
+    elif command == "sample":
+        import time
+
+        from ingest.examples import reference, retimed
+
+        body = reference(args.dialect) if args.as_is else retimed(args.dialect, time.time())
+        print(json.dumps(body, indent=2))
     elif command == "sql":
         from sinks.client import connect
 

@@ -44,6 +44,23 @@ class Settings(BaseSettings):
     disabled_organizations: frozenset[str] = Field(frozenset(), description=(
         'Organizations told {"Enabled": false}; a JSON list of GUIDs.'))
 
+    write_keys: dict[str, str] = Field(default_factory=dict, description=(
+        'Optional write keys, a JSON object {"key": "organization id"}; when set, every '
+        "write needs a key and a key writes only its organization."))
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"], description=(
+        "Origins browser players may post from (JSON list)."))
+    rate_limit_per_second: float = Field(0.0, ge=0, description=(
+        "Requests per second per write key (or client address without one); 0 is unlimited."))
+    rate_limit_burst: int = Field(100, ge=1, description="Requests a caller may send at once.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description=(
+        "Largest request body, on the wire and decompressed."))
+    max_event_age_seconds: float = Field(86_400.0, ge=0, description=(
+        "Events older than this are rejected; 0 accepts any age."))
+    max_future_seconds: float = Field(300.0, ge=0, description=(
+        "Timestamps further ahead than this are replaced by the server's time and flagged."))
+    publish_timeout_seconds: float = Field(10.0, gt=0, description=(
+        "How long the gateway waits for Kafka before answering 503."))
+
     clickhouse_url: str = Field("http://127.0.0.1:8123", description=(
         "ClickHouse: http(s)://host:port for a server or `playhead warehouse`, "
         "chdb:///path for the engine in-process."))
@@ -117,8 +134,13 @@ def settings_table() -> str:
     """The Markdown table of every setting, as docs/configuration.md shows it."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, info in Settings.model_fields.items():
-        default = info.default
-        shown = "" if default is None else (
-            "[]" if default == frozenset() else str(default))
+        default = info.get_default(call_default_factory=True)
+        if default is None:
+            shown = ""
+        elif isinstance(default, (frozenset, set, list, dict)):
+            shown = json.dumps(sorted(default) if isinstance(default, (set, frozenset))
+                               else default)
+        else:
+            shown = str(default)
         rows.append(f"| `{ENV_PREFIX}{name.upper()}` | `{shown}` | {info.description} |")
     return "\n".join(rows) + "\n"

@@ -120,6 +120,8 @@ def pipeline(kafka: Settings, warehouse_url: str,
         "gateway_port": free_port(),
         "worker_id": f"test-worker-{suffix}",
         "tick_seconds": 1.0,
+        # The reference Omny request dates from 2018: replay it as historical data.
+        "max_event_age_seconds": 0.0,
         "sink_batch_seconds": 0.2,
     })
     ensure_topics(settings)

@@ -1,19 +1,21 @@
-"""The Omny reference request (shared/reference/omny-consumption-api.txt) as data."""
+"""The Omny reference request (shared/reference/omny-consumption-api.txt) as test data."""
 
-ORGANIZATION = "126281f8-200e-4c9f-8378-a4870055423b"
-CLIP = "9b5c82f7-74cf-4841-a870-a670017cc8eb"
-SESSION = "a039f83d-1916-436b-a090-efbc08698506"
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.examples import reference, retimed
+
+_REFERENCE = reference("omny")
+ORGANIZATION = _REFERENCE["Events"][0]["OrganizationId"]
+CLIP = _REFERENCE["Events"][0]["ClipId"]
+SESSION = _REFERENCE["Events"][0]["SessionId"]
 
 
-def omny_request(session: str = SESSION, clip: str = CLIP, org: str = ORGANIZATION) -> dict:
-    steps = [("Start", 0, 1, 1540270724), ("Stop", 4.554, 2, 1540270728),
-             ("Start", 308.053, 3, 1540270728), ("Stop", 542.643, 4, 1540270962)]
-    return {
-        "Source": "Web",
-        "Events": [
-            {"OrganizationId": org, "ClipId": clip, "SessionId": session, "Type": kind,
-             "Position": position, "SeqNumber": seq, "Timestamp": stamp}
-            for kind, position, seq, stamp in steps
-        ],
-        "Completed": True,
-    }
+def omny_request(session: str = SESSION, clip: str = CLIP, org: str = ORGANIZATION,
+                 now: float | None = None) -> dict[str, Any]:
+    """The reference request for another session/clip/organization; moved to ``now`` if given."""
+    body: dict[str, Any] = retimed("omny", now) if now is not None else reference("omny")
+    for event in body["Events"]:
+        event.update(OrganizationId=org, ClipId=clip, SessionId=session)
+    return body

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ingest.policy import TimestampPolicy
 from processors.events import Action, EventKind, PlaybackEvent, derived_event_id
 
 DIALECT = "omny"
@@ -59,18 +60,27 @@ class OmnyAnswer(BaseModel):
 class OrganizationMismatch(ValueError):
     """An event names another organization than the request's organizationId."""
 
+    reason = "organization_mismatch"
+
     def __init__(self, index: int, expected: uuid.UUID, found: uuid.UUID):
         self.path = f"Events[{index}].OrganizationId"
         super().__init__(f"{self.path} is {found} but organizationId is {expected}")
 
 
 def to_events(
-    request: OmnyRequest, organization_id: uuid.UUID, received_at: float
+    request: OmnyRequest, organization_id: uuid.UUID, received_at: float,
+    policy: TimestampPolicy | None = None,
 ) -> list[PlaybackEvent]:
+    """Canonical events of one request; raises for the first event that cannot be taken."""
     events = []
     for index, item in enumerate(request.Events):
         if item.OrganizationId != organization_id:
             raise OrganizationMismatch(index, organization_id, item.OrganizationId)
+        stamped = (policy or TimestampPolicy(max_age_seconds=0)).apply(
+            item.Timestamp, received_at, f"Events[{index}].Timestamp")
+        attributes: dict[str, str] = {"event": item.Type}
+        if stamped.adjusted:
+            attributes["timestamp_adjusted"] = f"{stamped.adjusted}:{item.Timestamp:.15g}"
         organization, session = str(item.OrganizationId), str(item.SessionId)
         events.append(
             PlaybackEvent(
@@ -81,10 +91,10 @@ def to_events(
                 source=request.Source.value,
                 kind=EventKind.START if item.Type == "Start" else EventKind.STOP,
                 action=Action.PLAY if item.Type == "Start" else Action.PAUSE,
-                attributes={"event": item.Type},
+                attributes=attributes,
                 position_seconds=item.Position,
                 sequence_number=item.SeqNumber,
-                timestamp=item.Timestamp,
+                timestamp=stamped.timestamp,
                 session_complete=request.Completed,
                 dialect=DIALECT,
                 received_at=received_at,

@@ -10,7 +10,7 @@ from processors.worker import ready_file
 
 # Started in this order, stopped in reverse.
 GATEWAY, WAREHOUSE, WORKER = "gateway", "warehouse", "worker"
-# The organization of the Omny reference request in docs/examples/.
+# The organization of the Omny reference request (ingest/examples/omny.json).
 SAMPLE_ORG = "126281f8-200e-4c9f-8378-a4870055423b"
 
 
@@ -40,8 +40,8 @@ def up(settings: Settings) -> None:
     endpoint = f"{settings.gateway_url}/api/consumption/events?organizationId={SAMPLE_ORG}"
     print(f"""
 Playhead is running.
-  send events:  curl -X POST '{endpoint}' \\
-                  -H 'Content-Type: application/json' -d @docs/examples/omny-request.json
+  send events:  playhead sample omny | curl -X POST '{endpoint}' \\
+                  -H 'Content-Type: application/json' --data-binary @-
   query:        playhead sql "SELECT * FROM {settings.clickhouse_database}.sessions"
   status:       playhead status        logs: {log.parent}
   stop:         playhead down""")

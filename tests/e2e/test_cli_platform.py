@@ -13,9 +13,10 @@ import httpx
 import pytest
 from conftest import KAFKA_LIBS, REPO, free_port, wait_until
 
+from ingest.examples import reference
 from playhead.settings import Settings, to_env
 
-SAMPLE = json.loads((REPO / "docs" / "examples" / "omny-request.json").read_text())
+SAMPLE = reference("omny")
 ORG = SAMPLE["Events"][0]["OrganizationId"]
 CLIP = SAMPLE["Events"][0]["ClipId"]
 
@@ -50,9 +51,13 @@ def test_up_sample_sql_down(platform_env: dict[str, str]) -> None:
     assert started.returncode == 0, started.stdout + started.stderr
     assert "Playhead is running" in started.stdout
 
+    # As the README does it: `playhead sample omny | curl ... --data-binary @-`.
+    sample = playhead(env, "sample", "omny")
+    assert sample.returncode == 0 and json.loads(sample.stdout)["Events"][0]["Type"] == "Start"
     gateway = f"http://127.0.0.1:{env['PLAYHEAD_GATEWAY_PORT']}"
     answer = httpx.post(f"{gateway}/api/consumption/events", params={"organizationId": ORG},
-                        json=SAMPLE, timeout=30)
+                        content=sample.stdout, headers={"Content-Type": "application/json"},
+                        timeout=30)
     assert answer.json() == {"Enabled": True}
 
     query = ("SELECT bucket, sum(listeners), sum(listens) FROM playhead.consumption_by_bucket "

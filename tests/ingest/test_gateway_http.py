@@ -70,7 +70,7 @@ def test_reference_request_lands_in_kafka_as_canonical_events_keyed_by_session(
     org, session = str(uuid.uuid4()), str(uuid.uuid4())
     answer = httpx.post(f"{gateway.gateway_url}/api/consumption/events",
                         params={"organizationId": org},
-                        json=omny_request(org=org, session=session))
+                        json=omny_request(org=org, session=session, now=time.time()))
     assert answer.status_code == 200 and answer.json() == {"Enabled": True}
     found = read_topic(gateway, 4)
     assert {key for key, _ in found} == {f"{org}/{session}".encode()}
@@ -92,6 +92,15 @@ def test_missing_organization_parameter_is_named(gateway: Settings) -> None:
     answer = httpx.post(f"{gateway.gateway_url}/api/consumption/events", json=omny_request())
     assert answer.status_code == 422
     assert [p["path"] for p in answer.json()["problems"]] == ["query.organizationId"]
+
+
+def test_events_older_than_a_day_are_refused_with_the_reason(gateway: Settings) -> None:
+    org = str(uuid.uuid4())
+    answer = httpx.post(f"{gateway.gateway_url}/api/consumption/events",
+                        params={"organizationId": org}, json=omny_request(org=org))  # from 2018
+    assert answer.status_code == 422
+    [problem] = answer.json()["problems"]
+    assert problem["path"] == "Events[0].Timestamp" and problem["reason"] == "too_old"
 
 
 def test_disabled_organization_is_told_to_stop(gateway: Settings) -> None:

@@ -1,0 +1,23 @@
+"""The gateway's Prometheus metrics (one registry per app, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.accepted = Counter(
+            "playhead_gateway_events_accepted", "Events acknowledged by Kafka",
+            ["dialect"], registry=self.registry)
+        self.rejected = Counter(
+            "playhead_gateway_events_rejected", "Events refused, by reason",
+            ["dialect", "reason"], registry=self.registry)
+        self.requests = Counter(
+            "playhead_gateway_requests", "Requests answered, by route and status",
+            ["route", "status"], registry=self.registry)
+        self.produce_seconds = Histogram(
+            "playhead_gateway_produce_seconds", "Time until Kafka acknowledged a request's events",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))

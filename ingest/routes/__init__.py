@@ -1,0 +1,1 @@
+"""One module per input dialect: ``router(gateway)`` returns its FastAPI routes."""
