@@ -1,0 +1,65 @@
+"""Batches where each event stands alone: validate each, keep the good, name the bad.
+
+Policy (documented in docs/gateway.md): the valid events of a batch are
+accepted and published; the answer lists every refused event by index with
+its problems. A batch in which nothing is valid is refused whole (422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from ingest.gateway import Problem, field_path
+from ingest.policy import EventRejected
+
+T = TypeVar("T")
+E = TypeVar("E")
+
+
+class RefusedEvent(BaseModel):
+    index: int = Field(description="Position of the event in the request's array")
+    problems: list[dict[str, str]] = Field(description="path, reason and message of each problem")
+
+
+class BatchAnswer(BaseModel):
+    accepted: int = Field(description="Events acknowledged by Kafka")
+    rejected: list[RefusedEvent] = Field(default_factory=list,
+                                         description="Events refused, each with its reasons")
+
+
+def validate_items(
+    adapter: TypeAdapter[T], items: Sequence[Any], prefix: str
+) -> tuple[list[tuple[int, T]], dict[int, list[Problem]]]:
+    """Validate every item on its own; problems carry paths like ``events[3].contentId``."""
+    valid: list[tuple[int, T]] = []
+    refused: dict[int, list[Problem]] = {}
+    for index, item in enumerate(items):
+        try:
+            valid.append((index, adapter.validate_python(item)))
+        except ValidationError as err:
+            refused[index] = [Problem(field_path(tuple(e["loc"]), f"{prefix}[{index}]"),
+                                      "invalid", e["msg"]) for e in err.errors()]
+    return valid, refused
+
+
+def convert_items(
+    valid: Sequence[tuple[int, T]], convert: Callable[[int, T], list[E]],
+    refused: dict[int, list[Problem]],
+) -> list[E]:
+    """Map valid items to canonical events; an EventRejected refuses just that item."""
+    events: list[E] = []
+    for index, item in valid:
+        try:
+            events.extend(convert(index, item))
+        except EventRejected as err:
+            refused.setdefault(index, []).append(Problem.of(err))
+    return events
+
+
+def answer(accepted: int, refused: dict[int, list[Problem]]) -> BatchAnswer:
+    return BatchAnswer(accepted=accepted, rejected=[
+        RefusedEvent(index=i, problems=[p.as_dict() for p in problems])
+        for i, problems in sorted(refused.items())])
