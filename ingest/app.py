@@ -20,12 +20,11 @@ from ingest.body import BodyNormalizer
 from ingest.gateway import Gateway, Problem, Publisher, field_path
 from ingest.publisher import KafkaPublisher, PublishUnavailable
 from ingest.rejections import Rejected
-from ingest.routes import omny
+from ingest.routes import all_routers
 from playhead.settings import Settings
 
 log = logging.getLogger("playhead.gateway")
 RETRY_AFTER_SECONDS = 5
-ROUTERS = [omny.router]
 
 
 def _problems(problems: list[Problem], status: int = 422) -> JSONResponse:
@@ -122,6 +121,6 @@ def create_app(
         return Response(generate_latest(gateway.metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
-    for router in ROUTERS:
+    for router in all_routers():
         app.include_router(router(gateway))
     return app

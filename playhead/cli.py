@@ -46,12 +46,18 @@ def _parser() -> argparse.ArgumentParser:
         "so the last is now (the gateway refuses events older than 24 h by default). Pipe it "
         "to curl: playhead sample omny | curl --data-binary @- -H 'Content-Type: "
         "application/json' 'http://127.0.0.1:8080/api/consumption/events?organizationId=...'")
-    sample.add_argument("dialect", choices=["omny"])
+    sample.add_argument("dialect", choices=_dialects())
     sample.add_argument("--as-is", action="store_true",
                         help="the request exactly as the reference page shows it")
     sql = commands.add_parser("sql", help="run a query; prints TabSeparated rows")
     sql.add_argument("query", help='e.g. "SELECT count() FROM playhead.sessions"')
     return parser
+
+
+def _dialects() -> tuple[str, ...]:
+    from ingest.examples import DIALECTS
+
+    return DIALECTS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +65,14 @@ class OrganizationMismatch(ValueError):
     def __init__(self, index: int, expected: uuid.UUID, found: uuid.UUID):
         self.path = f"Events[{index}].OrganizationId"
         super().__init__(f"{self.path} is {found} but organizationId is {expected}")
+
+
+def retime(body: dict[str, Any], now: float) -> dict[str, Any]:
+    """Shift a request's timestamps so its latest is ``now`` (for `playhead sample`)."""
+    shift = now - max(event["Timestamp"] for event in body["Events"])
+    for event in body["Events"]:
+        event["Timestamp"] = round(event["Timestamp"] + shift)
+    return body
 
 
 def to_events(

@@ -22,7 +22,8 @@ def test_reference_request_maps_onto_canonical_events() -> None:
     first = events[0]
     assert (first.organization_id, first.clip_id, first.session_id) == (ORGANIZATION, CLIP, SESSION)
     assert first.event_id == f"omny:{ORGANIZATION}:{SESSION}:1"
-    assert all(e.session_complete and e.source == "Web" and e.received_at == 1540271000.0 for e in events)
+    assert all(e.session_complete and e.source == "Web" and e.received_at == 1540271000.0
+               for e in events)
 
 
 def test_retried_request_gets_the_same_event_ids() -> None:
