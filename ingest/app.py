@@ -14,12 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.access import AccessDenied
 from ingest.body import BodyNormalizer
 from ingest.gateway import Gateway, Problem, Publisher, field_path
 from ingest.publisher import KafkaPublisher, PublishUnavailable
-from ingest.rejections import Rejected
+from ingest.rejections import ERROR_RESPONSES, Rejected
 from ingest.routes import all_routers
 from playhead.settings import Settings
 
@@ -75,6 +76,12 @@ def create_app(
         problems = [Problem(field_path(tuple(e["loc"])), "invalid", e["msg"]) for e in errors]
         return _problems(problems)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not UTF-8, an unknown path) in our shape.
+        return JSONResponse(status_code=err.status_code, content={"error": str(err.detail)},
+                            headers=dict(err.headers or {}))
+
     @app.exception_handler(Rejected)
     async def on_rejected(_: Request, err: Rejected) -> JSONResponse:
         return _problems(err.problems, err.status)
@@ -122,5 +129,5 @@ def create_app(
                         media_type=CONTENT_TYPE_LATEST)
 
     for router in all_routers():
-        app.include_router(router(gateway))
+        app.include_router(router(gateway), responses=ERROR_RESPONSES)
     return app

@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("warehouse", help="serve the embedded ClickHouse (chDB) over the "
                                           "ClickHouse HTTP interface in the foreground")
     commands.add_parser("migrate", help="apply pending ClickHouse migrations")
+    commands.add_parser("openapi", help="print the gateway's OpenAPI document (JSON)")
     sample = commands.add_parser(
         "sample", help="print a dialect's reference request, moved to the present",
         description="Print the reference request of a dialect as JSON, its timestamps moved "
@@ -143,6 +144,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         applied = migrate(connect(settings.clickhouse_url), settings.clickhouse_database)
         print("\n".join(f"applied {m.name}: {m.reason}" for m in applied) or "up to date")
+    elif command == "openapi":
+        from ingest.app import create_app
+
+        print(json.dumps(create_app(settings).openapi(), indent=2))
     elif command == "sample":
         import time
 

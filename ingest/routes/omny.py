@@ -21,10 +21,7 @@ def router(gateway: Gateway) -> APIRouter:
     routes = APIRouter(tags=["Omny consumption API"], dependencies=[Depends(gateway.admit)])
 
     @routes.post("/api/consumption/events", response_model=omny.OmnyAnswer,
-                 summary="Send completed listening sessions",
-                 responses={422: {"description": "A field is missing or invalid; the answer "
-                                                 "names each one"},
-                            503: {"description": "Kafka unavailable; retry after Retry-After"}})
+                 summary="Send completed listening sessions")
     async def omny_events(
         body: omny.OmnyRequest,
         request: Request,
