@@ -1,18 +1,14 @@
-"""Publishes canonical events to Kafka and returns only once the broker acknowledged them."""
+"""The gateway's publisher: the shared EventProducer, started lazily, with a deadline."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from playhead.producer import EventProducer, PublishFailed
 from processors.events import PlaybackEvent
-from schemas import event_codec
-
-log = logging.getLogger(__name__)
 
 
 class PublishUnavailable(RuntimeError):
@@ -24,50 +20,38 @@ class KafkaPublisher:
         self._bootstrap = bootstrap
         self._topic = topic
         self._timeout = timeout_seconds
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: EventProducer | None = None
         self._starting = asyncio.Lock()
-        self._codec = event_codec()
 
-    async def _ready_producer(self) -> AIOKafkaProducer:
+    async def _ready_producer(self) -> EventProducer:
         # Started lazily so the gateway comes up (and answers 503) while Kafka is down.
         async with self._starting:
             if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap,
-                    acks="all",
-                    enable_idempotence=True,
-                    linger_ms=5,
-                    request_timeout_ms=int(self._timeout * 1000),
-                )
+                producer = EventProducer(self._bootstrap, self._topic, retries=0,
+                                         request_timeout_seconds=self._timeout)
                 try:
                     await asyncio.wait_for(producer.start(), self._timeout)
                 except (KafkaError, OSError, TimeoutError) as err:
                     await producer.stop()
                     raise PublishUnavailable(
-                        f"Kafka at {self._bootstrap} unreachable: {err}") from err
+                        f"Kafka at {self._bootstrap} unreachable: {err!r}") from err
                 self._producer = producer
             return self._producer
 
     async def publish(self, events: Sequence[PlaybackEvent]) -> None:
         producer = await self._ready_producer()
         try:
-            pending = [
-                await producer.send(
-                    self._topic,
-                    value=self._codec.encode(event.to_record()),
-                    key=event.session_key.encode(),
-                )
-                for event in events
-            ]
-            await asyncio.wait_for(asyncio.gather(*pending), self._timeout)
-        except (KafkaError, TimeoutError) as err:
+            # The client retries within its own request timeout; past our
+            # deadline the caller is told to retry (and may be deduplicated).
+            await asyncio.wait_for(producer.publish(events), self._timeout)
+        except (PublishFailed, KafkaError, TimeoutError) as err:
             raise PublishUnavailable(f"Kafka did not acknowledge the events: {err!r}") from err
 
     async def ready(self) -> bool:
         """Whether Kafka answers a metadata request now (for /readyz)."""
         try:
             producer = await self._ready_producer()
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), 2.0)
+            await asyncio.wait_for(producer.client.client.fetch_all_metadata(), 2.0)
         except (PublishUnavailable, KafkaError, OSError, TimeoutError):
             return False
         return True

@@ -1,0 +1,70 @@
+"""The producer helper high-volume producers import: keyed, encoded, acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from playhead.producer import EventProducer, PublishFailed
+from playhead.settings import Settings
+from playhead.topics import ensure_topics
+from processors.events import EventKind, PlaybackEvent
+from schemas import event_codec
+
+
+def events(count: int, org: str) -> list[PlaybackEvent]:
+    return [PlaybackEvent(f"e{i}", org, f"s{i % 50}", "clip", "Custom",
+                          EventKind.START if i % 2 == 0 else EventKind.STOP, float(i), i // 50 + 1,
+                          1_700_000_000.0 + i) for i in range(count)]
+
+
+Record = dict[str, object]
+
+
+async def read_back(settings: Settings, count: int) -> list[tuple[bytes, Record]]:
+    consumer = AIOKafkaConsumer(
+        settings.events_topic, bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    found: list[tuple[bytes, Record]] = []
+    try:
+        while len(found) < count:
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
+            for messages in batch.values():
+                found += [(m.key, event_codec().decode(m.value)) for m in messages]
+    finally:
+        await consumer.stop()
+    return found
+
+
+def test_published_events_are_keyed_by_session_and_decode(kafka: Settings) -> None:
+    settings = kafka.model_copy(update={"events_topic": f"test.prod.{uuid.uuid4().hex[:8]}"})
+    ensure_topics(settings)
+    org = str(uuid.uuid4())
+    sent = events(1000, org)
+    raw = {**sent[0].to_record(), "event_id": "as-a-dict"}
+
+    async def run() -> list[tuple[bytes, Record]]:
+        async with EventProducer(settings.kafka_bootstrap, settings.events_topic) as producer:
+            await producer.publish(sent)
+            await producer.publish([raw])
+        return await read_back(settings, 1001)
+
+    found = asyncio.run(run())
+    expected = sorted([e.event_id for e in sent] + ["as-a-dict"])
+    assert sorted(r["event_id"] for _, r in found) == expected
+    assert all(key == f"{org}/{r['session_id']}".encode() for key, r in found)
+
+
+def test_unacknowledged_events_are_reported_not_dropped(kafka: Settings) -> None:
+    async def run() -> None:
+        async with EventProducer(kafka.kafka_bootstrap, "no.such.topic.here", retries=1,
+                                 request_timeout_seconds=1.0) as producer:
+            await producer.publish(events(3, "org"))
+
+    with pytest.raises(PublishFailed) as caught:
+        asyncio.run(run())
+    assert [e.event_id for e in caught.value.failed] == ["e0", "e1", "e2"]  # type: ignore[union-attr]
