@@ -86,7 +86,7 @@ class Gateway:
         elapsed = time.perf_counter() - started
         self.metrics.produce_seconds.observe(elapsed)
         self.metrics.accepted.labels(dialect).inc(len(events))
-        log.info("accepted", extra={"dialect": dialect, "events": len(events),
+        log.debug("accepted", extra={"dialect": dialect, "events": len(events),
                                     "produce_ms": round(elapsed * 1000, 2)})
 
     def problems_from_validation(self, errors: Sequence[Any], prefix: str = "") -> list[Problem]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 
+from playhead.logs import configure as configure_logs
 from playhead.settings import Settings, SettingsError, load_settings
 
 EPILOG = """\
@@ -63,12 +63,12 @@ def _dialects() -> tuple[str, ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = load_settings()
     except SettingsError as err:
         print(f"playhead: {err}", file=sys.stderr)
         return 2
+    configure_logs(settings.log_level, settings.log_json)
     try:
         return _run(args, settings)
     except KeyboardInterrupt:
@@ -128,7 +128,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         from ingest.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.gateway_host, port=settings.gateway_port)
+        # Access lines are left to /metrics and the gateway's own structured
+        # log: at hundreds of requests a second they would cost more than the work.
+        uvicorn.run(create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
+                    access_log=False, log_config=None, log_level=settings.log_level.lower(),
+                    loop="uvloop", http="httptools")
     elif command == "worker":
         from processors.worker import run_worker
 

@@ -26,8 +26,11 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from playhead.topics import partition_of
 from processors.events import PlaybackEvent, session_key
 from schemas import EventCodec, event_codec
+
+Event = PlaybackEvent | Mapping[str, Any]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 class PublishFailed(RuntimeError):
     """Some events were not acknowledged after every retry; ``failed`` says which."""
 
-    def __init__(self, failed: list[PlaybackEvent | Mapping[str, Any]], cause: BaseException):
+    def __init__(self, failed: list[Any], cause: BaseException):
         self.failed = failed
         super().__init__(f"{len(failed)} events not acknowledged by Kafka: {cause!r}")
 
@@ -90,25 +93,53 @@ class EventProducer:
                         trace: TracebackType | None) -> None:
         await self.stop()
 
-    async def _send(self, event: PlaybackEvent | Mapping[str, Any]) -> Any:
-        # send() itself can fail (no metadata for the topic yet); its future
-        # fails later (no acknowledgement). Both count as not delivered.
-        delivery = await self._producer.send(self.topic, self._codec.encode(_record(event)),
-                                             key=_key(event))
-        return await delivery
+    async def _send_batches(self, events: list[Event]) -> list[tuple[list[Event], Any]]:
+        """Encode and hand over one record batch per partition, not one send per event.
 
-    async def publish(self, events: Iterable[PlaybackEvent | Mapping[str, Any]]) -> None:
+        The partition is computed here with Kafka's default partitioner, so a
+        session lands where any other client would put it.
+        """
+        partitions = sorted(await self._producer.partitions_for(self.topic))
+        by_partition: dict[int, list[tuple[Event, bytes, bytes]]] = {}
+        for event in events:
+            key = _key(event)
+            target = partitions[partition_of(key, len(partitions))]
+            by_partition.setdefault(target, []).append(
+                (event, key, self._codec.encode(_record(event))))
+        deliveries: list[tuple[list[Event], Any]] = []
+        for target, entries in by_partition.items():
+            batch, members = self._producer.create_batch(), list[Event]()
+            for event, key, value in entries:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    deliveries.append((members, await self._submit(batch, target)))
+                    batch, members = self._producer.create_batch(), list[Event]()
+                    batch.append(key=key, value=value, timestamp=None)
+                members.append(event)
+            deliveries.append((members, await self._submit(batch, target)))
+        return deliveries
+
+    async def _submit(self, batch: Any, partition: int) -> Any:
+        return await self._producer.send_batch(batch, self.topic, partition=partition)
+
+    async def publish(self, events: Iterable[Event]) -> None:
         """Send every event and wait for Kafka's acknowledgement of each."""
         pending = list(events)
         delay = 0.2
         for attempt in range(self._retries + 1):
-            results = await asyncio.gather(*[self._send(e) for e in pending],
-                                           return_exceptions=True)
-            failed = [e for e, r in zip(pending, results, strict=True)
-                      if isinstance(r, BaseException)]
+            failed: list[Event] = []
+            error: BaseException | None = None
+            try:
+                deliveries = await self._send_batches(pending)
+            except KafkaError as err:  # no metadata for the topic: nothing was handed over
+                deliveries, failed, error = [], pending, err
+            results = await asyncio.gather(*(d for _, d in deliveries), return_exceptions=True)
+            for (members, _), result in zip(deliveries, results, strict=True):
+                if isinstance(result, BaseException):
+                    failed += members
+                    error = result
             if not failed:
                 return
-            error = next(r for r in results if isinstance(r, BaseException))
+            assert error is not None
             if not isinstance(error, KafkaError) or not error.retriable or attempt == self._retries:
                 raise PublishFailed(failed, error) from error
             log.warning("retrying %d events after %r", len(failed), error)

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         "Timestamps further ahead than this are replaced by the server's time and flagged."))
     publish_timeout_seconds: float = Field(10.0, gt=0, description=(
         "How long the gateway waits for Kafka before answering 503."))
+    rights_catalogue: Path | None = Field(None, description=(
+        "JSON file of the clips players may play (music clips /play answers from it; format "
+        "in docs/dialects/musicclips.md); checked at gateway start. Unset: plays are unchecked."))
+    mparticle_max_batch_events: int = Field(500, ge=1, description=(
+        "Most events one mParticle batch request may carry; more is refused whole (413)."))
 
     clickhouse_url: str = Field("http://127.0.0.1:8123", description=(
         "ClickHouse: http(s)://host:port for a server or `playhead warehouse`, "
@@ -68,6 +73,11 @@ class Settings(BaseSettings):
     warehouse_host: str = Field("127.0.0.1", description="Address `playhead warehouse` serves.")
     warehouse_port: int = Field(8123, ge=1, le=65535, description=(
         "Port `playhead warehouse` serves."))
+
+    log_level: str = Field("info", pattern="^(?i)(debug|info|warning|error)$", description=(
+        "debug, info, warning or error."))
+    log_json: bool = Field(True, description=(
+        "Log one JSON object per line (false: plain text lines)."))
 
     worker_id: str = Field("playhead-worker", description=(
         "Consumer group and state folder of the workers; workers with one id share the load."))

@@ -1,0 +1,152 @@
+"""Events per second through one gateway process, beside a raw aiokafka producer.
+
+Starts a broker of its own, then in the same run:
+
+1. raw: one aiokafka producer (acks=all, idempotent) sending already-encoded
+   canonical events as fast as it can: the ceiling Kafka sets on this machine;
+2. gateway: one `playhead gateway` process loaded by wrk with Omny requests of
+   100 events (25 sessions x 4 events), every answer waiting for Kafka's ack.
+
+Prints progress on stderr and one JSON line on stdout at the end.
+Usage: .venv/bin/python bench/gateway_throughput.py [--seconds 20] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from playhead.local import services  # noqa: E402
+from playhead.local.kafka import KafkaBroker  # noqa: E402
+from playhead.settings import Settings, to_env  # noqa: E402
+from playhead.topics import ensure_topics  # noqa: E402
+from processors.events import EventKind, PlaybackEvent  # noqa: E402
+from schemas import event_codec  # noqa: E402
+
+EVENTS_PER_REQUEST = 100
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def omny_body(org: str, now: float) -> dict[str, object]:
+    clip = str(uuid.uuid4())
+    events = []
+    for _ in range(EVENTS_PER_REQUEST // 4):
+        session = str(uuid.uuid4())
+        for seq, (kind, position, offset) in enumerate(
+                [("Start", 0, -300), ("Stop", 120, -180), ("Start", 200, -180),
+                 ("Stop", 260, -120)], start=1):
+            events.append({"OrganizationId": org, "ClipId": clip, "SessionId": session,
+                           "Type": kind, "Position": position, "SeqNumber": seq,
+                           "Timestamp": int(now + offset)})
+    return {"Source": "MobileApp", "Events": events, "Completed": True}
+
+
+async def raw_producer(settings: Settings, seconds: float) -> float:
+    codec = event_codec()
+    now = time.time()
+    messages = [
+        (f"org/s{i % 5000}".encode(),
+         codec.encode(PlaybackEvent(f"raw-{i}", "org", f"s{i % 5000}", "clip", "Web",
+                                    EventKind.START, float(i), i, now).to_record()))
+        for i in range(20_000)]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    sent = 0
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < seconds:
+            futures = [await producer.send(settings.events_topic, value, key=key)
+                       for key, value in messages[:2000]]
+            await asyncio.gather(*futures)
+            sent += len(futures)
+            messages = messages[2000:] + messages[:2000]
+    finally:
+        await producer.stop()
+    return sent / (time.perf_counter() - started)
+
+
+def wrk_gateway(settings: Settings, seconds: float, connections: int, work: Path) -> dict[str, float]:
+    org = str(uuid.uuid4())
+    body = json.dumps(omny_body(org, time.time()))
+    script = work / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("RESULT %d %d %d %d\\n", summary.requests, '
+        "summary.errors.status + summary.errors.connect + summary.errors.read + "
+        "summary.errors.write + summary.errors.timeout, latency:percentile(50), "
+        "latency:percentile(99)))\n"
+        "end\n")
+    url = f"{settings.gateway_url}/api/consumption/events?organizationId={org}"
+    run = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds:.0f}s",
+                          "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, timeout=seconds + 60)
+    line = next(x for x in run.stdout.splitlines() if x.startswith("RESULT"))
+    requests, errors, p50, p99 = (int(x) for x in line.split()[1:])
+    return {"requests": requests, "errors": errors, "p50_ms": p50 / 1000, "p99_ms": p99 / 1000,
+            "events_per_s": (requests - errors) * EVENTS_PER_REQUEST / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench needs wrk: `apt-get install wrk` (make bench installs it)")
+    work = Path(tempfile.mkdtemp(prefix="playhead-bench-"))
+    settings = Settings(state_dir=work, kafka_bootstrap="127.0.0.1:19792",
+                        kafka_controller_port=19793, gateway_port=19780,
+                        kafka_libs_dir=REPO / ".playhead" / "kafka" / "libs-3.9.1",
+                        events_topic="bench.events", topic_partitions=4)
+    broker = KafkaBroker(settings)
+    say("starting Kafka")
+    broker.up(timeout=300)
+    try:
+        ensure_topics(settings)
+        say(f"raw aiokafka producer for {args.seconds:.0f}s")
+        raw = asyncio.run(raw_producer(settings, args.seconds))
+        say(f"raw: {raw:,.0f} events/s; starting one gateway process")
+        services.start(settings, "gateway", ["gateway"],
+                       services.http_ok(f"{settings.gateway_url}/healthz"),
+                       env={**to_env(settings), "PLAYHEAD_LOG_LEVEL": "warning"})
+        wrk_gateway(settings, 3, args.connections, work)  # warm up: producer, caches
+        say(f"gateway under wrk, {args.connections} connections, {args.seconds:.0f}s")
+        gateway = wrk_gateway(settings, args.seconds, args.connections, work)
+        say(f"gateway: {gateway['events_per_s']:,.0f} events/s")
+    finally:
+        services.stop(settings, "gateway")
+        broker.down()
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps({
+        "benchmark": "gateway_throughput", "date": time.strftime("%Y-%m-%d"),
+        "cpus": os.cpu_count(), "events_per_request": EVENTS_PER_REQUEST,
+        "gateway_events_per_s": round(gateway["events_per_s"]),
+        "raw_producer_events_per_s": round(raw),
+        "gateway_share_of_raw": round(gateway["events_per_s"] / raw, 3),
+        "gateway_p50_ms": gateway["p50_ms"], "gateway_p99_ms": gateway["p99_ms"],
+        "gateway_errors": gateway["errors"]}))
+
+
+if __name__ == "__main__":
+    main()
