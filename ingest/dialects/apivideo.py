@@ -1,0 +1,185 @@
+"""api.video-style player session events (shared/reference/apivideo-session-events.txt).
+
+api.video publishes a read API that lists the events a player emitted in one
+session (ready, play, pause, resume, seek.forward, seek.backward, end, each
+with ``at`` or ``from``/``to`` and ``emittedAt``). Playhead accepts the same
+event objects on a write route, ``POST /v1/player-sessions/{sessionId}/events``
+with ``{"videoId", "offset", "completed", "events"}``; docs/dialects/apivideo.md
+has the mapping and a worked example. The choices that shape it:
+
+* sequence_number = ``offset + index + 1``: the event's place in the
+  session's whole event list. A player that sends its session in several
+  requests says in ``offset`` how many events it sent before, so the order
+  holds across requests even where ``emittedAt`` ties (the player stamps whole
+  seconds and emits a seek together with its pause and resume).
+* event_id = ``apivideo:<organization>:<session>:<sequence>:<digest>``: the
+  sequence makes a retried request's ids equal, and the digest of the event's
+  content keeps two different events apart if a player reuses an offset, so
+  a client mistake duplicates nothing and loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from ingest.dialects.fields import Identifier, IsoTimestamp, Seconds, iso
+from ingest.policy import TimestampPolicy
+from processors.events import Action, EventKind, PlaybackEvent
+
+DIALECT = "apivideo"
+MAX_EVENTS = 1000
+
+EventType = Literal["ready", "play", "pause", "resume", "end", "seek.forward", "seek.backward"]
+SEEKS = ("seek.forward", "seek.backward")
+
+
+
+class PlayerEvent(BaseModel):
+    """One event as the player emitted it: ``at`` for every type but the seeks,
+    which carry ``from`` and ``to`` instead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # type comes first: the validators below read it.
+    type: EventType
+    emittedAt: IsoTimestamp = Field(description="When the player emitted it, ISO 8601")
+    at: Seconds | None = Field(None, description="Position in the video, seconds (all but seeks)")
+    from_: Seconds | None = Field(None, alias="from",
+                                  description="Seeks: position before the seek, seconds")
+    to: Seconds | None = Field(None, description="Seeks: position after the seek, seconds")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _positions_always_checked(cls, value: Any) -> Any:
+        # Absent positions become explicit nulls, so the checks below run and name
+        # the field as sent ("from"; a default would be reported as "from_").
+        if isinstance(value, dict):
+            return {"at": None, "from": None, "to": None, **value}
+        return value
+
+    @field_validator("at")
+    @classmethod
+    def _at_unless_seek(cls, value: float | None, info: ValidationInfo) -> float | None:
+        kind = info.data.get("type")
+        if value is None and kind is not None and kind not in SEEKS:
+            raise PydanticCustomError("missing", "Field required for a {kind} event",
+                                      {"kind": kind})
+        return value
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _ends_of_seek(cls, value: float | None, info: ValidationInfo) -> float | None:
+        kind = info.data.get("type")
+        if value is None and kind in SEEKS:
+            raise PydanticCustomError("missing", "Field required for a {kind} event",
+                                      {"kind": kind})
+        return value
+
+
+class PlayerSessionEvents(BaseModel):
+    """Events of one player session, in the order the player emitted them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    videoId: Identifier = Field(description="The video the session plays")
+    offset: int = Field(0, ge=0, description=(
+        "How many events of this session earlier requests carried (0 for the first): the "
+        "first event here is number offset + 1 of the session. A retry sends the same."))
+    completed: bool = Field(False, description=(
+        "The player is done with this session (unloaded, closed): it can be closed as soon "
+        "as every event up to this request's last has arrived, without waiting for it to "
+        "go idle."))
+    events: list[PlayerEvent] = Field(min_length=1, json_schema_extra={"maxItems": MAX_EVENTS},
+                                      description=f"1 to {MAX_EVENTS} events, oldest first")
+
+
+# type -> (kind, action) on the session timeline.
+TIMELINE: dict[str, tuple[EventKind, Action]] = {
+    "ready": (EventKind.OTHER, Action.READY),
+    "play": (EventKind.START, Action.PLAY),
+    "resume": (EventKind.START, Action.RESUME),
+    "pause": (EventKind.STOP, Action.PAUSE),
+    "end": (EventKind.STOP, Action.END),
+    "seek.forward": (EventKind.SEEK, Action.SEEK),
+    "seek.backward": (EventKind.SEEK, Action.SEEK),
+}
+
+
+def event_id(organization: str, session: str, sequence: int, event: PlayerEvent) -> str:
+    content = json.dumps(event.model_dump(mode="json", by_alias=True), sort_keys=True,
+                         separators=(",", ":"))
+    digest = hashlib.sha256(content.encode()).hexdigest()[:12]
+    return f"{DIALECT}:{organization}:{session}:{sequence}:{digest}"
+
+
+def to_events(
+    request: PlayerSessionEvents, session_id: str, organization: str, received_at: float,
+    policy: TimestampPolicy | None = None,
+) -> list[PlaybackEvent]:
+    """Canonical events of one request; raises EventRejected for the first event that
+    cannot be taken (the request is then refused whole)."""
+    events = []
+    for index, item in enumerate(request.events):
+        sequence = request.offset + index + 1
+        original = item.emittedAt.timestamp()
+        stamped = (policy or TimestampPolicy(max_age_seconds=0)).apply(
+            original, received_at, f"events[{index}].emittedAt")
+        kind, action = TIMELINE[item.type]
+        attributes: dict[str, str] = {"event": item.type}
+        if item.type in SEEKS:
+            attributes["direction"] = item.type.removeprefix("seek.")
+        if stamped.adjusted:
+            attributes["timestamp_adjusted"] = f"{stamped.adjusted}:{original:.15g}"
+        events.append(PlaybackEvent(
+            event_id=event_id(organization, session_id, sequence, item),
+            organization_id=organization,
+            session_id=session_id,
+            clip_id=request.videoId,
+            source=DIALECT,
+            kind=kind,
+            action=action,
+            # A seek moves the playhead from `from` to `to`; every other type is at `at`.
+            position_seconds=(item.from_ if item.type in SEEKS else item.at) or 0.0,
+            seek_to_seconds=item.to if item.type in SEEKS else None,
+            sequence_number=sequence,
+            timestamp=stamped.timestamp,
+            session_complete=request.completed,
+            dialect=DIALECT,
+            received_at=received_at,
+            attributes=attributes,
+        ))
+    return events
+
+
+MAX_GAP = timedelta(hours=1)
+
+
+def retime(body: dict[str, Any], now: float) -> dict[str, Any]:
+    """Move a request to the present for `playhead sample`: the latest event at ``now``.
+
+    The reference session spans two days, and the gateway refuses events older
+    than 24 h, so gaps longer than an hour shrink to an hour. Only the time
+    between events that leave no interval open changes (the player was idle
+    or reloaded), so the listened intervals stay exactly the reference's.
+    """
+    stamps = [datetime.fromisoformat(event["emittedAt"]) for event in body["events"]]
+    moved = [stamps[0]]
+    for before, after in zip(stamps, stamps[1:], strict=False):
+        moved.append(moved[-1] + min(after - before, MAX_GAP))
+    shift = datetime.fromtimestamp(now, tz=UTC) - moved[-1]
+    for event, stamp in zip(body["events"], moved, strict=True):
+        event["emittedAt"] = iso(stamp + shift)
+    return body

@@ -1,0 +1,40 @@
+"""Field types the JSON dialects share (shortvideo, apivideo)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+# Printable ASCII without spaces: ids end up in Kafka keys, event ids and ClickHouse.
+Identifier = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,128}$")]
+# A part of the Kafka key "<organization>/<session>": the same without "/", so two
+# different keys can never read alike.
+KEY_PART_PATTERN = r"^[!-.0-~]{1,128}$"
+KeyPart = Annotated[str, StringConstraints(pattern=KEY_PART_PATTERN)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _iso_only(value: Any) -> Any:
+    # pydantic would also read a number as a unix time; these APIs say ISO 8601, and
+    # a number here is more likely milliseconds sent by mistake than a valid time.
+    if not isinstance(value, str | datetime):
+        raise PydanticCustomError("iso_timestamp", "a time must be an ISO 8601 string, e.g. "
+                                                   "2026-11-23T10:00:00.000Z")
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    # A time without an offset is taken as UTC (what JavaScript's toISOString sends).
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+IsoTimestamp = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
+
+
+def iso(stamp: datetime) -> str:
+    """``2026-11-23T10:00:00.000Z``: how the examples write times."""
+    return stamp.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

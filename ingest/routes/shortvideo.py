@@ -1,0 +1,79 @@
+"""Short-video engagement events: ``POST /v1/events`` and ``POST /v1/events/batch``.
+
+Each event stands alone (its own session, its own id), so a batch keeps its
+valid events and names the refused ones (ingest/batch.py). Both answers are
+202: Kafka holds the events when we answer, and they are processed later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import TypeAdapter
+
+from ingest.batch import BatchAnswer, answer, convert_items, validate_items
+from ingest.dialects import shortvideo
+from ingest.gateway import Gateway, Problem
+from ingest.policy import EventRejected
+from ingest.rejections import Rejected
+from ingest.request_organization import HeaderOrganization, QueryOrganization, resolve_organization
+
+EVENT = TypeAdapter(shortvideo.ShortVideoEvent)
+
+
+def router(gateway: Gateway) -> APIRouter:
+    routes = APIRouter(tags=["Short-video engagement events"],
+                       dependencies=[Depends(gateway.admit)])
+
+    @routes.post("/v1/events", status_code=202, response_model=BatchAnswer,
+                 summary="Send one engagement event")
+    async def one_event(
+        body: shortvideo.ShortVideoEvent, request: Request,
+        header: HeaderOrganization = None, query: QueryOrganization = None,
+    ) -> BatchAnswer:
+        organization = resolve_organization(gateway, request, header, query)
+        try:
+            events = shortvideo.to_events(body, organization, gateway.clock(), gateway.policy)
+        except EventRejected as err:
+            problem = Problem.of(err)
+            gateway.reject(shortvideo.DIALECT, [problem])
+            raise Rejected([problem]) from err
+        await gateway.publish(shortvideo.DIALECT, events)
+        return BatchAnswer(accepted=1)
+
+    @routes.post("/v1/events/batch", status_code=202, response_model=BatchAnswer,
+                 summary=f"Send up to {shortvideo.MAX_BATCH} engagement events",
+                 description="Valid events are accepted even when others are not; the answer "
+                 "lists each refused event by index with its problems. A batch with no valid "
+                 "event is refused (422).")
+    async def batch(
+        body: shortvideo.ShortVideoBatch, request: Request,
+        header: HeaderOrganization = None, query: QueryOrganization = None,
+    ) -> BatchAnswer:
+        organization = resolve_organization(gateway, request, header, query)
+        count = len(body.events)
+        if count > shortvideo.MAX_BATCH:
+            problem = Problem("events", "too_many_events",
+                              f"a batch holds at most {shortvideo.MAX_BATCH} events and this one "
+                              f"has {count}: send them in several batches")
+            gateway.reject(shortvideo.DIALECT, [problem])
+            raise Rejected([problem], status=413)
+        if not count:
+            raise Rejected([Problem("events", "invalid", "a batch needs at least one event")])
+        now = gateway.clock()
+        valid, refused = validate_items(EVENT, body.events, "events")
+
+        def convert(index: int, event: shortvideo.ShortVideoEvent) -> list[Any]:
+            return shortvideo.to_events(event, organization, now, gateway.policy,
+                                        f"events[{index}]")
+
+        events = convert_items(valid, convert, refused)
+        problems = [problem for found in refused.values() for problem in found]
+        gateway.reject(shortvideo.DIALECT, problems)
+        if not events:
+            raise Rejected(problems)
+        await gateway.publish(shortvideo.DIALECT, events)
+        return answer(count - len(refused), refused)
+
+    return routes
