@@ -125,6 +125,33 @@ def event_id(organization: str, session: str, sequence: int, event: PlayerEvent)
     return f"{DIALECT}:{organization}:{session}:{sequence}:{digest}"
 
 
+def read_scrubs(items: list[PlayerEvent]) -> tuple[dict[int, float], set[int]]:
+    """How this player reports a jump, read from the order of its events.
+
+    When the viewer drags the playhead, the player emits, in one second, a
+    ``pause`` and a ``resume`` both *at the destination*, then the seek from
+    where it was. After a replay it emits ``play`` at 0 and then the seek from
+    the end. Taken literally, the pause would close the interval at the
+    destination and the seek would close it again at its ``from``, counting
+    time nobody watched. So: a seek right after a play/resume at its ``to``
+    only restates that jump (it carries no interval), and a pause at that
+    same destination just before really happened at the seek's ``from``.
+    Returns (pause index -> corrected position, restated seek indexes).
+    """
+    corrected: dict[int, float] = {}
+    restated: set[int] = set()
+    for index, item in enumerate(items):
+        if item.type not in SEEKS or index == 0:
+            continue
+        before = items[index - 1]
+        if before.type in ("play", "resume") and before.at == item.to:
+            restated.add(index)
+            paused = items[index - 2] if index >= 2 else None
+            if paused is not None and paused.type == "pause" and paused.at == item.to:
+                corrected[index - 2] = item.from_ or 0.0
+    return corrected, restated
+
+
 def to_events(
     request: PlayerSessionEvents, session_id: str, organization: str, received_at: float,
     policy: TimestampPolicy | None = None,
@@ -132,6 +159,7 @@ def to_events(
     """Canonical events of one request; raises EventRejected for the first event that
     cannot be taken (the request is then refused whole)."""
     events = []
+    corrected, restated = read_scrubs(request.events)
     for index, item in enumerate(request.events):
         sequence = request.offset + index + 1
         original = item.emittedAt.timestamp()
@@ -139,8 +167,15 @@ def to_events(
             original, received_at, f"events[{index}].emittedAt")
         kind, action = TIMELINE[item.type]
         attributes: dict[str, str] = {"event": item.type}
+        position = (item.from_ if item.type in SEEKS else item.at) or 0.0
         if item.type in SEEKS:
             attributes["direction"] = item.type.removeprefix("seek.")
+        if index in restated:
+            kind = EventKind.OTHER  # counted as a seek, but the jump is already on the timeline
+            attributes["restated"] = "true"
+        if index in corrected:
+            attributes["reported_at"] = f"{position:.15g}"
+            position = corrected[index]
         if stamped.adjusted:
             attributes["timestamp_adjusted"] = f"{stamped.adjusted}:{original:.15g}"
         events.append(PlaybackEvent(
@@ -152,7 +187,7 @@ def to_events(
             kind=kind,
             action=action,
             # A seek moves the playhead from `from` to `to`; every other type is at `at`.
-            position_seconds=(item.from_ if item.type in SEEKS else item.at) or 0.0,
+            position_seconds=position,
             seek_to_seconds=item.to if item.type in SEEKS else None,
             sequence_number=sequence,
             timestamp=stamped.timestamp,
