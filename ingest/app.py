@@ -62,7 +62,8 @@ def create_app(
     app.add_middleware(BodyNormalizer, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-        allow_headers=["Content-Type", "Content-Encoding", "Authorization", "X-Playhead-Key"],
+        allow_headers=["Content-Type", "Content-Encoding", "Authorization", "X-Playhead-Key",
+                       "X-Playhead-Organization", "Idempotency-Key"],
         max_age=3600,
     )
 

@@ -73,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args, settings)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `playhead sample omny | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as err:  # the user gets one clear line, not a traceback
         if isinstance(err, _user_errors()):
             print(f"playhead: {err}", file=sys.stderr)
@@ -84,6 +88,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     # Imported late: `playhead --help` should not pay for Kafka and ClickHouse imports.
     from clickhouse_connect.driver.exceptions import DatabaseError
 
+    from ingest.rights import CatalogueError
     from playhead.local.kafka import KafkaPlatformError
     from playhead.local.services import ServiceError
     from playhead.topics import TopicMismatch
@@ -91,7 +96,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from sinks.client import WarehouseUnavailable
 
     return (KafkaPlatformError, ServiceError, WarehouseUnavailable, WarehouseError,
-            TopicMismatch, DatabaseError)
+            TopicMismatch, DatabaseError, CatalogueError)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

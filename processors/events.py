@@ -58,6 +58,13 @@ class Action(enum.StrEnum):
     DOWNLOAD = "download"
     APP_START = "app_start"
     APP_CLOSE = "app_close"
+    # Reported and kept, with no figure of their own yet (mParticle's ad, segment,
+    # QoS, summary and custom media events).
+    AD = "ad"
+    SEGMENT = "segment"
+    QOS = "qos"
+    SUMMARY = "summary"
+    CUSTOM = "custom"
 
 
 @dataclass(frozen=True, slots=True)

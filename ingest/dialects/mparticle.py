@@ -46,7 +46,8 @@ class Meaning(NamedTuple):
 
 
 # Actions the vocabulary (processors/events.py Action) has no word for yet.
-AD, SEGMENT, QOS, SUMMARY, CUSTOM = "ad", "segment", "qos", "summary", "custom"
+AD, SEGMENT, QOS, SUMMARY, CUSTOM = (
+    Action.AD, Action.SEGMENT, Action.QOS, Action.SUMMARY, Action.CUSTOM)
 _OTHER = EventKind.OTHER
 MEANINGS: dict[str, Meaning] = {
     "Media Session Start": Meaning(_OTHER, Action.SESSION_START, 0),
