@@ -91,6 +91,19 @@ class Settings(BaseSettings):
         "Most events a worker processes before writing the sessions they closed."))
     sink_batch_seconds: float = Field(0.5, gt=0, description=(
         "Longest a worker waits to fill a batch: bounds close-to-queryable latency."))
+    lateness_seconds: float = Field(86400.0, ge=0, description=(
+        "Processing time after a session closed during which a further event re-opens and "
+        "corrects it; later events are dead-lettered as late."))
+    tombstone_seconds: float = Field(604800.0, ge=0, description=(
+        "How long after its lateness window a closed session's tombstone (close time and "
+        "version) is kept to recognise late events; then the key is forgotten."))
+    sweep_batch: int = Field(2000, ge=1, description=(
+        "Stored sessions a worker examines per partition per tick to turn closed ones into "
+        "tombstones and forget old tombstones."))
+    metrics_host: str = Field("127.0.0.1", description="Address of the worker's metrics endpoint.")
+    metrics_port: int = Field(9464, ge=0, le=65535, description=(
+        "Port of the worker's Prometheus metrics (/metrics); 0 disables. Give each worker "
+        "on one machine its own."))
 
     @field_validator("clickhouse_url")
     @classmethod

@@ -1,46 +1,48 @@
 """The Faust worker: a thin shell that feeds Kafka messages to the pure core.
 
-Per batch of messages: decode and apply each to its session (state in a
-RocksDB-backed table with a changelog), dead-letter what cannot be processed,
-then write every session that closed to ClickHouse *before* the batch is
-acknowledged. A crash therefore replays events whose rows may be missing, and
-replays are harmless because the sink keeps one version per session.
+Per batch of messages (``processors/batch.py`` does the work): decode each,
+apply it to its session, dead-letter what cannot be processed; on a tick,
+close the partition's idle sessions and sweep a slice of its stored ones;
+write every close to ClickHouse, *then* store the changed sessions in the
+RocksDB table (whose changelog is flushed before offsets are committed), and
+only then let Faust acknowledge the batch. See docs/worker.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import faust
-from faust.streams import _current_event  # see _processing()
-from faust.types import EventT
+from faust.streams import _current_event  # see _Processing
+from faust.types import TP, EventT
 
 from playhead.settings import Settings
-from playhead.topics import partition_of
-from processors.handling import (
-    InvalidMessage,
-    WorkerCounters,
-    apply_event,
-    close_if_idle,
-    decode_event,
-)
-from processors.session import Rules, SessionResult, SessionState
+from processors.batch import SessionBatch, open_entries
+from processors.handling import InvalidMessage, WorkerCounters, decode_event
+from processors.metrics import WorkerMetrics
+from processors.open_index import OpenSessions
+from processors.session import Rules, SessionResult
 from schemas import event_codec
 from sinks.writer import SinkUnavailable
 
 log = logging.getLogger("playhead.worker")
 
 TICK_HEADER = "playhead-tick"
+STATE_TABLE = "session_state"
 MiB = 1024 * 1024
 
 # Faust's RocksDB defaults (2 GiB block cache, 3 x 64 MiB memtables per
-# partition) would exhaust a small machine; state is mostly cold, so keep the
-# caches small and let the OS page cache do the rest.
+# partition) would exhaust a small machine. Faust opens one database per
+# partition, each with these caches, and never closes a revoked one, so
+# memory is about partitions x (cache + memtables), not per session: state is
+# mostly cold and the OS page cache does the rest. docs/benchmarks.md.
 ROCKSDB_OPTIONS = {
     "driver": "rocksdict",
     "block_cache_size": 16 * MiB,
@@ -49,10 +51,14 @@ ROCKSDB_OPTIONS = {
 }
 
 
+class StateDirInUse(RuntimeError):
+    """Another worker process holds this state folder."""
+
+
 class _Processing:
     # Faust writes a table change to the changelog partition of the event
     # being processed. In a batch, that is the batch's last event, not the
-    # event that changed the key, so bind each event while it is handled.
+    # event that changed the key, so bind one of the key's partition.
     def __init__(self, event: EventT):
         self._ref = weakref.ref(event)
 
@@ -61,6 +67,20 @@ class _Processing:
 
     def __exit__(self, *_: object) -> None:
         _current_event.reset(self._token)
+
+
+def lock_state_dir(datadir: Path) -> IO[bytes]:
+    """Two workers sharing RocksDB folders would corrupt each other's view: refuse."""
+    datadir.mkdir(parents=True, exist_ok=True)
+    handle = (datadir / ".lock").open("wb")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StateDirInUse(
+            f"another worker uses {datadir}; give each worker process on one machine its "
+            "own PLAYHEAD_STATE_DIR") from None
+    return handle  # the lock lives as long as this handle
 
 
 def build_app(
@@ -73,12 +93,14 @@ def build_app(
         min_session_seconds=settings.min_session_seconds,
         bucket_seconds=settings.bucket_seconds,
         idle_timeout_seconds=settings.idle_timeout_seconds,
+        lateness_seconds=settings.lateness_seconds,
+        tombstone_seconds=settings.tombstone_seconds,
     )
     partitions = settings.topic_partitions
     codec = event_codec()
     counters = WorkerCounters()
     datadir = settings.state_dir / "worker" / settings.worker_id
-    datadir.mkdir(parents=True, exist_ok=True)
+    state_lock = lock_state_dir(datadir)
     app = faust.App(
         settings.worker_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -89,21 +111,67 @@ def build_app(
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
     )
-    events = app.topic(
-        settings.events_topic, partitions=partitions,
-        key_serializer="raw", value_serializer="raw",
+    app.state_lock = state_lock  # type: ignore[attr-defined]
+    events = app.topic(settings.events_topic, partitions=partitions,
+                       key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(settings.dead_letter_topic, partitions=1,
+                             key_serializer="raw", value_serializer="raw")
+    table = app.Table(
+        STATE_TABLE, default=None, partitions=partitions, options=ROCKSDB_OPTIONS,
+        schema=faust.Schema(key_type=str, value_type=bytes,
+                            key_serializer="raw", value_serializer="raw"),
     )
-    dead_letters = app.topic(
-        settings.dead_letter_topic, partitions=1, key_serializer="raw", value_serializer="raw"
-    )
-    sessions = app.Table(
-        "sessions", default=None, partitions=partitions, options=ROCKSDB_OPTIONS,
-        schema=faust.Schema(key_type=str, value_type=None,
-                            key_serializer="json", value_serializer="json"),
-    )
+    indexes: dict[int, OpenSessions] = {}
+    sweep_from: dict[int, bytes | None] = {}
+    metrics = WorkerMetrics(counters, lambda: sum(len(i) for i in list(indexes.values())))
+
+    def load(key: str, token: Any) -> bytes | None:
+        with _Processing(token):
+            value = table.get(key)
+        return bytes(value) if value is not None else None
+
+    def partition_db(partition: int) -> Any:
+        return table.data._db_for_partition(partition)  # type: ignore[attr-defined]
+
+    def index_of(partition: int) -> OpenSessions:
+        # Built from the stored sessions the first time a partition is used
+        # after an assignment (its recovery from the changelog is done by then).
+        if partition not in indexes:
+            store = table.data
+            items = store._visible_items(partition_db(partition))  # type: ignore[attr-defined]
+            indexes[partition] = OpenSessions(open_entries(
+                (key.decode(), value) for key, value in items))
+        return indexes[partition]
+
+    def sweep_slice(partition: int) -> list[tuple[str, bytes]]:
+        """The next ``sweep_batch`` stored entries of a partition, wrapping around."""
+        it = partition_db(partition).iter()
+        cursor = sweep_from.get(partition)
+        if cursor is None:
+            it.seek_to_first()
+        else:
+            it.seek(cursor)
+            if it.valid() and it.key() == cursor:
+                it.next()
+        offset_key = table.data.offset_key  # type: ignore[attr-defined]
+        out: list[tuple[str, bytes]] = []
+        while it.valid() and len(out) < settings.sweep_batch:
+            key = it.key()
+            if key != offset_key:
+                out.append((key.decode(), it.value()))
+            it.next()
+        sweep_from[partition] = it.key() if it.valid() else None
+        return out
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def forget_indexes(sender: Any, assigned: set[TP], **_: Any) -> None:
+        # Another worker may have changed these partitions' sessions meanwhile.
+        indexes.clear()
+        sweep_from.clear()
+        metrics.lag.clear()
 
     async def dead_letter(event: EventT, err: InvalidMessage) -> None:
-        counters.dead_letters[err.reason] += 1
+        counters.count_dead_letter(err.reason)
         message = event.message
         log.warning("dead-lettering %s[%s]@%s: %s", message.topic, message.partition,
                     message.offset, err)
@@ -117,38 +185,12 @@ def build_app(
             ],
         )
 
-    def handle(event: EventT, now: float, emitted: dict[str, SessionResult]) -> None:
-        headers = dict(event.message.headers or ())
-        if TICK_HEADER in headers:
-            close_idle(event.message.partition, now, emitted)
-            return
-        decoded = decode_event(event.message.value, codec)
-        key = decoded.session_key
-        stored = sessions.get(key)
-        state = SessionState.from_dict(stored) if stored else SessionState()
-        step = apply_event(state, decoded, now, rules)
-        counters.count_step(step)
-        if step.added.value != "duplicate":
-            sessions[key] = state.to_dict()
-        if step.emit is not None:
-            emitted[key] = step.emit
-
-    def close_idle(partition: int, now: float, emitted: dict[str, SessionResult]) -> None:
-        for key, stored in list(sessions.items()):
-            if stored["closed"] or partition_of(key, partitions) != partition:
-                continue
-            state = SessionState.from_dict(stored)
-            result = close_if_idle(state, now, rules)
-            if result is not None:
-                sessions[key] = state.to_dict()
-                emitted[key] = result
-
-    async def flush(emitted: dict[str, SessionResult]) -> None:
-        batch = list(emitted.values())
+    async def flush(results: list[SessionResult]) -> None:
+        started = time.perf_counter()
         delay = 0.5
         while True:
             try:
-                await asyncio.get_running_loop().run_in_executor(None, write, batch)
+                await asyncio.get_running_loop().run_in_executor(None, write, results)
                 break
             except SinkUnavailable as err:
                 # Holding the batch holds its offsets: nothing is acknowledged
@@ -156,23 +198,41 @@ def build_app(
                 log.error("sink failed, retrying in %.1fs: %s", delay, err)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
-        for result in batch:
-            counters.count_emit(result)
+        metrics.sink_batch.observe(len(results))
+        metrics.sink_seconds.observe(time.perf_counter() - started)
 
     @app.agent(events)
     async def process(stream: Any) -> None:
-        async for batch in stream.take_events(settings.sink_batch_size,
-                                              within=settings.sink_batch_seconds):
-            now = clock()
-            emitted: dict[str, SessionResult] = {}
-            for event in batch:
-                with _Processing(event):
-                    try:
-                        handle(event, now, emitted)
-                    except InvalidMessage as err:
-                        await dead_letter(event, err)
-            if emitted:
-                await flush(emitted)
+        async for messages in stream.take_events(settings.sink_batch_size,
+                                                 within=settings.sink_batch_seconds):
+            work = SessionBatch(clock(), rules, load, counters)
+            ticks: dict[int, EventT] = {}
+            for event in messages:
+                message = event.message
+                if message.headers and TICK_HEADER in dict(message.headers):
+                    ticks[message.partition] = event
+                    continue
+                try:
+                    decoded = decode_event(message.value, codec)
+                    work.apply(decoded, index_of(message.partition), event)
+                except InvalidMessage as err:
+                    await dead_letter(event, err)
+            for partition, tick in ticks.items():
+                work.close_idle(index_of(partition), tick)
+                work.sweep(sweep_slice(partition), tick)
+            if work.emitted:
+                await flush(list(work.emitted.values()))
+            for change in work.changes():
+                with _Processing(change.token):  # type: ignore[arg-type]
+                    if change.value is None:
+                        table.pop(change.key, None)
+                    else:
+                        table[change.key] = change.value
+            for result in work.closes:
+                counters.count_close(result)
+            last = {m.message.tp: m.message.offset for m in messages}
+            for tp, offset in last.items():
+                metrics.lag[tp.partition] = max(app.consumer.highwater(tp) - offset - 1, 0)
 
     @app.timer(settings.tick_seconds)
     async def tick() -> None:
@@ -189,4 +249,5 @@ def build_app(
         log.info("events %s sessions %s dead letters %s", dict(counters.events),
                  dict(counters.sessions), dict(counters.dead_letters))
 
+    metrics.serve(settings.metrics_host, settings.metrics_port)
     return app

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from processors.events import PlaybackEvent
-from processors.session import Added, Rules, SessionResult, SessionState, summarize
+from processors.session import Added, Rules, SessionResult, SessionState, Tombstone, summarize
 from schemas import DecodeError, EventCodec
 
 
@@ -37,34 +37,72 @@ def decode_event(value: bytes | None, codec: EventCodec) -> PlaybackEvent:
     return event
 
 
+Stored = SessionState | Tombstone | None
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     added: Added
-    emit: SessionResult | None
+    emit: SessionResult | None  # what to write: a close, or a closed session again
+    opened: bool = False  # the first event of a session
+    closed: bool = False  # ``emit`` is a close now, not a rewrite of an earlier one
 
 
 def apply_event(state: SessionState, event: PlaybackEvent, now: float, rules: Rules) -> Step:
-    """Add one event to its session; say what to write, if anything."""
+    """Add one event to its session; say what to write, if anything.
+
+    Callers check ``admit`` first: a session past its lateness window takes
+    no more events.
+    """
     added = state.add(event, now)
+    opened = added is Added.NEW and state.version == 1
     if added is Added.DUPLICATE:
         # A duplicate of a closed session is a client retry or a replay after
         # a crash: the rows may never have reached ClickHouse, so write the
         # same version again (the sink collapses identical versions).
         return Step(added, summarize(state.events.values(), rules) if state.closed else None)
     if state.should_close(now, rules):
-        return Step(added, state.close(rules))
-    return Step(added, None)
+        return Step(added, state.close(rules, now), opened, closed=True)
+    return Step(added, None, opened)
+
+
+def admit(stored: Stored, event: PlaybackEvent, now: float, rules: Rules) -> SessionState:
+    """The state an event goes into, or ``InvalidMessage('late')``.
+
+    Lateness is processing time since the session closed, never the event's
+    own timestamp: legitimate sessions are flushed years late by some players.
+    """
+    if isinstance(stored, Tombstone) and not stored.is_expired(now, rules):
+        raise InvalidMessage("late", f"session {event.session_key} closed at "
+                                     f"{stored.closed_at:.0f} (version {stored.version}); "
+                                     "its lateness window is over")
+    if isinstance(stored, SessionState):
+        if stored.is_past_lateness(now, rules):
+            raise InvalidMessage("late", f"session {event.session_key} closed at "
+                                         f"{stored.closed_at:.0f}; its lateness window is over")
+        return stored
+    return SessionState()
 
 
 def close_if_idle(state: SessionState, now: float, rules: Rules) -> SessionResult | None:
     if state.closed or not state.is_idle(now, rules):
         return None
-    return state.close(rules)
+    return state.close(rules, now)
+
+
+def expire(stored: SessionState | Tombstone, now: float, rules: Rules) -> Stored:
+    """What a swept entry becomes: itself, its tombstone, or nothing (delete)."""
+    if isinstance(stored, Tombstone):
+        return None if stored.is_expired(now, rules) else stored
+    if stored.is_past_lateness(now, rules):
+        tombstone = stored.tombstone()
+        return None if tombstone.is_expired(now, rules) else tombstone
+    return stored
 
 
 @dataclass
 class WorkerCounters:
-    """Running totals the shell reports (logs now, metrics later)."""
+    """Running totals the shell reports as metrics."""
 
     events: Counter[str] = field(default_factory=Counter)
     sessions: Counter[str] = field(default_factory=Counter)
@@ -72,8 +110,18 @@ class WorkerCounters:
 
     def count_step(self, step: Step) -> None:
         self.events[step.added.value] += 1
+        if step.opened:
+            self.sessions["opened"] += 1
         if step.added is Added.REOPENED:
             self.sessions["reopened"] += 1
 
-    def count_emit(self, result: SessionResult) -> None:
-        self.sessions["closed" if result.kept else "dropped_short"] += 1
+    def count_close(self, result: SessionResult) -> None:
+        """Once the close is written: every close counts, short ones also as dropped."""
+        self.sessions["closed"] += 1
+        if not result.kept:
+            self.sessions["dropped_short"] += 1
+
+    def count_dead_letter(self, reason: str) -> None:
+        self.dead_letters[reason] += 1
+        if reason == "late":
+            self.sessions["late"] += 1

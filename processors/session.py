@@ -10,13 +10,25 @@ lets the sink keep the newest figures of a session and ignore replays.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
 
 from processors.events import PlaybackEvent
-from processors.histogram import bucket_listens
+from processors.figures import (
+    ContentEvent,
+    Quality,
+    clip_length,
+    completion_share,
+    content_events,
+    furthest_seconds,
+    quality,
+    unique_seconds,
+)
+from processors.histogram import NO_STEPS, Steps, bucket_steps
 from processors.intervals import Interval, listened_intervals, ordered
+
+DAY = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +38,11 @@ class Rules:
     min_session_seconds: float = 10.0
     bucket_seconds: float = 1.0
     idle_timeout_seconds: float = 1800.0
+    # Processing time after a close during which a further event re-opens the
+    # session; after it the session is a tombstone and such events are late.
+    lateness_seconds: float = DAY
+    # How long a tombstone is kept after the lateness window ends.
+    tombstone_seconds: float = 7 * DAY
 
 
 class Added(enum.Enum):
@@ -44,10 +61,21 @@ class SessionResult:
     started_at: datetime
     ended_at: datetime
     intervals: tuple[Interval, ...]
-    duration_seconds: float
+    duration_seconds: float  # listened seconds: replays count again
     kept: bool
     version: int
-    buckets: dict[int, int]  # bucket -> listens; empty when not kept
+    steps: Steps  # the histogram contribution; empty when not kept
+    unique_seconds: float = 0.0
+    furthest_seconds: float = 0.0
+    clip_length_seconds: float | None = None
+    completion_share: float | None = None
+    quality: Quality = Quality(None, 0, 0, 0, 0)
+    content: tuple[ContentEvent, ...] = ()
+
+    @property
+    def buckets(self) -> dict[int, int]:
+        """bucket -> listens; empty when not kept."""
+        return self.steps.buckets()
 
 
 @dataclass(slots=True)
@@ -55,6 +83,7 @@ class SessionState:
     events: dict[str, PlaybackEvent] = field(default_factory=dict)
     closed: bool = False
     last_activity: float = 0.0  # processing time of the newest event, seconds
+    closed_at: float = 0.0  # processing time of the latest close
 
     def add(self, event: PlaybackEvent, now: float) -> Added:
         if event.event_id in self.events:
@@ -83,29 +112,30 @@ class SessionState:
     def should_close(self, now: float, rules: Rules) -> bool:
         return not self.closed and (self.is_complete() or self.is_idle(now, rules))
 
-    def close(self, rules: Rules) -> SessionResult:
+    def is_past_lateness(self, now: float, rules: Rules) -> bool:
+        return self.closed and now - self.closed_at >= rules.lateness_seconds
+
+    def close(self, rules: Rules, now: float) -> SessionResult:
         self.closed = True
+        self.closed_at = now
         return summarize(self.events.values(), rules)
 
-    # Plain data for the worker's state table changelog.
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "closed": self.closed,
-            "last_activity": self.last_activity,
-            "events": [event.to_record() for event in self.events.values()],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SessionState:
-        events = (PlaybackEvent.from_record(record) for record in data["events"])
-        return cls(
-            events={event.event_id: event for event in events},
-            closed=bool(data["closed"]),
-            last_activity=float(data["last_activity"]),
-        )
+    def tombstone(self) -> Tombstone:
+        return Tombstone(self.closed_at, self.version)
 
 
-def summarize(events: Any, rules: Rules) -> SessionResult:
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """What is left of a session after its lateness window: enough to refuse late events."""
+
+    closed_at: float
+    version: int
+
+    def is_expired(self, now: float, rules: Rules) -> bool:
+        return now - self.closed_at >= rules.lateness_seconds + rules.tombstone_seconds
+
+
+def summarize(events: Iterable[PlaybackEvent], rules: Rules) -> SessionResult:
     """Every figure of one session from its events (duplicates and order don't matter)."""
     timeline = ordered(events)
     if not timeline:
@@ -116,6 +146,8 @@ def summarize(events: Any, rules: Rules) -> SessionResult:
     duration = round(sum(interval.length for interval in intervals), 6)
     kept = duration >= rules.min_session_seconds
     started_at = datetime.fromtimestamp(first.timestamp, tz=UTC)
+    unique = unique_seconds(intervals)
+    length = clip_length(timeline)
     return SessionResult(
         organization_id=first.organization_id,
         clip_id=first.clip_id,
@@ -128,5 +160,11 @@ def summarize(events: Any, rules: Rules) -> SessionResult:
         duration_seconds=duration,
         kept=kept,
         version=len(timeline),
-        buckets=bucket_listens(intervals, rules.bucket_seconds) if kept else {},
+        steps=bucket_steps(intervals, rules.bucket_seconds) if kept else NO_STEPS,
+        unique_seconds=unique,
+        furthest_seconds=furthest_seconds(intervals),
+        clip_length_seconds=length,
+        completion_share=completion_share(unique, length),
+        quality=quality(timeline),
+        content=content_events(timeline),
     )

@@ -10,26 +10,35 @@ from processors.session import SessionResult
 SESSION_COLUMNS = (
     "organization_id", "clip_id", "session_id", "source", "day", "started_at", "ended_at",
     "duration_seconds", "kept", "interval_starts", "interval_ends", "version",
+    "unique_seconds", "furthest_seconds", "clip_length_seconds", "completion_share",
+    "startup_ms", "rebuffer_count", "rebuffer_ms", "quality_changes", "errors",
+    "edges", "listener_steps", "listen_steps",
 )
-BUCKET_COLUMNS = (
-    "organization_id", "clip_id", "session_id", "version", "source", "day", "bucket", "listens",
+CONTENT_COLUMNS = (
+    "organization_id", "clip_id", "day", "action", "session_id", "event_id", "event_time",
+    "source", "platform", "method",
 )
 
 
 def session_rows(results: Iterable[SessionResult]) -> list[Sequence[Any]]:
-    return [
-        (
+    rows: list[Sequence[Any]] = []
+    for r in results:
+        q = r.quality
+        rows.append((
             r.organization_id, r.clip_id, r.session_id, r.source, r.day, r.started_at,
             r.ended_at, r.duration_seconds, int(r.kept),
             [i.start for i in r.intervals], [i.end for i in r.intervals], r.version,
-        )
-        for r in results
-    ]
+            r.unique_seconds, r.furthest_seconds, r.clip_length_seconds, r.completion_share,
+            q.startup_ms, q.rebuffer_count, q.rebuffer_ms, q.quality_changes, q.errors,
+            list(r.steps.edges), list(r.steps.listener_steps), list(r.steps.listen_steps),
+        ))
+    return rows
 
 
-def bucket_rows(results: Iterable[SessionResult]) -> list[Sequence[Any]]:
+def content_rows(results: Iterable[SessionResult]) -> list[Sequence[Any]]:
     return [
-        (r.organization_id, r.clip_id, r.session_id, r.version, r.source, r.day, bucket, listens)
+        (r.organization_id, c.clip_id, c.day, c.action, r.session_id, c.event_id, c.at,
+         r.source, c.platform, c.method)
         for r in results
-        for bucket, listens in r.buckets.items()
+        for c in r.content
     ]

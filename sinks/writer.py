@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from clickhouse_connect.driver.client import Client
 
 from processors.session import SessionResult
-from sinks.rows import BUCKET_COLUMNS, SESSION_COLUMNS, bucket_rows, session_rows
+from sinks.rows import CONTENT_COLUMNS, SESSION_COLUMNS, content_rows, session_rows
 
 
 class SinkUnavailable(RuntimeError):
@@ -28,12 +28,12 @@ class ClickHouseSink:
         if not results:
             return
         try:
-            # Buckets before the session row: the views join on the session's
-            # newest version, so a reader never sees a version without buckets.
-            buckets = bucket_rows(results)
-            if buckets:
-                self._client.insert(f"{self._database}.session_buckets", buckets,
-                                    column_names=list(BUCKET_COLUMNS))
+            # Each table is exact on its own (versions, event ids), so the
+            # order only decides what a reader may briefly see first.
+            content = content_rows(results)
+            if content:
+                self._client.insert(f"{self._database}.content_events", content,
+                                    column_names=list(CONTENT_COLUMNS))
             self._client.insert(f"{self._database}.session_versions", session_rows(results),
                                 column_names=list(SESSION_COLUMNS))
         except Exception as err:

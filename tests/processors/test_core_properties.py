@@ -36,10 +36,10 @@ def test_any_permutation_duplication_or_split_gives_the_same_result(
     for event in noisy[:split]:
         state.add(event, now=0)
     if state.events:
-        state.close(Rules())  # an early close, as after the first of two requests
+        state.close(Rules(), now=0)  # an early close, as after the first of two requests
     for event in noisy[split:]:
         state.add(event, now=60)
-    assert state.close(Rules()) == clean
+    assert state.close(Rules(), now=60) == clean
 
 
 @settings(max_examples=200, deadline=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from samples import CLIP, ORGANIZATION, SESSION
 
+from processors import state_codec
 from processors.events import EventKind, PlaybackEvent, derived_event_id
 from processors.histogram import bucket_listens, touched_buckets
 from processors.intervals import Interval, listened_intervals, ordered
@@ -116,15 +117,16 @@ def test_duplicate_counts_once_and_late_event_reopens() -> None:
     state = SessionState()
     assert [state.add(e, now=0) for e in OMNY[:2]] == [Added.NEW, Added.NEW]
     assert state.add(OMNY[0], now=0) is Added.DUPLICATE
-    state.close(Rules())
+    state.close(Rules(), now=0)
     assert state.add(OMNY[2], now=5) is Added.REOPENED and state.version == 3
 
 
-def test_state_round_trips_through_plain_data() -> None:
+def test_state_round_trips_through_its_stored_bytes() -> None:
     state = SessionState()
     for event in OMNY:
         state.add(event, now=3.5)
-    copy = SessionState.from_dict(state.to_dict())
+    copy = state_codec.decode(state_codec.encode(state))
+    assert isinstance(copy, SessionState)
     assert copy.events == state.events and copy.last_activity == 3.5
 
 

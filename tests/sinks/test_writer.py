@@ -6,7 +6,9 @@ this process (chDB) and the `playhead warehouse` server over HTTP.
 
 from __future__ import annotations
 
+import random
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,3 +133,126 @@ def test_migrations_apply_once_and_are_recorded(client: Client, database: str) -
 def test_failed_write_raises_sink_unavailable(client: Client) -> None:
     with pytest.raises(SinkUnavailable, match="writing 1 sessions failed"):
         ClickHouseSink(client, "no_such_database_here").write([session([(0, 30)])])
+
+
+def test_the_curve_equals_the_pure_core_for_many_sessions_replays_and_recloses(
+    client: Client, database: str
+) -> None:
+    rng = random.Random(4)
+    sink = ClickHouseSink(client, database)
+    final: dict[str, SessionResult] = {}
+    for n in range(60):
+        sid = f"s{n % 45}"  # some sessions are closed again with more events (10 more)
+        spans = [(rng.uniform(0, 300), rng.uniform(0, 200)) for _ in range(rng.randint(1, 4))]
+        result = session([(a, a + length) for a, length in spans], session_id=sid,
+                         source=rng.choice(["Web", "MobileApp"]), extra=10 * (n // 45),
+                         start=1_700_000_000.0 + 86400 * rng.randint(0, 1))
+        sink.write([result])
+        final[sid] = result
+    sink.write(list(final.values())[:10])  # a replay
+    expected: Counter[tuple[Any, ...]] = Counter()
+    for r in final.values():
+        for bucket, listens in r.buckets.items():
+            expected[(r.source, r.day, bucket, "listeners")] += 1
+            expected[(r.source, r.day, bucket, "listens")] += listens
+    rows = client.query(f"SELECT source, day, bucket, listeners, listens "
+                        f"FROM {database}.consumption_by_bucket").result_rows
+    got: Counter[tuple[Any, ...]] = Counter()
+    for source, day, bucket, listeners, listens in rows:
+        got[(source, day, bucket, "listeners")] += listeners
+        got[(source, day, bucket, "listens")] += listens
+    assert got == expected
+
+
+def test_session_figures_keep_the_newest_version(client: Client, database: str) -> None:
+    sink = ClickHouseSink(client, database)
+    sink.write([session([(0, 30), (10, 50)])])
+    sink.write([session([(0, 30), (10, 50)])])
+    rows = client.query(f"SELECT session_id, listened_seconds, unique_seconds, furthest_seconds, "
+                        f"completion_share, rebuffer_count FROM {database}.session_figures"
+                        ).result_rows
+    assert [tuple(r) for r in rows] == [("s1", 70.0, 50.0, 50.0, None, 0)]
+
+
+def rights(session_id: str, plays: list[tuple[str, str, str]], extra: int = 0) -> SessionResult:
+    """A session of rights events: (action, platform, method) each."""
+    events = [PlaybackEvent(f"{session_id}:{i}", ORG, session_id, "c1", "Web", EventKind.OTHER,
+                            0, i, 1_700_000_000.0 + i, action=action,
+                            attributes={"platform": platform, "method": method})
+              for i, (action, platform, method) in enumerate(plays, 1)]
+    events += [PlaybackEvent(f"{session_id}:x{i}", ORG, session_id, "c1", "Web",
+                             EventKind.OTHER, 0, 100 + i, 1_700_000_000.0, action="like")
+               for i in range(extra)]
+    return summarize(events, Rules())
+
+
+def test_rights_and_engagement_counts_are_exact_under_replays_and_recloses(
+    client: Client, database: str
+) -> None:
+    sink = ClickHouseSink(client, database)
+    plays = [("clip_play", "ios", "stream"), ("clip_play", "ios", "stream"),
+             ("download", "android", "offline"), ("track_play", "ios", "stream")]
+    first = rights("r1", plays)
+    sink.write([first, rights("r2", plays[:1])])
+    sink.write([first])  # replay after a crash
+    sink.write([rights("r1", plays, extra=2)])  # re-closed after two late likes
+    rows = client.query(
+        f"SELECT platform, method, sum(clip_plays), sum(track_plays), sum(adds), sum(downloads) "
+        f"FROM {database}.rights_by_clip GROUP BY platform, method ORDER BY platform"
+    ).result_rows
+    assert [tuple(r) for r in rows] == [("android", "offline", 0, 0, 0, 1),
+                                        ("ios", "stream", 3, 1, 0, 0)]
+    likes = client.query(f"SELECT sum(likes), sum(impressions) FROM {database}.engagement_by_clip"
+                         ).result_rows
+    assert [tuple(r) for r in likes] == [(2, 0)]
+
+
+def test_a_database_written_before_steps_keeps_its_curve_after_migrating(
+    client: Client,
+) -> None:
+    from sinks.migrations import m0001_sessions_and_buckets as m0001
+
+    db = f"sink_old_{uuid.uuid4().hex[:10]}"
+    client.command(f"CREATE DATABASE {db}")
+    try:
+        client.command(f"CREATE TABLE {db}.schema_migrations (number UInt32, name String, "
+                       "applied_at DateTime DEFAULT now()) ENGINE = ReplacingMergeTree "
+                       "ORDER BY number")
+        client.insert(f"{db}.schema_migrations", [[1, m0001.__name__.rsplit(".", 1)[1]]],
+                      column_names=["number", "name"])
+        for statement in m0001.statements(db):
+            client.command(statement)
+        old = [session([(0, 12), (5, 7), (20, 31.5)], session_id="a"),
+               session([(3, 40)], session_id="b", source="MobileApp"),
+               session([(0, 4)], session_id="short"),
+               session([(100, 130)], session_id="c", extra=1)]
+        stale = session([(500, 530)], session_id="c")  # an older version of c
+        # What the worker wrote up to m0003: a row per session and per bucket.
+        for r in [*old, stale]:
+            client.insert(f"{db}.session_versions", [(
+                r.organization_id, r.clip_id, r.session_id, r.source, r.day, r.started_at,
+                r.ended_at, r.duration_seconds, int(r.kept), [i.start for i in r.intervals],
+                [i.end for i in r.intervals], r.version)])
+            buckets = [(r.organization_id, r.clip_id, r.session_id, r.version, r.source,
+                        r.day, b, n) for b, n in r.buckets.items()]
+            if buckets:
+                client.insert(f"{db}.session_buckets", buckets)
+        before = curve(client, db)
+        assert [m.number for m in migrate(client, db)] == [
+            m.number for m in available() if m.number > 1]
+        assert curve(client, db) == before
+        assert before == [(b, n, k) for b, (n, k) in sorted(_expected(old).items())]
+        # New writes after the migration land on the same curve.
+        ClickHouseSink(client, db).write([session([(0, 2)], session_id="d", extra=20)])
+        assert curve(client, db) == before
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {db}")
+
+
+def _expected(results: list[SessionResult]) -> dict[int, tuple[int, int]]:
+    out: dict[int, tuple[int, int]] = {}
+    for r in results:
+        for bucket, listens in r.buckets.items():
+            listeners, total = out.get(bucket, (0, 0))
+            out[bucket] = (listeners + 1, total + listens)
+    return out
