@@ -1,6 +1,6 @@
 """Which organization a request writes for, in dialects whose events do not say.
 
-Rules (docs/dialects/shortvideo.md, "Organization"):
+Rules (docs/semantics.md, "Organization"):
 
 * With write keys configured, the key decides: a request writes for the
   organization its key belongs to. Naming an organization as well is allowed

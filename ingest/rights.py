@@ -2,7 +2,7 @@
 
 The operator names a JSON file with ``PLAYHEAD_RIGHTS_CATALOGUE``; the gateway
 reads and checks it once, at start, and refuses to start when an entry is
-wrong (the error names the entry). The format (docs/dialects/musicclips.md):
+wrong (the error names the entry). The format (docs/semantics.md):
 
     {"clips": [
         {"clipId": 123, "rights": true, "tracks": [789]},

@@ -4,7 +4,7 @@ api.video publishes a read API that lists the events a player emitted in one
 session (ready, play, pause, resume, seek.forward, seek.backward, end, each
 with ``at`` or ``from``/``to`` and ``emittedAt``). Playhead accepts the same
 event objects on a write route, ``POST /v1/player-sessions/{sessionId}/events``
-with ``{"videoId", "offset", "completed", "events"}``; docs/dialects/apivideo.md
+with ``{"videoId", "offset", "completed", "events"}``; docs/semantics.md
 has the mapping and a worked example. The choices that shape it:
 
 * sequence_number = ``offset + index + 1``: the event's place in the

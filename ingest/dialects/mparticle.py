@@ -3,7 +3,7 @@
 Each event is a ``custom_event`` of ``custom_event_type: media`` whose
 ``event_name`` says what happened and whose ``custom_attributes`` carry the
 media fields, numbers often as strings, durations and positions in
-milliseconds. The mapping onto canonical events (docs/dialects/mparticle.md):
+milliseconds. The mapping onto canonical events (docs/semantics.md):
 
 * Play -> START, Pause -> STOP, Media Content End -> STOP (action end),
   Update Playhead Position -> HEARTBEAT, at ``playhead_position`` / 1000.

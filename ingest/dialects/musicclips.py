@@ -14,7 +14,7 @@ collapse into one. A client that sends an ``Idempotency-Key`` header gets
 that key in place of the timestamp, which keeps such plays apart.
 
 Pure: no I/O; the receive time and the rights decision are passed in.
-docs/dialects/musicclips.md explains every choice.
+docs/semantics.md explains every choice.
 """
 
 from __future__ import annotations

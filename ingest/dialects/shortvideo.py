@@ -2,7 +2,7 @@
 
 One event is an envelope (eventType, contentId, sessionId, deviceId, userId,
 timestamp, eventId) plus ``data`` whose fields depend on the type. The
-mapping onto canonical events is in docs/dialects/shortvideo.md; the choices
+mapping onto canonical events is in docs/semantics.md; the choices
 that shape it:
 
 * Canonical session = viewing session x content: ``<sessionId>/<contentId>``.

@@ -69,7 +69,7 @@ def reference_events(received_at: float = NOW) -> list[PlaybackEvent]:
 
 
 def test_reference_session_through_the_core() -> None:
-    """The worked example of docs/dialects/apivideo.md."""
+    """The worked example of docs/semantics.md."""
     result = summarize(reference_events(), Rules())
     assert result.intervals == (
         Interval(0, 7),  # play at 0, pause at 7
