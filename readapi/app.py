@@ -1,0 +1,113 @@
+"""The read API's ASGI app: ``create_app(settings, client_factory)``.
+
+Routes are plain (sync) functions: FastAPI runs them in its thread pool, and
+each thread keeps its own ClickHouse client, so concurrent requests never
+share an HTTP session with the warehouse.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from playhead.settings import Settings
+from readapi.auth import ReadTokens, Unauthorized
+from readapi.dashboard import dashboard_router
+from readapi.periods import BadPeriod
+from readapi.queries import Reader
+from readapi.routes import NotFound, data_router
+from sinks.client import WarehouseUnavailable, connect
+
+log = logging.getLogger("playhead.readapi")
+
+TITLES = {400: "The request is invalid.", 401: "A valid read token is required.",
+          404: "The requested resource was not found.", 500: "The query failed.",
+          503: "The warehouse is unavailable; retry later."}
+TYPES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 500: "internal_error",
+         503: "unavailable"}
+
+
+def problem(status: int, detail: str | None = None, name: str | None = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    # api.video's error shape (type, title, status, name) with a detail of our own.
+    body: dict[str, object] = {"type": TYPES.get(status, "error"),
+                               "title": TITLES.get(status, "Error."), "status": status}
+    if name:
+        body["name"] = name
+    if detail:
+        body["detail"] = detail
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def create_app(settings: Settings, client_factory: Callable[[], Client] | None = None) -> FastAPI:
+    tokens = ReadTokens(settings.read_tokens)
+    factory = client_factory or (lambda: connect(settings.clickhouse_url))
+    local = threading.local()
+
+    def reader() -> Reader:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = factory()
+        return Reader(client, settings.clickhouse_database)
+
+    app = FastAPI(
+        title="Playhead read API",
+        version="1",
+        description="Read-only access to one organization's consumption data: api.video-"
+        "compatible session listings, a clip's retention curve and totals, and a dashboard "
+        "page per clip. Every request carries a read token (Authorization: Bearer), which "
+        "decides the organization.",
+    )
+
+    @app.exception_handler(Unauthorized)
+    async def on_unauthorized(_: Request, err: Unauthorized) -> JSONResponse:
+        return problem(401, str(err), headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(NotFound)
+    async def on_not_found(_: Request, err: NotFound) -> JSONResponse:
+        return problem(404, str(err), err.name)
+
+    @app.exception_handler(BadPeriod)
+    async def on_bad_period(_: Request, err: BadPeriod) -> JSONResponse:
+        return problem(400, str(err), "period")
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        first = err.errors()[0] if err.errors() else {}
+        location = [str(part) for part in first.get("loc", ()) if part not in ("query", "path")]
+        return problem(400, first.get("msg"), ".".join(location) or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        return problem(err.status_code, str(err.detail), headers=dict(err.headers or {}))
+
+    @app.exception_handler(WarehouseUnavailable)
+    @app.exception_handler(OperationalError)
+    async def on_unavailable(_: Request, err: Exception) -> JSONResponse:
+        log.warning("answering 503: %s", err)
+        return problem(503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(ClickHouseError)
+    async def on_query_failed(_: Request, err: ClickHouseError) -> JSONResponse:
+        # The query text is ours, so this is a bug or a schema not migrated:
+        # logged in full, answered without internals.
+        log.error("query failed: %s", err)
+        return problem(500, "the warehouse refused a query; is the schema migrated "
+                            "(playhead migrate)?")
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.state.read_tokens = tokens
+    app.include_router(data_router(reader, settings.bucket_seconds))
+    app.include_router(dashboard_router(tokens))
+    return app

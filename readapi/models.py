@@ -1,0 +1,113 @@
+"""Answer shapes of the read API, for its OpenAPI document (docs/read-openapi.json).
+
+The routes build their JSON directly (keys in api.video's order, whole
+seconds as integers); these models describe it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EventType = Literal["ready", "play", "resume", "pause", "end", "seek.forward", "seek.backward"]
+
+
+class Link(BaseModel):
+    rel: Literal["self", "first", "previous", "next", "last"]
+    uri: str = Field(description="Relative URI of that page, with the request's filters")
+
+
+class Pagination(BaseModel):
+    currentPage: int = Field(description="This page's number, from 1")
+    currentPageItems: int = Field(description="Items on this page")
+    itemsTotal: int = Field(description="Items on all pages")
+    links: list[Link]
+    pageSize: int = Field(description="Most items per page (1-100, default 25)")
+    pagesTotal: int = Field(description="Number of pages (at least 1)")
+
+
+class SessionEvent(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    at: float | None = Field(None, description="Position in seconds (all but seeks)")
+    emittedAt: str = Field(description="When the player emitted it: ISO 8601, UTC, ms, Z",
+                           examples=["2020-09-15T21:35:57.000Z"])
+    from_: float | None = Field(None, alias="from", description="Seeks: position before")
+    to: float | None = Field(None, description="Seeks: position after")
+    type: EventType
+
+
+class SessionEventsPage(BaseModel):
+    data: list[SessionEvent]
+    pagination: Pagination
+
+
+class SessionInfo(BaseModel):
+    sessionId: str
+    loadedAt: str = Field(description="First event of the session, ISO 8601 UTC")
+    endedAt: str = Field(description="Last event of the session, ISO 8601 UTC")
+    metadata: list[dict[str, str]] = Field(default_factory=list,
+                                           description="Always empty: Playhead keeps none")
+
+
+class SessionFigures(BaseModel):
+    source: str = Field(description="Where the session came from (dialect source)")
+    listenedSeconds: float = Field(description="Sum of the listened intervals")
+    kept: bool = Field(description="Long enough to count in curves and totals")
+
+
+class VideoSession(BaseModel):
+    session: SessionInfo
+    playhead: SessionFigures = Field(description="Playhead's figures (not in api.video)")
+
+
+class VideoSessionsPage(BaseModel):
+    data: list[VideoSession]
+    pagination: Pagination
+
+
+class Totals(BaseModel):
+    sessions: int = Field(description="Every session, kept or not")
+    keptSessions: int = Field(description="Sessions long enough to count")
+    listenedSeconds: float = Field(description="Listened seconds of kept sessions")
+    listenedHours: float
+    averageConsumptionShare: float | None = Field(description=(
+        "Mean share of the clip a kept session heard (0-1); null when the length is unknown"))
+    completionRate: float | None = Field(description=(
+        "Share of kept sessions that heard as far as 95% of the clip; null when unknown"))
+
+
+class SourceTotals(BaseModel):
+    source: str
+    sessions: int
+    keptSessions: int
+    listenedHours: float
+
+
+class CurvePoint(BaseModel):
+    bucket: int
+    startSeconds: float
+    listeners: int = Field(description="Kept sessions that heard this bucket")
+    listens: int = Field(description="Times it was heard (replays count)")
+    shareOfSessions: float = Field(description="listeners / kept sessions")
+
+
+class ClipConsumption(BaseModel):
+    clipId: str
+    source: str | None = Field(description="The source filter, null for all")
+    firstDay: str | None = Field(description="First day with sessions in the range")
+    lastDay: str | None = Field(description="Last day with sessions in the range")
+    bucketSeconds: float
+    clipLengthSeconds: float | None
+    totals: Totals
+    sources: list[SourceTotals] = Field(description="Every source in the range")
+    histogram: list[CurvePoint] = Field(description=(
+        "Every bucket from 0 to the last heard or the clip's end; silent ones are zeros"))
+
+
+class Problem(BaseModel):
+    type: str = Field(description="not_found, bad_request, unauthorized or unavailable")
+    title: str
+    status: int
+    name: str | None = Field(None, description="The parameter at fault, if one is")

@@ -1,0 +1,283 @@
+"""The read API over real HTTP against the real warehouse server.
+
+Sessions are built by the real core and written by the real sink
+(readside_data.write); the api.video session is the reference page's own,
+taken in through the api.video dialect, so listing it is a round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from clickhouse_connect.driver.client import Client
+from conftest import REPO, free_port
+from readside_data import listening, write
+from readside_serving import RecordingClient, serve
+
+from ingest.dialects.apivideo import PlayerSessionEvents, to_events
+from ingest.examples import reference
+from playhead.settings import Settings
+from readapi.apivideo import LISTED_SQL, to_item
+from readapi.app import create_app
+from sinks.client import connect
+from sinks.migrate import migrate
+
+ORG_A, ORG_B = str(uuid.uuid4()), str(uuid.uuid4())
+TOKENS = {"token-of-a": ORG_A, "token-of-b": ORG_B}
+A = {"Authorization": "Bearer token-of-a"}
+B = {"Authorization": "Bearer token-of-b"}
+APIVIDEO_SESSION = "ps5ltuhfsTOeh6bP03Tq5OWc"  # the session id in the reference's links
+SHARED_CLIP = "clip-in-both-organizations"
+EXTRA = [  # five more events after the reference's 25, so there are 30 as on the page
+    {"type": "resume", "at": 3, "emittedAt": "2020-09-17T09:41:16.000Z"},
+    {"type": "pause", "at": 8, "emittedAt": "2020-09-17T09:41:21.000Z"},
+    {"type": "resume", "at": 8, "emittedAt": "2020-09-17T09:41:22.000Z"},
+    {"type": "seek.backward", "from": 8, "to": 2.5, "emittedAt": "2020-09-17T09:41:22.000Z"},
+    {"type": "end", "at": 30, "emittedAt": "2020-09-17T09:41:50.000Z"},
+]
+# What the reference page answers for its first page (its own session id).
+REFERENCE_PAGINATION = {
+    "currentPage": 1, "currentPageItems": 25, "itemsTotal": 30,
+    "links": [{"rel": rel, "uri": f"/analytics/sessions/{APIVIDEO_SESSION}/events"
+                                  f"?currentPage={page}&pageSize=25"}
+              for rel, page in (("self", 1), ("first", 1), ("next", 2), ("last", 2))],
+    "pageSize": 25, "pagesTotal": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def warehouse(warehouse_url: str) -> Iterator[tuple[Client, str]]:
+    client = connect(warehouse_url)
+    database = f"test_read_{uuid.uuid4().hex[:10]}"
+    migrate(client, database)
+    try:
+        yield client, database
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+@pytest.fixture(scope="module")
+def sessions(warehouse: tuple[Client, str]) -> dict[str, Any]:
+    client, db = warehouse
+    reference_request = reference("apivideo")
+    parts = [reference_request, {**reference_request, "offset": 25, "events": EXTRA}]
+    apivideo = [e for part in parts for e in to_events(
+        PlayerSessionEvents.model_validate(part), APIVIDEO_SESSION, ORG_A, time.time())]
+    start = time.time() - 3 * 86400
+    web = listening(ORG_A, "clip-a", [(0, 4.554), (308.053, 542.643)], start, "Web",
+                    clip_length=600)
+    mobile = listening(ORG_A, "clip-a", [(0, 60)], start + 86400, "MobileApp")
+    short = listening(ORG_A, "clip-a", [(0, 5)], start + 86400, "Web")
+    theirs = listening(ORG_B, SHARED_CLIP, [(0, 50)], start, "Web")
+    ours = listening(ORG_A, SHARED_CLIP, [(10, 30)], start, "Web")
+    write(client, db, apivideo, web, mobile, short, theirs, ours)
+    return {"web": web, "mobile": mobile, "theirs": theirs, "ours": ours, "days": start}
+
+
+@pytest.fixture(scope="module")
+def api(warehouse_url: str, warehouse: tuple[Client, str], sessions: dict[str, Any]
+        ) -> Iterator[tuple[str, list[str]]]:
+    texts: list[str] = []
+    settings = Settings(clickhouse_url=warehouse_url, clickhouse_database=warehouse[1],
+                        read_tokens=TOKENS, api_port=free_port())
+    for url in serve(settings, lambda: RecordingClient(connect(warehouse_url), texts)):  # type: ignore[arg-type,return-value]
+        yield url, texts
+
+
+def get(api: tuple[str, list[str]], path: str, headers: dict[str, str] | None = None,
+        **params: Any) -> httpx.Response:
+    return httpx.get(api[0] + path, params=params, headers=headers, timeout=30)
+
+
+def test_session_events_give_back_the_reference_page(api: tuple[str, list[str]]) -> None:
+    answer = get(api, f"/analytics/sessions/{APIVIDEO_SESSION}/events", A)
+    assert answer.status_code == 200
+    body = answer.json()
+    # The reference page's own 25 events, byte for byte: types, positions, times.
+    expected = [dict(sorted(e.items())) for e in reference("apivideo")["events"]]
+    assert body["data"] == expected
+    assert [list(item) for item in body["data"]][:5] == [
+        ["at", "emittedAt", "type"]] * 4 + [["emittedAt", "from", "to", "type"]]
+    assert body["pagination"] == REFERENCE_PAGINATION
+    assert list(body["pagination"]) == list(REFERENCE_PAGINATION)
+
+
+def test_second_page_and_links(api: tuple[str, list[str]]) -> None:
+    body = get(api, f"/analytics/sessions/{APIVIDEO_SESSION}/events", A,
+               currentPage=2, pageSize=25).json()
+    assert body["data"] == [dict(sorted(e.items())) for e in EXTRA]
+    assert body["data"][3] == {"emittedAt": "2020-09-17T09:41:22.000Z", "from": 8, "to": 2.5,
+                               "type": "seek.backward"}
+    pages = {link["rel"]: link["uri"] for link in body["pagination"]["links"]}
+    assert list(pages) == ["self", "first", "previous", "last"]
+    assert pages["previous"].endswith("?currentPage=1&pageSize=25")
+    assert body["pagination"]["currentPageItems"] == 5
+    small = get(api, f"/analytics/sessions/{APIVIDEO_SESSION}/events", A,
+                currentPage=3, pageSize=7).json()["pagination"]
+    assert (small["pagesTotal"], small["currentPageItems"]) == (5, 7)
+    assert [link["rel"] for link in small["links"]] == ["self", "first", "previous", "next",
+                                                        "last"]
+    beyond = get(api, f"/analytics/sessions/{APIVIDEO_SESSION}/events", A, currentPage=9).json()
+    assert beyond["data"] == [] and beyond["pagination"]["itemsTotal"] == 30
+
+
+def test_unknown_session_is_404_and_bad_paging_is_400(api: tuple[str, list[str]]) -> None:
+    missing = get(api, "/analytics/sessions/no-such-session/events", A)
+    assert missing.status_code == 404
+    assert missing.json()["name"] == "sessionId" and missing.json()["status"] == 404
+    for params in ({"pageSize": 101}, {"pageSize": 0}, {"currentPage": 0},
+                   {"currentPage": "x"}):
+        refused = get(api, f"/analytics/sessions/{APIVIDEO_SESSION}/events", A, **params)
+        assert refused.status_code == 400, params
+        assert refused.json()["name"] == next(iter(params))
+
+
+def test_video_sessions_with_period_and_filters_kept_in_links(
+    api: tuple[str, list[str]], sessions: dict[str, Any]
+) -> None:
+    everything = get(api, "/analytics/videos/clip-a", A).json()
+    ids = [item["session"]["sessionId"] for item in everything["data"]]
+    assert len(ids) == 3 and ids[0] == sessions["web"][0].session_id
+    first = everything["data"][0]
+    assert first["session"]["loadedAt"].endswith("Z") and first["session"]["metadata"] == []
+    assert first["playhead"] == {"source": "Web", "listenedSeconds": 239.144, "kept": True}
+
+    day = time.strftime("%Y-%m-%d", time.gmtime(sessions["days"]))
+    one_day = get(api, "/analytics/videos/clip-a", A, period=day, pageSize=1).json()
+    assert [item["session"]["sessionId"] for item in one_day["data"]] == ids[:1]
+    assert one_day["pagination"]["links"][0]["uri"] == (
+        f"/analytics/videos/clip-a?period={day}&currentPage=1&pageSize=1")
+    assert get(api, "/analytics/videos/clip-a", A, period="2019").json()["data"] == []
+    bad = get(api, "/analytics/videos/clip-a", A, period="last week")
+    assert bad.status_code == 400 and bad.json()["name"] == "period"
+    assert get(api, "/analytics/videos/no-such-clip", A).status_code == 404
+
+
+def test_clip_consumption_totals_and_curve(
+    api: tuple[str, list[str]], sessions: dict[str, Any]
+) -> None:
+    body = get(api, "/api/consumption/clips/clip-a", A).json()
+    assert body["totals"] == {
+        "sessions": 3, "keptSessions": 2, "listenedSeconds": 299.144,
+        "listenedHours": round(299.144 / 3600, 6),
+        # The clip is 600 s (reported by one session, used for both).
+        "averageConsumptionShare": pytest.approx((239.144 / 600 + 60 / 600) / 2),
+        "completionRate": 0.0,
+    }
+    assert [s["source"] for s in body["sources"]] == ["MobileApp", "Web"]
+    curve = body["histogram"]
+    assert len(curve) == 600  # to the clip's end, silent buckets included
+    shares = {p["bucket"]: p["shareOfSessions"] for p in curve}
+    assert shares[0] == shares[4] == 1.0 and shares[5] == shares[59] == 0.5
+    assert shares[60] == shares[307] == 0.0 and shares[308] == shares[542] == 0.5
+    assert shares[543] == 0.0
+
+    web = get(api, "/api/consumption/clips/clip-a", A, source="Web").json()
+    assert (web["totals"]["sessions"], web["totals"]["keptSessions"]) == (2, 1)
+    assert web["histogram"][5]["listeners"] == 0 and web["histogram"][0]["shareOfSessions"] == 1
+    day_two = time.strftime("%Y-%m-%d", time.gmtime(sessions["days"] + 86400))
+    later = get(api, "/api/consumption/clips/clip-a", A, **{"from": day_two}).json()
+    assert later["totals"]["sessions"] == 2 and later["firstDay"] == day_two
+    assert get(api, "/api/consumption/clips/clip-a", A, to="2019-13-01").status_code == 400
+
+
+def test_a_token_reads_its_own_organization_only(
+    api: tuple[str, list[str]], sessions: dict[str, Any]
+) -> None:
+    theirs = sessions["theirs"][0].session_id
+    # B's session id, guessed or leaked, is unknown to A's token.
+    assert get(api, f"/analytics/sessions/{theirs}/events", A).status_code == 404
+    assert get(api, f"/analytics/sessions/{theirs}/events", B).status_code == 200
+    assert get(api, f"/analytics/sessions/{APIVIDEO_SESSION}/events", B).status_code == 404
+    assert get(api, "/api/consumption/clips/clip-a", B).status_code == 404
+    # A clip id both organizations use: each sees its own sessions only.
+    mine = get(api, "/api/consumption/clips/" + SHARED_CLIP, A).json()
+    other = get(api, "/api/consumption/clips/" + SHARED_CLIP, B).json()
+    assert mine["totals"]["listenedSeconds"] == 20 and other["totals"]["listenedSeconds"] == 50
+    videos = get(api, "/analytics/videos/" + SHARED_CLIP, A).json()["data"]
+    assert [v["session"]["sessionId"] for v in videos] == [sessions["ours"][0].session_id]
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic x"},
+                    {"Authorization": "Bearer " + ORG_A}):
+        refused = get(api, "/api/consumption/clips/clip-a", headers)
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+
+
+HOSTILE = ["' OR 1=1 --", "x') OR ('1'='1", "{org:String}') OR 1=1 --", "\\' OR 1=1 #", "a\nb",
+           "'; DROP TABLE session_versions; --", "%27%20OR%201%3D1", "ü' UNION SELECT 1 --"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_input_is_a_value_never_sql(api: tuple[str, list[str]], value: str) -> None:
+    before = len(api[1])
+    quoted = quote(value, safe="")
+    assert get(api, f"/analytics/sessions/{quoted}/events", A).status_code == 404
+    assert get(api, f"/analytics/videos/{quoted}", A).status_code == 404
+    assert get(api, "/api/consumption/clips/clip-a", A, source=value).json()["totals"][
+        "sessions"] == 0
+    assert get(api, f"/api/consumption/clips/{quoted}", B).status_code == 404
+    sent = api[1][before:]
+    assert sent and not any(value in text for text in sent)
+    # Nothing was harmed: A's data still reads the same.
+    assert get(api, "/api/consumption/clips/clip-a", A).json()["totals"]["sessions"] == 3
+
+
+def test_listed_events_agree_with_the_sql_filter(warehouse: tuple[Client, str]) -> None:
+    # The count in `pagination` comes from LISTED_SQL, the items from to_item:
+    # every combination must be listed by both or by neither.
+    client, _ = warehouse
+    kinds = ["START", "STOP", "SEEK", "HEARTBEAT", "OTHER", ""]
+    actions = ["play", "resume", "pause", "end", "ready", "seek", "progress", "like", ""]
+    originals = ["", "play", "seek.backward", "Media Content End"]
+    cases = [(k, a, s, o) for k in kinds for a in actions for s in (None, 3.0) for o in originals]
+    rows = client.query(
+        "SELECT kind, action, seek_to_seconds, attributes, " + LISTED_SQL + " FROM (SELECT "
+        "tupleElement(c, 1) AS kind, tupleElement(c, 2) AS action, "
+        "tupleElement(c, 3) AS seek_to_seconds, if(tupleElement(c, 4) = '', map(), "
+        "map('event', tupleElement(c, 4))) AS attributes FROM (SELECT arrayJoin({cases:Array("
+        "Tuple(String, String, Nullable(Float64), String))}) AS c))", parameters={"cases": cases}
+    ).result_rows
+    assert len(rows) == len(cases)
+    for kind, action, seek_to, attributes, listed in rows:
+        item = to_item(kind, action, 5.0, seek_to, datetime(2024, 1, 1), attributes)
+        assert bool(listed) == (item is not None), (kind, action, seek_to, attributes)
+
+
+def test_dashboard_page_needs_a_token_and_locks_down_its_sources(
+    api: tuple[str, list[str]]
+) -> None:
+    refused = get(api, "/dashboard/clips/clip-a")
+    assert refused.status_code == 401 and "read token" in refused.text
+    page = get(api, "/dashboard/clips/clip-a", token="token-of-a")
+    assert page.status_code == 200 and "chart.umd.min.js" in page.text
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    library = get(api, "/assets/chart.umd.min.js")
+    assert library.status_code == 200 and "Chart" in library.text[:2000]
+    assert get(api, "/assets/dashboard.js").headers["content-type"].startswith("text/javascript")
+    for name in ("..%2Fpyproject.toml", "package.json", "nope.js"):
+        assert get(api, f"/assets/{name}").status_code == 404
+
+
+def test_published_openapi_document_is_current() -> None:
+    published = json.loads((REPO / "docs" / "read-openapi.json").read_text())
+    assert published == create_app(Settings()).openapi(), (
+        "regenerate it: .venv/bin/playhead api --openapi > docs/read-openapi.json")
+    paths = published["paths"]
+    assert {"/analytics/sessions/{sessionId}/events", "/analytics/videos/{videoId}",
+            "/api/consumption/clips/{clipId}"} <= set(paths)
+    assert "HTTPBearer" in json.dumps(published["components"]["securitySchemes"])
+
+
+def test_reader_refuses_a_database_name_that_is_not_an_identifier() -> None:
+    from readapi.queries import Reader
+
+    with pytest.raises(ValueError, match="identifier"):
+        Reader(None, "playhead; DROP")  # type: ignore[arg-type]
+

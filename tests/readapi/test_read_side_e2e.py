@@ -1,0 +1,279 @@
+"""The read side on the real platform: `playhead up`, sessions through the gateway, then
+the analysts' example queries, `playhead report`, and the dashboard in headless Chromium.
+
+One platform for the whole module (Kafka, warehouse, gateway, worker and the
+read API as `playhead up` starts them), stopped by `playhead down` at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from clickhouse_connect.driver.client import Client
+from conftest import KAFKA_LIBS, REPO, free_port, wait_until
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from ingest.examples import reference, retimed
+from playhead.settings import Settings, to_env
+from sinks.client import connect
+
+SAMPLE = reference("omny")["Events"][0]
+ORG, CLIP, REFERENCE_SESSION = SAMPLE["OrganizationId"], SAMPLE["ClipId"], SAMPLE["SessionId"]
+TOKEN = "dashboard-demo-token"
+END = 542.643  # where the reference listener stopped: the clip's end as far as Omny tells
+LENGTH_MS = 545_000  # the clip's length, as the mParticle session reports it (9:05)
+
+
+def _listeners(seed: int, count: int) -> list[list[tuple[float, float]]]:
+    """Sessions that drop off over the clip as real audiences do, some skipping ahead."""
+    rng = random.Random(seed)
+    sessions: list[list[tuple[float, float]]] = [[(0, 7.5)]]  # too short to keep
+    for _ in range(count - 1):
+        start = 15.0 if rng.random() < 0.2 else 0.0
+        stop = round(min(END, start + 12 + rng.expovariate(1 / 320)), 1)
+        if rng.random() < 0.25 and stop - start > 120:
+            middle = round(start + (stop - start) / 3, 1)
+            sessions.append([(start, middle), (round(middle + 45, 1), stop)])
+        else:
+            sessions.append([(start, stop)])
+    return sessions
+
+
+# source -> one list of listened intervals per session: a curve with a real shape.
+PLAN: dict[str, list[list[tuple[float, float]]]] = {
+    "Web": [[(0, 4.554), (308.053, END)], [(0, END)], [(0, 301.5)], [(0, 120.25)],
+            [(12.5, END)], [(0, 6.0)]],
+    "MobileApp": _listeners(2024, 14),
+    "SmartSpeaker": _listeners(7, 9),
+}
+SESSIONS = sum(len(sessions) for sessions in PLAN.values()) + 1  # + one mParticle session
+DASHBOARD_PNG = REPO / "docs" / "images" / "dashboard.png"
+
+
+def playhead(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "playhead", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+def omny_events(session: str, intervals: list[tuple[float, float]], start: int
+                ) -> list[dict[str, Any]]:
+    events, clock = [], start
+    for a, b in intervals:
+        for kind, position in (("Start", a), ("Stop", b)):
+            events.append({"OrganizationId": ORG, "ClipId": CLIP, "SessionId": session,
+                           "Type": kind, "Position": position, "SeqNumber": len(events) + 1,
+                           "Timestamp": clock})
+            clock += math.ceil(b - a) if kind == "Start" else 5
+    return events
+
+
+def web_oracle() -> dict[int, int]:
+    """Listeners per 1 s bucket of the kept Web sessions, from the plan alone."""
+    listeners: dict[int, int] = {}
+    for intervals in PLAN["Web"]:
+        if sum(b - a for a, b in intervals) < 10:
+            continue
+        touched = {bucket for a, b in intervals for bucket in range(math.floor(a), math.ceil(b))}
+        for bucket in touched:
+            listeners[bucket] = listeners.get(bucket, 0) + 1
+    return listeners
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    warehouse_port = free_port()
+    settings = Settings(
+        state_dir=tmp_path_factory.mktemp("readside"),
+        kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port(),
+        kafka_libs_dir=Path(str(KAFKA_LIBS).format(version=Settings().kafka_version)),
+        gateway_port=free_port(), api_port=free_port(), warehouse_port=warehouse_port,
+        clickhouse_url=f"http://127.0.0.1:{warehouse_port}", read_tokens={TOKEN: ORG},
+        # mParticle sessions have no "complete" flag: they close when idle.
+        idle_timeout_seconds=3.0, tick_seconds=1.0,
+    )
+    env = {**os.environ, **to_env(settings)}
+    try:
+        started = playhead(env, "up")
+        assert started.returncode == 0, started.stdout + started.stderr
+        _send_sessions(settings)
+        client = connect(settings.clickhouse_url)
+        wait_until(lambda: client.query(
+            "SELECT count() FROM playhead.sessions WHERE clip_id = {c:String}",
+            parameters={"c": CLIP}).result_rows[0][0] == SESSIONS, 90, "every session")
+        yield env
+    finally:
+        playhead(env, "down")
+
+
+def _send_sessions(settings: Settings) -> None:
+    start = int(time.time()) - 900
+    for source, sessions in PLAN.items():
+        events = []
+        for index, intervals in enumerate(sessions):
+            session = (REFERENCE_SESSION if (source, index) == ("Web", 0)
+                       else str(uuid.uuid5(uuid.NAMESPACE_URL, f"e2e/{source}/{index}")))
+            events += omny_events(session, intervals, start + 40 * index)
+        answer = httpx.post(f"{settings.gateway_url}/api/consumption/events",
+                            params={"organizationId": ORG}, timeout=30,
+                            json={"Source": source, "Events": events, "Completed": True})
+        assert answer.json() == {"Enabled": True}, answer.text
+    # One mParticle session of the same clip: it reports the clip's length.
+    batch = retimed("mparticle", time.time())
+    for event in batch["events"]:
+        event["data"]["custom_attributes"].update(content_id=CLIP,
+                                                    content_duration=str(LENGTH_MS))
+    answer = httpx.post(f"{settings.gateway_url}/v1/mparticle/events",
+                        params={"organizationId": ORG}, json=batch, timeout=30)
+    assert answer.status_code == 202, answer.text
+
+
+@pytest.fixture(scope="module")
+def warehouse(platform: dict[str, str]) -> Client:
+    return connect(platform["PLAYHEAD_CLICKHOUSE_URL"])
+
+
+def rows(client: Client, query: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in client.query(query).result_rows]
+
+
+def test_every_example_query_in_analytics_md_runs(platform: dict[str, str],
+                                                  warehouse: Client) -> None:
+    blocks = re.findall(r"```sql\n(.*?)```", (REPO / "docs" / "analytics.md").read_text(), re.S)
+    assert len(blocks) >= 10
+    results = [rows(warehouse, block) for block in blocks]
+    kept = rows(warehouse, "SELECT count() FROM playhead.sessions WHERE kept AND clip_id = "
+                           f"'{CLIP}'")[0][0]
+    curve = rows(warehouse, "SELECT bucket, sum(listeners) FROM playhead.consumption_by_bucket "
+                            f"WHERE clip_id = '{CLIP}' GROUP BY bucket ORDER BY bucket")
+    # The retention curve: the buckets' listeners over the kept sessions.
+    assert results[0] == [(b, n, pytest.approx(n / kept)) for b, n in curve]
+    # One day, one source: exactly what the plan says the Web listeners heard.
+    oracle = web_oracle()
+    web_kept = sum(1 for s in PLAN["Web"] if sum(b - a for a, b in s) >= 10)
+    assert [(r[2], r[3], r[4]) for r in results[1]] == [
+        (b, n, web_kept) for b, n in sorted(oracle.items())]
+    assert all(r[5] == pytest.approx(r[3] / web_kept) for r in results[1])
+    by_name = dict(zip(["drop", "shares"], [results[2], results[3]], strict=True))
+    assert sum(r[1] for r in by_name["drop"]) > 0
+    [(clip, sessions, kept_sessions, share, completion)] = by_name["shares"]
+    assert (clip, sessions, kept_sessions) == (CLIP, SESSIONS, kept)
+    assert 0 < share < 1 and 0 <= completion <= 1  # the mParticle session gave a length
+    # The CLI runs them as well (TabSeparated).
+    via_cli = playhead(platform, "sql", blocks[0])
+    assert via_cli.returncode == 0 and len(via_cli.stdout.splitlines()) == len(curve)
+
+
+def test_report_prints_the_curve_and_totals(platform: dict[str, str],
+                                            warehouse: Client) -> None:
+    report = playhead(platform, "report", CLIP, "--width", "90")
+    assert report.returncode == 0, report.stderr
+    text = report.stdout
+    kept = rows(warehouse, f"SELECT count() FROM playhead.sessions WHERE kept AND clip_id = "
+                           f"'{CLIP}'")[0][0]
+    assert f"sessions {SESSIONS}   kept {kept}   listened" in text
+    assert f"organization {ORG}" in text and "clip length 9:05" in text
+    spark = next(line for line in text.splitlines() if line.startswith("│"))
+    assert len(spark) == 90 and spark[1] in "▇█"  # nearly everyone heard the start
+    assert re.search(r"^\s+Web\s+6 sessions\s+5 kept", text, re.M)
+    assert all(len(line) <= 90 for line in text.splitlines())
+    web = playhead(platform, "report", CLIP, "--source", "Web", "--rows", "4", "--width", "70")
+    assert "sessions 6   kept 5" in web.stdout
+    missing = playhead(platform, "report", "no-such-clip")
+    assert missing.returncode == 1 and "no sessions of clip no-such-clip" in missing.stderr
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--window-size=1360,1110",
+                 "--force-device-scale-factor=1", "--hide-scrollbars",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def drawn(driver: webdriver.Chrome) -> dict[str, Any]:
+    wait_until(lambda: driver.find_element(By.TAG_NAME, "body").get_attribute("data-state")
+               in ("ready", "error"), 20, "the dashboard")
+    return dict(driver.execute_script(
+        "const d = window.playheadDashboard;"
+        "return {points: d.chart.data.datasets[0].data.filter(p => !p.end)"
+        "  .map(p => [p.x, p.y, p.listeners]), totals: d.data.totals,"
+        "  figures: ['sessions', 'kept', 'hours', 'share', 'completion']"
+        "  .map(id => document.getElementById(id).textContent)};"))
+
+
+def test_dashboard_draws_what_clickhouse_has(platform: dict[str, str], warehouse: Client,
+                                             browser: webdriver.Chrome) -> None:
+    api = f"http://127.0.0.1:{platform['PLAYHEAD_API_PORT']}"
+    browser.get(f"{api}/dashboard/clips/{CLIP}?token={TOKEN}")
+    page = drawn(browser)
+    kept = rows(warehouse, f"SELECT count() FROM playhead.sessions WHERE kept AND clip_id = "
+                           f"'{CLIP}'")[0][0]
+    heard = dict(rows(warehouse, "SELECT bucket, sum(listeners) FROM "
+                                 f"playhead.consumption_by_bucket WHERE clip_id = '{CLIP}' "
+                                 "GROUP BY bucket"))
+    # Every second of the clip, silent ones at zero, as ClickHouse has them.
+    assert len(page["points"]) == LENGTH_MS // 1000
+    for x, y, listeners in page["points"]:
+        assert listeners == heard.get(int(x), 0)
+        assert y == pytest.approx(100 * heard.get(int(x), 0) / kept)
+    listened = rows(warehouse, "SELECT sum(duration_seconds) FROM playhead.sessions "
+                               f"WHERE kept AND clip_id = '{CLIP}'")[0][0]
+    assert page["figures"][:2] == [str(SESSIONS), str(kept)]
+    assert page["totals"]["listenedSeconds"] == pytest.approx(listened)
+    assert page["figures"][3].endswith("%") and page["figures"][4].endswith("%")
+    DASHBOARD_PNG.parent.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(DASHBOARD_PNG))
+
+    # One source: click its row, the curve becomes that source's alone.
+    browser.find_element(By.CSS_SELECTOR, 'tr[data-source="Web"]').click()
+    wait_until(lambda: "source=Web" in browser.current_url, 10, "the source filter")
+    web = drawn(browser)
+    oracle = web_oracle()
+    assert [(int(x), n) for x, _, n in web["points"] if n] == sorted(oracle.items())
+    assert web["figures"][:2] == ["6", "5"]
+
+    # A date range without sessions: zeros, no error.
+    browser.get(f"{api}/dashboard/clips/{CLIP}?token={TOKEN}&from=2001-01-01&to=2001-01-31")
+    empty = drawn(browser)
+    assert empty["figures"][:2] == ["0", "0"] and not any(y for _, y, _ in empty["points"])
+
+
+def test_dashboard_refuses_a_wrong_token(platform: dict[str, str]) -> None:
+    api = f"http://127.0.0.1:{platform['PLAYHEAD_API_PORT']}"
+    assert httpx.get(f"{api}/dashboard/clips/{CLIP}?token=wrong").status_code == 401
+    answer = httpx.get(f"{api}/api/consumption/clips/{CLIP}",
+                       headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200 and answer.json()["totals"]["sessions"] == SESSIONS
+
+
+def test_status_shows_the_read_api_and_down_stops_it(platform: dict[str, str]) -> None:
+    assert f"api        running  http://127.0.0.1:{platform['PLAYHEAD_API_PORT']}" in playhead(
+        platform, "status").stdout
+    stopped = playhead(platform, "down")
+    assert stopped.returncode == 0 and "stopped api" in stopped.stdout
+    assert not re.search(r"^api\s+running", playhead(platform, "status").stdout, re.M)
+

@@ -1,0 +1,218 @@
+// The clip dashboard: reads /api/consumption/clips/{clipId} and draws it.
+// The clip id is the last part of the path; the read token comes from ?token=
+// and goes on as a Bearer header. window.playheadDashboard exposes the chart
+// and the last answer so tests (and curious people) can read what is drawn.
+"use strict";
+
+(function () {
+  const params = new URLSearchParams(window.location.search);
+  const token = params.get("token") || "";
+  const clipId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop());
+  const $ = (id) => document.getElementById(id);
+  const state = { from: params.get("from") || "", to: params.get("to") || "",
+                  source: params.get("source") || "" };
+  let chart = null;
+
+  function clock(seconds) {
+    const s = Math.round(seconds);
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    const mm = h ? String(m).padStart(2, "0") : String(m);
+    return (h ? h + ":" : "") + mm + ":" + String(r).padStart(2, "0");
+  }
+
+  function listened(seconds) {
+    if (seconds >= 36000) return [(seconds / 3600).toFixed(0), "hours, kept sessions"];
+    if (seconds >= 3600) return [(seconds / 3600).toFixed(1), "hours, kept sessions"];
+    return [(seconds / 3600).toFixed(2), Math.round(seconds / 60) + " min, kept sessions"];
+  }
+
+  function percent(share) {
+    return share === null || share === undefined ? "–" : (share * 100).toFixed(1) + "%";
+  }
+
+  function query() {
+    const q = new URLSearchParams();
+    if (state.from) q.set("from", state.from);
+    if (state.to) q.set("to", state.to);
+    if (state.source) q.set("source", state.source);
+    return q;
+  }
+
+  function remember() {
+    // Keep the view in the address bar so a reload or a shared link shows the same.
+    const q = query();
+    q.set("token", token);
+    window.history.replaceState(null, "", window.location.pathname + "?" + q.toString());
+  }
+
+  async function load() {
+    document.body.dataset.state = "loading";
+    remember();
+    const url = "../../api/consumption/clips/" + encodeURIComponent(clipId) + "?" + query();
+    let answer;
+    try {
+      answer = await fetch(url, { headers: { Authorization: "Bearer " + token } });
+    } catch (err) {
+      return fail("The read API cannot be reached: " + err);
+    }
+    if (!answer.ok) {
+      let detail = answer.statusText;
+      try { detail = (await answer.json()).detail || detail; } catch (_) { /* not JSON */ }
+      return fail(answer.status === 404 ? "No sessions of this clip in your organization."
+                                        : "The read API answered " + answer.status + ": " + detail);
+    }
+    render(await answer.json());
+  }
+
+  function fail(text) {
+    $("message").textContent = text;
+    $("message").hidden = false;
+    document.body.dataset.state = "error";
+  }
+
+  function render(data) {
+    $("message").hidden = true;
+    const t = data.totals;
+    $("sessions").textContent = t.sessions.toLocaleString("en");
+    $("kept").textContent = t.keptSessions.toLocaleString("en");
+    $("kept-note").textContent = t.sessions ? percent(t.keptSessions / t.sessions) +
+      " of sessions" : "long enough to count";
+    const [hours, note] = listened(t.listenedSeconds);
+    $("hours").textContent = hours;
+    $("hours-note").textContent = note;
+    $("share").textContent = percent(t.averageConsumptionShare);
+    $("completion").textContent = percent(t.completionRate);
+    const unknown = data.clipLengthSeconds === null ? "clip length not reported" : null;
+    $("share-note").textContent = unknown || "of " + clock(data.clipLengthSeconds) + " heard";
+    $("completion-note").textContent = unknown || "heard to 95% of the clip";
+    const span = data.firstDay ? data.firstDay + (data.lastDay !== data.firstDay ? " – " + data.lastDay : "")
+                               : "no sessions";
+    $("range").textContent = "Sessions started " + span + " (UTC)" +
+      (state.from || state.to ? "" : " · all days with sessions") +
+      " · " + (data.source ? "source " + data.source : "all sources");
+    renderSources(data);
+    renderCurve(data);
+    $("footer").textContent = "Bucket " + data.bucketSeconds + " s" +
+      (data.clipLengthSeconds ? " · clip length " + clock(data.clipLengthSeconds) : "") +
+      " · sessions under the minimum length are counted but not in the curve";
+    window.playheadDashboard = { chart: chart, data: data };
+    document.body.dataset.state = "ready";
+  }
+
+  function renderSources(data) {
+    const select = $("source");
+    const known = new Set(Array.from(select.options).map((o) => o.value));
+    for (const s of data.sources) {
+      if (!known.has(s.source)) select.add(new Option(s.source, s.source));
+    }
+    select.value = state.source;
+    const body = $("sources");
+    body.replaceChildren();
+    const most = Math.max(...data.sources.map((s) => s.listenedHours), 1e-9);
+    for (const s of data.sources) {
+      const row = body.insertRow();
+      row.dataset.source = s.source;
+      if (s.source === state.source) row.className = "selected";
+      const name = row.insertCell();
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      name.append(swatch, s.source);
+      for (const value of [s.sessions.toLocaleString("en"), s.keptSessions.toLocaleString("en"),
+                           s.listenedHours.toFixed(2)]) {
+        const cell = row.insertCell();
+        cell.className = "num";
+        cell.textContent = value;
+      }
+      const bar = document.createElement("div");
+      bar.className = "bar";
+      bar.style.width = Math.max(2, (100 * s.listenedHours) / most) + "%";
+      row.insertCell().append(bar);
+      row.addEventListener("click", () => {
+        state.source = state.source === s.source ? "" : s.source;
+        load();
+      });
+    }
+  }
+
+  function renderCurve(data) {
+    const points = data.histogram.map((p) => ({ x: p.startSeconds, y: p.shareOfSessions * 100,
+                                                listeners: p.listeners, listens: p.listens }));
+    const end = data.clipLengthSeconds ||
+      (data.histogram.length ? data.histogram[data.histogram.length - 1].startSeconds + data.bucketSeconds : 1);
+    // Each bucket holds its value until the next one starts (step-after); one more
+    // point at the end draws the last bucket to its end. It is marked, not data.
+    if (points.length) {
+      const lastPoint = points[points.length - 1];
+      points.push({ x: end, y: lastPoint.y, listeners: lastPoint.listeners,
+                    listens: lastPoint.listens, end: true });
+    }
+    const context = $("curve").getContext("2d");
+    const fill = context.createLinearGradient(0, 0, 0, 340);
+    fill.addColorStop(0, "rgba(79, 70, 229, 0.35)");
+    fill.addColorStop(1, "rgba(79, 70, 229, 0.02)");
+    if (chart) chart.destroy();
+    chart = new window.Chart(context, {
+      type: "line",
+      data: { datasets: [{ label: "Share of kept sessions", data: points, parsing: false,
+                           stepped: "after", borderColor: "#4f46e5", borderWidth: 2,
+                           backgroundColor: fill, fill: "origin", pointRadius: 0,
+                           pointHoverRadius: 4 }] },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        interaction: { mode: "nearest", axis: "x", intersect: false },
+        scales: {
+          x: { type: "linear", min: 0, max: end, title: { display: true, text: "position in the clip" },
+               ticks: { callback: (v) => clock(v), stepSize: tickStep(end), autoSkip: false },
+               grid: { color: "#eef0f4" } },
+          y: { min: 0, max: 100, title: { display: true, text: "% of kept sessions" },
+               ticks: { callback: (v) => v + "%" }, grid: { color: "#eef0f4" } },
+        },
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: {
+            title: (items) => clock(items[0].parsed.x),
+            label: (item) => item.parsed.y.toFixed(1) + "% · " + item.raw.listeners + " listeners, " +
+                             item.raw.listens + " listens",
+          } },
+        },
+      },
+    });
+  }
+
+  // Ticks on round times (10 s, 1 min, 5 min, ...), at most about a dozen of them.
+  function tickStep(end) {
+    const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
+    return steps.find((step) => end / step <= 12) || 3600 * Math.ceil(end / 43200);
+  }
+
+  function daysAgo(days) {
+    const d = new Date(Date.now() - days * 86400000);
+    return d.toISOString().slice(0, 10);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("clip").textContent = clipId;
+    document.title = "Playhead · " + clipId;
+    $("from").value = state.from;
+    $("to").value = state.to;
+    $("filters").addEventListener("submit", (event) => {
+      event.preventDefault();
+      state.from = $("from").value;
+      state.to = $("to").value;
+      state.source = $("source").value;
+      load();
+    });
+    for (const button of document.querySelectorAll(".quick button")) {
+      button.addEventListener("click", () => {
+        const days = Number(button.dataset.days);
+        state.from = days ? daysAgo(days - 1) : "";
+        state.to = days ? daysAgo(0) : "";
+        $("from").value = state.from;
+        $("to").value = state.to;
+        load();
+      });
+    }
+    load();
+  });
+})();
