@@ -83,7 +83,9 @@ async def raw_producer(settings: Settings, seconds: float) -> float:
     return sent / (time.perf_counter() - started)
 
 
-def wrk_gateway(settings: Settings, seconds: float, connections: int, work: Path) -> dict[str, float]:
+def wrk_gateway(
+    settings: Settings, seconds: float, connections: int, work: Path
+) -> dict[str, float]:
     org = str(uuid.uuid4())
     body = json.dumps(omny_body(org, time.time()))
     script = work / "post.lua"

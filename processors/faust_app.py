@@ -116,11 +116,9 @@ def build_app(
                        key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(settings.dead_letter_topic, partitions=1,
                              key_serializer="raw", value_serializer="raw")
-    table = app.Table(
-        STATE_TABLE, default=None, partitions=partitions, options=ROCKSDB_OPTIONS,
-        schema=faust.Schema(key_type=str, value_type=bytes,
-                            key_serializer="raw", value_serializer="raw"),
-    )
+    # bytes types make Faust store keys as UTF-8 and values (state_codec) as they are.
+    table = app.Table(STATE_TABLE, default=None, partitions=partitions,
+                      options=ROCKSDB_OPTIONS, key_type=bytes, value_type=bytes)
     indexes: dict[int, OpenSessions] = {}
     sweep_from: dict[int, bytes | None] = {}
     metrics = WorkerMetrics(counters, lambda: sum(len(i) for i in list(indexes.values())))
@@ -163,12 +161,14 @@ def build_app(
         sweep_from[partition] = it.key() if it.valid() else None
         return out
 
+    rebalanced = [False]
+
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def forget_indexes(sender: Any, assigned: set[TP], **_: Any) -> None:
         # Another worker may have changed these partitions' sessions meanwhile.
-        indexes.clear()
-        sweep_from.clear()
-        metrics.lag.clear()
+        # Dropped at the next batch, not here: a batch in flight (awaiting the
+        # sink) must not rebuild an index without its own unwritten changes.
+        rebalanced[0] = True
 
     async def dead_letter(event: EventT, err: InvalidMessage) -> None:
         counters.count_dead_letter(err.reason)
@@ -205,6 +205,11 @@ def build_app(
     async def process(stream: Any) -> None:
         async for messages in stream.take_events(settings.sink_batch_size,
                                                  within=settings.sink_batch_seconds):
+            if rebalanced[0]:
+                rebalanced[0] = False
+                indexes.clear()
+                sweep_from.clear()
+                metrics.lag.clear()
             work = SessionBatch(clock(), rules, load, counters)
             ticks: dict[int, EventT] = {}
             for event in messages:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import cProfile
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,11 @@ class _Worker(faust.Worker):
     def __init__(self, app: faust.App, marker: Path, **kwargs: Any):
         super().__init__(app, **kwargs)
         self._marker = marker
+        # At --loglevel warning and above Faust drives a terminal spinner by
+        # setting the root logger to DEBUG, so every library's debug message
+        # is built and handled (a few percent of a busy worker). Logs go to
+        # files here; no spinner.
+        self.spinner = None
 
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
@@ -49,4 +56,16 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     app = build_app(settings, sink.write)
     marker = ready_file(settings)
     marker.unlink(missing_ok=True)
-    _Worker(app, marker, loglevel=loglevel, quiet=True).execute_from_commandline()
+    worker = _Worker(app, marker, loglevel=loglevel, quiet=True)
+    profile = os.environ.get("PLAYHEAD_BENCH_PROFILE")
+    if not profile:
+        worker.execute_from_commandline()
+        return
+    # bench/worker_throughput.py --profile: where a worker's time goes, written at exit.
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile)

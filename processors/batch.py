@@ -1,0 +1,118 @@
+"""One batch of the worker's work on its sessions, as plain data (pure).
+
+The shell reads stored bytes through ``load``, feeds events and ticks in, and
+gets back what to write to ClickHouse (``emitted``) and then to the state
+table (``changes``), in that order: state that says "closed" is only stored
+once the close is in ClickHouse, so a crash in between replays the events
+and closes the session again (same version: the sink collapses it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+
+from processors import state_codec
+from processors.events import PlaybackEvent
+from processors.handling import (
+    Step,
+    WorkerCounters,
+    admit,
+    apply_event,
+    close_if_idle,
+    expire,
+)
+from processors.open_index import OpenSessions
+from processors.session import Added, Rules, SessionResult, SessionState, Tombstone
+
+Token = Hashable  # the shell's handle for "a message of this partition"
+
+
+@dataclass
+class Change:
+    key: str
+    value: bytes | None  # None deletes the key
+    token: Token
+
+
+@dataclass
+class SessionBatch:
+    now: float
+    rules: Rules
+    load: Callable[[str, Token], bytes | None]
+    counters: WorkerCounters
+    emitted: dict[str, SessionResult] = field(default_factory=dict)
+    closes: list[SessionResult] = field(default_factory=list)
+    _states: dict[str, SessionState | Tombstone | None] = field(default_factory=dict)
+    _dirty: dict[str, Token] = field(default_factory=dict)
+
+    def _get(self, key: str, token: Token) -> SessionState | Tombstone | None:
+        if key not in self._states:
+            raw = self.load(key, token)
+            self._states[key] = state_codec.decode(raw) if raw else None
+        return self._states[key]
+
+    def apply(self, event: PlaybackEvent, index: OpenSessions, token: Token) -> Step:
+        """Raises ``InvalidMessage('late')`` for a session past its lateness window."""
+        key = event.session_key
+        state = admit(self._get(key, token), event, self.now, self.rules)
+        self._states[key] = state
+        step = apply_event(state, event, self.now, self.rules)
+        self.counters.count_step(step)
+        if step.emit is not None:
+            self.emitted[key] = step.emit
+            if step.closed:
+                self.closes.append(step.emit)
+        # Duplicates are stored again too: after a crash the local RocksDB can
+        # hold a change whose changelog message was never sent, and the replay
+        # that brings the duplicate is the chance to send it.
+        self._dirty[key] = token
+        if step.added is not Added.DUPLICATE:
+            if state.closed:
+                index.discard(key)
+            else:
+                index.touch(key, self.now)
+        return step
+
+    def close_idle(self, index: OpenSessions, token: Token) -> None:
+        for key in index.idle(self.now, self.rules.idle_timeout_seconds):
+            index.discard(key)
+            state = self._get(key, token)
+            if not isinstance(state, SessionState):
+                continue  # the index was stale: nothing open under this key
+            result = close_if_idle(state, self.now, self.rules)
+            if result is not None:
+                self.emitted[key] = result
+                self.closes.append(result)
+                self._dirty[key] = token
+
+    def sweep(self, entries: Iterable[tuple[str, bytes]], token: Token) -> None:
+        """Closed sessions past their lateness window become tombstones; old tombstones go."""
+        for key, raw in entries:
+            header = state_codec.peek(raw)
+            if header.kind == state_codec.OPEN or key in self._states:
+                continue
+            if self.now - header.closed_at < self.rules.lateness_seconds:
+                continue
+            stored = state_codec.decode(raw)
+            after = expire(stored, self.now, self.rules)
+            if after is not stored:
+                self._states[key] = after
+                self._dirty[key] = token
+
+    def changes(self) -> list[Change]:
+        out = []
+        for key, token in self._dirty.items():
+            state = self._states[key]
+            out.append(Change(key, None if state is None else state_codec.encode(state), token))
+        return out
+
+
+def open_entries(entries: Iterable[tuple[str, bytes]]) -> list[tuple[str, float]]:
+    """(key, last activity) of the open sessions among stored entries: an index rebuild."""
+    out = []
+    for key, raw in entries:
+        header = state_codec.peek(raw)
+        if header.kind == state_codec.OPEN:
+            out.append((key, header.last_activity))
+    return out

@@ -1,0 +1,121 @@
+"""Per-session figures beyond the histogram (docs/figures.md), as pure functions.
+
+Everything here takes a session's deduplicated, ordered events (or the
+intervals built from them), so like the histogram it depends on the set of
+events only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from processors.events import Action, PlaybackEvent
+from processors.intervals import Interval
+
+ENGAGEMENT = frozenset({Action.IMPRESSION, Action.LIKE, Action.SHARE, Action.SAVE,
+                        Action.SWIPE, Action.COMPLETION})
+# Royalties are paid on these, so each one is stored as its own row (by event id).
+RIGHTS = frozenset({Action.CLIP_PLAY, Action.TRACK_PLAY, Action.ADD, Action.DOWNLOAD})
+CONTENT_ACTIONS = frozenset(a.value for a in ENGAGEMENT | RIGHTS)
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    startup_ms: int | None  # the first `startup` measurement; None when the dialect sends none
+    rebuffer_count: int
+    rebuffer_ms: int
+    quality_changes: int
+    errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContentEvent:
+    """One engagement or rights event, counted once however often it is replayed."""
+
+    event_id: str
+    clip_id: str
+    action: str
+    at: datetime
+    platform: str
+    method: str
+
+    @property
+    def day(self) -> date:
+        return self.at.date()
+
+
+def unique_seconds(intervals: Sequence[Interval]) -> float:
+    """Length of the union of the intervals: each second of the clip once."""
+    total = 0.0
+    end = float("-inf")
+    for interval in sorted(intervals, key=lambda i: i.start):
+        if interval.end <= end:
+            continue
+        total += interval.end - max(interval.start, end)
+        end = interval.end
+    return round(total, 6)
+
+
+def furthest_seconds(intervals: Sequence[Interval]) -> float:
+    return round(max((i.end for i in intervals), default=0.0), 6)
+
+
+def clip_length(events: Sequence[PlaybackEvent]) -> float | None:
+    # The largest reported length: any choice must not depend on arrival order.
+    lengths = [e.clip_length_seconds for e in events if e.clip_length_seconds]
+    return max(lengths) if lengths else None
+
+
+def completion_share(unique: float, length: float | None) -> float | None:
+    if not length or length <= 0:
+        return None
+    return round(min(unique / length, 1.0), 6)
+
+
+def quality(timeline: Sequence[PlaybackEvent]) -> Quality:
+    """Quality of experience from the QoE actions, where the dialect carries them."""
+    startup: int | None = None
+    rebuffers = rebuffer_ms = changes = errors = 0
+    stall_began: float | None = None
+    for event in timeline:
+        action = event.action
+        if action == Action.STARTUP:
+            if startup is None and event.value_ms is not None:
+                startup = max(event.value_ms, 0)
+        elif action == Action.REBUFFER:
+            rebuffers += 1
+            rebuffer_ms += max(event.value_ms or 0, 0)
+        elif action == Action.BUFFER_START:
+            if stall_began is None:
+                stall_began = event.timestamp
+        elif action == Action.BUFFER_END:
+            if stall_began is not None:
+                rebuffers += 1
+                rebuffer_ms += _elapsed_ms(stall_began, event.timestamp)
+                stall_began = None
+        elif action == Action.QUALITY_CHANGE:
+            changes += 1
+        elif action == Action.ERROR:
+            errors += 1
+    if stall_began is not None and timeline:
+        # A stall still going when the session ends lasted until its last event,
+        # as an open listened interval does.
+        rebuffers += 1
+        rebuffer_ms += _elapsed_ms(stall_began, timeline[-1].timestamp)
+    return Quality(startup, rebuffers, rebuffer_ms, changes, errors)
+
+
+def _elapsed_ms(began: float, ended: float) -> int:
+    return max(round((ended - began) * 1000), 0)
+
+
+def content_events(timeline: Sequence[PlaybackEvent]) -> tuple[ContentEvent, ...]:
+    return tuple(
+        ContentEvent(event_id=e.event_id, clip_id=e.clip_id, action=e.action,
+                     at=datetime.fromtimestamp(e.timestamp, tz=UTC),
+                     platform=e.attributes.get("platform", ""),
+                     method=e.attributes.get("method", ""))
+        for e in timeline if e.action in CONTENT_ACTIONS
+    )

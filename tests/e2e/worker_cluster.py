@@ -1,0 +1,249 @@
+"""Worker processes on real Kafka and the warehouse server, and the figures they must reach.
+
+Events are produced straight into Kafka (aiokafka + ``schemas.event_codec()``,
+keyed ``org/session``); workers run as ``playhead worker`` processes, each with
+its own state folder; the expected figures come from the pure core
+(``summarize``) over the distinct events, i.e. a clean single pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from clickhouse_connect.driver.client import Client
+from conftest import free_port, wait_until
+
+from playhead.local import services
+from playhead.settings import Settings, to_env
+from processors.events import EventKind, PlaybackEvent
+from processors.session import Rules, summarize
+from processors.worker import ready_file
+from schemas import event_codec
+
+CLIPS = ("clip-a", "clip-b", "clip-c")
+
+
+def make_sessions(org: str, count: int, seed: int, start: float = 1_700_000_000.0,
+                  complete_share: float = 0.8) -> list[list[PlaybackEvent]]:
+    """Sessions of 4-9 events: plays, pauses, seeks, heartbeats, quality, likes, rights."""
+    rng = random.Random(seed)
+    sessions = []
+    for n in range(count):
+        session = f"s{seed}-{n:05d}"
+        clip, source = rng.choice(CLIPS), rng.choice(["Web", "MobileApp"])
+        stamp = start + rng.uniform(0, 3 * 86400)
+        position = rng.uniform(0, 60)
+        steps: list[tuple[EventKind, str, dict[str, Any]]] = [
+            (EventKind.OTHER, "startup", {"value_ms": rng.randint(100, 900)}),
+            (EventKind.START, "play", {})]
+        for _ in range(rng.randint(1, 6)):
+            steps.append(rng.choice([
+                (EventKind.HEARTBEAT, "progress", {}), (EventKind.STOP, "pause", {}),
+                (EventKind.START, "resume", {}), (EventKind.OTHER, "like", {}),
+                (EventKind.SEEK, "seek", {"seek_to_seconds": rng.uniform(0, 600)}),
+                (EventKind.OTHER, "rebuffer", {"value_ms": rng.randint(50, 3000)}),
+                (EventKind.OTHER, "clip_play", {"attributes": {
+                    "platform": rng.choice(["ios", "web"]), "method": "stream"}}),
+            ]))
+        steps.append((EventKind.STOP, "end", {}))
+        events = []
+        for seq, (kind, action, extra) in enumerate(steps, 1):
+            stamp += rng.uniform(1, 40)
+            position += rng.uniform(0, 40)
+            events.append(PlaybackEvent(
+                event_id=str(uuid.uuid4()), organization_id=org, session_id=session,
+                clip_id=clip, source=source, kind=kind, position_seconds=round(position, 3),
+                sequence_number=seq, timestamp=round(stamp, 3), action=action,
+                dialect="test", received_at=round(stamp, 3), clip_length_seconds=900.0,
+                session_complete=seq == len(steps) and rng.random() < complete_share,
+                **extra))
+        sessions.append(events)
+    return sessions
+
+
+def noisy(sessions: list[list[PlaybackEvent]], seed: int) -> list[PlaybackEvent]:
+    """Every event once, a tenth of them twice, in shuffled order."""
+    rng = random.Random(seed)
+    events = [e for s in sessions for e in s]
+    events += rng.sample(events, len(events) // 10)
+    rng.shuffle(events)
+    return events
+
+
+async def _produce(bootstrap: str, topic: str, events: Iterable[PlaybackEvent]) -> None:
+    codec = event_codec()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, codec.encode(e.to_record()),
+                                    key=e.session_key.encode()) for e in events]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+def produce(settings: Settings, events: Iterable[PlaybackEvent]) -> None:
+    asyncio.run(_produce(settings.kafka_bootstrap, settings.events_topic, events))
+
+
+def produce_raw(settings: Settings, value: bytes) -> None:
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.events_topic, value)
+        finally:
+            await producer.stop()
+    asyncio.run(send())
+
+
+def dead_letters(settings: Settings, timeout: float = 5.0) -> list[tuple[bytes, dict[str, bytes]]]:
+    async def read() -> list[tuple[bytes, dict[str, bytes]]]:
+        consumer = AIOKafkaConsumer(settings.dead_letter_topic,
+                                    bootstrap_servers=settings.kafka_bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            batch = await consumer.getmany(timeout_ms=int(timeout * 1000))
+            return [(m.key or b"", dict(m.headers)) for ms in batch.values() for m in ms]
+        finally:
+            await consumer.stop()
+    return asyncio.run(read())
+
+
+@dataclass
+class Expected:
+    """The figures a clean single pass over the distinct events gives."""
+
+    sessions: list[tuple[Any, ...]] = field(default_factory=list)
+    buckets: list[tuple[Any, ...]] = field(default_factory=list)
+    rights: list[tuple[Any, ...]] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, sessions: list[list[PlaybackEvent]], rules: Rules) -> Expected:
+        out = cls()
+        buckets: Counter[tuple[Any, ...]] = Counter()
+        rights: Counter[tuple[Any, ...]] = Counter()
+        for events in sessions:
+            r = summarize(events, rules)
+            out.versions[r.session_id] = r.version
+            out.sessions.append((r.organization_id, r.clip_id, r.session_id, r.source,
+                                 _millis(r.started_at), r.duration_seconds, int(r.kept)))
+            for bucket, listens in r.buckets.items():
+                key = (r.organization_id, r.clip_id, r.source, r.day, bucket)
+                buckets[key + ("listeners",)] += 1
+                buckets[key + ("listens",)] += listens
+            for c in r.content:
+                if c.action == "clip_play":
+                    rights[(r.organization_id, c.clip_id, c.day, c.platform, c.method)] += 1
+        out.sessions.sort()
+        keys = sorted({k[:-1] for k in buckets})
+        out.buckets = [(*k, buckets[k + ("listeners",)], buckets[k + ("listens",)])
+                       for k in keys]
+        out.rights = sorted((*k, n) for k, n in rights.items())
+        return out
+
+
+def _millis(stamp: Any) -> int:
+    return round(stamp.timestamp() * 1000)
+
+
+@dataclass
+class Warehouse:
+    client: Client
+    db: str
+
+    def rows(self, query: str, **parameters: Any) -> list[tuple[Any, ...]]:
+        result = self.client.query(query.replace("{db}", self.db), parameters=parameters)
+        return [tuple(r) for r in result.result_rows]
+
+    def versions(self, org: str) -> dict[str, int]:
+        return dict(self.rows("SELECT session_id, max(version) FROM {db}.session_versions "
+                              "WHERE organization_id = {o:String} GROUP BY session_id", o=org))
+
+    def wait_for(self, org: str, expected: Expected, timeout: float = 150.0) -> None:
+        wait_until(lambda: self.versions(org) == expected.versions, timeout,
+                   f"{len(expected.versions)} sessions of {org} at their final version")
+
+    def figures(self, org: str) -> Expected:
+        sessions = self.rows(
+            "SELECT organization_id, clip_id, session_id, source, started_at, "
+            "duration_seconds, kept FROM {db}.sessions WHERE organization_id = {o:String}", o=org)
+        buckets = self.rows(
+            "SELECT organization_id, clip_id, source, day, bucket, listeners, listens "
+            "FROM {db}.consumption_by_bucket WHERE organization_id = {o:String} "
+            "ORDER BY clip_id, source, day, bucket", o=org)
+        rights = self.rows(
+            "SELECT organization_id, clip_id, day, platform, method, clip_plays "
+            "FROM {db}.rights_by_clip WHERE organization_id = {o:String} AND clip_plays > 0 "
+            "ORDER BY clip_id, day, platform, method", o=org)
+        return Expected(
+            sorted((*s[:4], _millis(s[4]), *s[5:]) for s in sessions), buckets, rights,
+            self.versions(org))
+
+
+class Workers:
+    """``playhead worker`` processes of one consumer group, each in its own state folder."""
+
+    def __init__(self, base: Settings, root: Path):
+        self.base = base
+        self.root = root
+        self.running: dict[str, Settings] = {}
+
+    def settings(self, name: str) -> Settings:
+        return self.base.model_copy(update={"state_dir": self.root / name,
+                                            "metrics_port": free_port()})
+
+    def start(self, name: str) -> Settings:
+        settings = self.running.get(name) or self.settings(name)
+        services.start(settings, "worker", ["worker", "--loglevel", "warning"],
+                       services.file_exists(ready_file(settings)), env=to_env(settings),
+                       timeout=120)
+        self.running[name] = settings
+        return settings
+
+    def kill(self, name: str) -> None:
+        """kill -9: no shutdown, no commit, no flush."""
+        status = services.status(self.running[name], "worker")
+        assert status.pid is not None
+        os.kill(status.pid, signal.SIGKILL)
+        wait_until(lambda: not services.status(self.running[name], "worker").running, 30,
+                   f"worker {name} to die")
+
+    def stop(self, name: str) -> None:
+        services.stop(self.running.pop(name), "worker")
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            self.stop(name)
+
+    def metrics(self, name: str) -> dict[str, float]:
+        settings = self.running[name]
+        text = httpx.get(f"http://127.0.0.1:{settings.metrics_port}/metrics", timeout=5).text
+        return dict(_samples(text))
+
+
+def _samples(text: str) -> Iterator[tuple[str, float]]:
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            yield name, float(value)
+
+
+def by_partition(events: list[PlaybackEvent]) -> dict[str, list[PlaybackEvent]]:
+    grouped: dict[str, list[PlaybackEvent]] = defaultdict(list)
+    for e in events:
+        grouped[e.session_key].append(e)
+    return grouped
