@@ -40,6 +40,7 @@ class ContentEvent:
     at: datetime
     platform: str
     method: str
+    rights: str = ""  # music clips: "denied" plays are recorded but never paid
 
     @property
     def day(self) -> date:
@@ -116,6 +117,7 @@ def content_events(timeline: Sequence[PlaybackEvent]) -> tuple[ContentEvent, ...
         ContentEvent(event_id=e.event_id, clip_id=e.clip_id, action=e.action,
                      at=datetime.fromtimestamp(e.timestamp, tz=UTC),
                      platform=e.attributes.get("platform", ""),
-                     method=e.attributes.get("method", ""))
+                     method=e.attributes.get("method", ""),
+                     rights=e.attributes.get("rights", ""))
         for e in timeline if e.action in CONTENT_ACTIONS
     )

@@ -71,6 +71,7 @@ class SessionResult:
     completion_share: float | None = None
     quality: Quality = Quality(None, 0, 0, 0, 0)
     content: tuple[ContentEvent, ...] = ()
+    timeline: tuple[PlaybackEvent, ...] = ()  # every event, in order (for session_events)
 
     @property
     def buckets(self) -> dict[int, int]:
@@ -169,4 +170,5 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules) -> SessionResult:
         completion_share=completion_share(unique, length),
         quality=quality(timeline),
         content=content_events(timeline),
+        timeline=tuple(timeline),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from processors.session import SessionResult
@@ -16,7 +17,11 @@ SESSION_COLUMNS = (
 )
 CONTENT_COLUMNS = (
     "organization_id", "clip_id", "day", "action", "session_id", "event_id", "event_time",
-    "source", "platform", "method",
+    "source", "platform", "method", "rights",
+)
+EVENT_COLUMNS = (
+    "organization_id", "clip_id", "session_id", "event_id", "sequence_number", "timestamp",
+    "kind", "action", "position_seconds", "seek_to_seconds", "attributes", "version",
 )
 
 
@@ -38,7 +43,18 @@ def session_rows(results: Iterable[SessionResult]) -> list[Sequence[Any]]:
 def content_rows(results: Iterable[SessionResult]) -> list[Sequence[Any]]:
     return [
         (r.organization_id, c.clip_id, c.day, c.action, r.session_id, c.event_id, c.at,
-         r.source, c.platform, c.method)
+         r.source, c.platform, c.method, c.rights)
         for r in results
         for c in r.content
+    ]
+
+
+def event_rows(results: Iterable[SessionResult]) -> list[Sequence[Any]]:
+    """Every event of each session at the session's version, for the read API's listings."""
+    return [
+        (r.organization_id, r.clip_id, r.session_id, e.event_id, e.sequence_number,
+         datetime.fromtimestamp(e.timestamp, tz=UTC), e.kind.value, e.action,
+         e.position_seconds, e.seek_to_seconds, dict(e.attributes), r.version)
+        for r in results
+        for e in r.timeline
     ]

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from clickhouse_connect.driver.client import Client
 
 from processors.session import SessionResult
-from sinks.rows import CONTENT_COLUMNS, SESSION_COLUMNS, content_rows, session_rows
+from sinks.rows import (
+    CONTENT_COLUMNS,
+    EVENT_COLUMNS,
+    SESSION_COLUMNS,
+    content_rows,
+    event_rows,
+    session_rows,
+)
 
 
 class SinkUnavailable(RuntimeError):
@@ -34,6 +41,10 @@ class ClickHouseSink:
             if content:
                 self._client.insert(f"{self._database}.content_events", content,
                                     column_names=list(CONTENT_COLUMNS))
+            events = event_rows(results)
+            if events:
+                self._client.insert(f"{self._database}.session_events", events,
+                                    column_names=list(EVENT_COLUMNS))
             self._client.insert(f"{self._database}.session_versions", session_rows(results),
                                 column_names=list(SESSION_COLUMNS))
         except Exception as err:

@@ -1,9 +1,11 @@
 """Engagement and music-rights events, one row per event id, so counts are exact.
 
 Royalties are paid on clip_play, track_play, add and download, so these must
-never count twice: each event is stored once under its event id in a
-ReplacingMergeTree (a replayed or rewritten session writes identical rows,
-which collapse), and the views count rows of ``FINAL``. Dimensions are the
+never count twice, and a play refused by the rights check (``rights =
+'denied'``) is kept for the record but counted apart (``denied_plays``).
+Each event is stored once under its event id in a ReplacingMergeTree (a
+replayed or rewritten session writes identical rows, which collapse), and the
+views count rows of ``FINAL``. Dimensions are the
 event's own UTC day, clip, source and the dialect's platform and method.
 """
 
@@ -21,7 +23,8 @@ def statements(database: str) -> list[str]:
             event_time DateTime64(3, 'UTC'),
             source LowCardinality(String),
             platform LowCardinality(String),
-            method LowCardinality(String)
+            method LowCardinality(String),
+            rights LowCardinality(String)
         ) ENGINE = ReplacingMergeTree
         ORDER BY (organization_id, clip_id, day, action, session_id, event_id)
         """,
@@ -41,7 +44,8 @@ def statements(database: str) -> list[str]:
         f"""
         CREATE OR REPLACE VIEW {database}.rights_by_clip AS
         SELECT organization_id, clip_id, day, platform, method,
-               countIf(action = 'clip_play') AS clip_plays,
+               countIf(action = 'clip_play' AND rights != 'denied') AS clip_plays,
+               countIf(action = 'clip_play' AND rights = 'denied') AS denied_plays,
                countIf(action = 'track_play') AS track_plays,
                countIf(action = 'add') AS adds,
                countIf(action = 'download') AS downloads

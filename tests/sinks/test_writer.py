@@ -256,3 +256,32 @@ def _expected(results: list[SessionResult]) -> dict[int, tuple[int, int]]:
             listeners, total = out.get(bucket, (0, 0))
             out[bucket] = (listeners + 1, total + listens)
     return out
+
+
+def test_plays_refused_by_the_rights_check_are_recorded_but_never_paid(
+    client: Client, database: str
+) -> None:
+    def play(event_id: str, rights_answer: str) -> PlaybackEvent:
+        return PlaybackEvent(event_id, ORG, "client-1", "c1", "musicclips", EventKind.OTHER, 0,
+                             1, 1_700_000_000.0, action="clip_play",
+                             attributes={"rights": rights_answer, "platform": "ios"})
+
+    ClickHouseSink(client, database).write([summarize(
+        [play("p1", "granted"), play("p2", "denied"), play("p3", "unchecked")], Rules())])
+    rows = client.query(f"SELECT sum(clip_plays), sum(denied_plays) FROM {database}.rights_by_clip"
+                        ).result_rows
+    assert [tuple(r) for r in rows] == [(2, 1)]
+
+
+def test_every_event_of_a_session_is_listed_once_at_its_newest_version(
+    client: Client, database: str
+) -> None:
+    sink = ClickHouseSink(client, database)
+    sink.write([session([(0, 30)])])
+    sink.write([session([(0, 30)])])  # a replay
+    sink.write([session([(0, 30)], extra=1)])  # re-closed with one more event
+    rows = client.query(
+        f"SELECT sequence_number, kind, position_seconds, version FROM {database}.session_events "
+        "FINAL ORDER BY sequence_number").result_rows
+    assert [tuple(r) for r in rows] == [(1, "START", 0.0, 3), (2, "STOP", 30.0, 3),
+                                        (3, "OTHER", 0.0, 3)]
