@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run stop test lint unit bench clean
+.PHONY: install run stop test lint unit bench clean web browser promtool soak
 
 install: $(STAMP)
 
@@ -14,23 +14,62 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+## make web: the dashboard's charting library from the npm registry (web/package-lock.json)
+WEB_STAMP := web/node_modules/.installed
+web: $(WEB_STAMP)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $(WEB_STAMP)
+
+## make browser: Debian's chromium and its driver, for the dashboard test
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update && apt-get install -y chromium chromium-driver)
+
+## make promtool: Debian's promtool, unpacked from the prometheus package (nothing is
+## installed or started), for the alert-rule tests of deploy/prometheus
+PROMTOOL := .playhead/tools/promtool
+promtool: $(PROMTOOL)
+
+$(PROMTOOL):
+	rm -rf .playhead/tools/deb && mkdir -p .playhead/tools/deb
+	cd .playhead/tools/deb && (apt-get download prometheus || \
+		(apt-get update && apt-get download prometheus))
+	dpkg -x .playhead/tools/deb/prometheus_*.deb .playhead/tools/deb/root
+	cp .playhead/tools/deb/root/usr/bin/promtool $(PROMTOOL)
+	rm -rf .playhead/tools/deb
+
 ## make run: install, then start Kafka, the warehouse, the gateway and a worker in the background
-run: install
+run: install web
 	$(BIN)/playhead up
 
 stop: install
 	$(BIN)/playhead down
 
 ## make test: install, lint, then the whole suite on a real broker and the real ClickHouse engine
-test: install lint
+test: install web browser promtool lint
 	$(BIN)/python -m pytest
+
+## make soak: SOAK_RATE sessions/s for SOAK_MINUTES through a throwaway platform; zero loss,
+## flat memory (bench/soak.py; not part of make test)
+SOAK_RATE ?= 60
+SOAK_MINUTES ?= 10
+soak: install
+	$(BIN)/python bench/soak.py --rate $(SOAK_RATE) --minutes $(SOAK_MINUTES)
+
+## make bench: one worker's events/s beside a raw consumer, close-to-queryable latency,
+## memory per million open sessions, the retention query over a million sessions
+## (bench/worker_throughput.py; prints one JSON line; figures in docs/benchmarks.md)
+bench: install
+	$(BIN)/python bench/worker_throughput.py
 
 unit: install
 	$(BIN)/python -m pytest tests/processors tests/schemas
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy playhead ingest processors sinks schemas
+	$(BIN)/mypy playhead ingest processors sinks schemas readapi
 
 clean:
 	-$(BIN)/playhead down

@@ -14,7 +14,8 @@ from playhead.settings import Settings, SettingsError, load_settings
 EPILOG = """\
 Settings come from PLAYHEAD_* environment variables (see docs/configuration.md),
 for example PLAYHEAD_KAFKA_BOOTSTRAP=127.0.0.1:9092 or
-PLAYHEAD_CLICKHOUSE_URL=http://clickhouse:8123.
+PLAYHEAD_CLICKHOUSE_URL=http://clickhouse:8123, or from --set KEY=VALUE flags
+before the command (playhead --set gateway_port=8081 up), which win.
 
 Start here:  playhead up    then    playhead sql "SELECT * FROM playhead.sessions"
 """
@@ -28,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting (repeatable), e.g. --set gateway_port=8081; "
+                             "wins over its PLAYHEAD_* variable")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("up", help="start Kafka, the warehouse, the gateway and a worker "
                                    "in the background")
@@ -40,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="info")
     commands.add_parser("warehouse", help="serve the embedded ClickHouse (chDB) over the "
                                           "ClickHouse HTTP interface in the foreground")
-    commands.add_parser("migrate", help="apply pending ClickHouse migrations")
+    from playhead.ops_cli import add_commands  # migrate, topics, loadgen
+
+    add_commands(commands)
     commands.add_parser("openapi", help="print the gateway's OpenAPI document (JSON)")
     sample = commands.add_parser(
         "sample", help="print a dialect's reference request, moved to the present",
@@ -53,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="the request exactly as the reference page shows it")
     sql = commands.add_parser("sql", help="run a query; prints TabSeparated rows")
     sql.add_argument("query", help='e.g. "SELECT count() FROM playhead.sessions"')
+    from readapi.cli import add_commands as add_read_commands  # api, report
+
+    add_read_commands(commands)
     return parser
 
 
@@ -65,7 +74,9 @@ def _dialects() -> tuple[str, ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings()
+        from playhead.overrides import settings_with
+
+        settings = settings_with(args.set) if args.set else load_settings()
     except SettingsError as err:
         print(f"playhead: {err}", file=sys.stderr)
         return 2
@@ -102,6 +113,12 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command
+    from readapi.cli import COMMANDS as READ_COMMANDS
+
+    if command in READ_COMMANDS:
+        from readapi.cli import run as run_read_command
+
+        return run_read_command(args, settings)
     if command == "up":
         from playhead.local.platform import up
 
@@ -148,12 +165,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         WarehouseServer(settings.warehouse_path, settings.warehouse_host,
                         settings.warehouse_port).serve_forever()
-    elif command == "migrate":
-        from sinks.client import connect
-        from sinks.migrate import migrate
+    elif command in ("migrate", "topics", "loadgen"):
+        from playhead import ops_cli
 
-        applied = migrate(connect(settings.clickhouse_url), settings.clickhouse_database)
-        print("\n".join(f"applied {m.name}: {m.reason}" for m in applied) or "up to date")
+        return ops_cli.run(args, settings)
     elif command == "openapi":
         from ingest.app import create_app
 

@@ -62,14 +62,23 @@ class Settings(BaseSettings):
         "How long the gateway waits for Kafka before answering 503."))
     rights_catalogue: Path | None = Field(None, description=(
         "JSON file of the clips players may play (music clips /play answers from it; format "
-        "in docs/dialects/musicclips.md); checked at gateway start. Unset: plays are unchecked."))
+        "in docs/semantics.md); checked at gateway start. Unset: plays are unchecked."))
     mparticle_max_batch_events: int = Field(500, ge=1, description=(
         "Most events one mParticle batch request may carry; more is refused whole (413)."))
+
+    api_host: str = Field("127.0.0.1", description="Address the read API listens on.")
+    api_port: int = Field(8081, ge=1, le=65535, description="Port of the read API.")
+    read_tokens: dict[str, str] = Field(default_factory=dict, description=(
+        'Read tokens of the read API, a JSON object {"token": "organization id"}: a token '
+        "reads its organization's data and nothing else. Unset: the read API refuses every read."))
 
     clickhouse_url: str = Field("http://127.0.0.1:8123", description=(
         "ClickHouse: http(s)://host:port for a server or `playhead warehouse`, "
         "chdb:///path for the engine in-process."))
     clickhouse_database: str = Field("playhead", description="Database of Playhead's tables.")
+    clickhouse_cluster: str = Field("", pattern=r"^\w*$", description=(
+        "ClickHouse cluster name: when set, `playhead migrate` creates replicated tables ON "
+        "CLUSTER with Distributed tables over them (docs/scaling.md); empty: one server."))
     warehouse_host: str = Field("127.0.0.1", description="Address `playhead warehouse` serves.")
     warehouse_port: int = Field(8123, ge=1, le=65535, description=(
         "Port `playhead warehouse` serves."))
@@ -87,8 +96,9 @@ class Settings(BaseSettings):
     idle_timeout_seconds: float = Field(1800.0, gt=0, description=(
         "A session with no new event for this long is closed."))
     tick_seconds: float = Field(5.0, gt=0, description="How often workers look for idle sessions.")
-    sink_batch_size: int = Field(500, ge=1, description=(
-        "Most events a worker processes before writing the sessions they closed."))
+    sink_batch_size: int = Field(2000, ge=1, description=(
+        "Most events a worker processes before writing the sessions they closed (and their "
+        "state): larger batches mean fewer writes per event."))
     sink_batch_seconds: float = Field(0.5, gt=0, description=(
         "Longest a worker waits to fill a batch: bounds close-to-queryable latency."))
     lateness_seconds: float = Field(86400.0, ge=0, description=(
@@ -127,6 +137,10 @@ class Settings(BaseSettings):
     @property
     def gateway_url(self) -> str:
         return f"http://{self.gateway_host}:{self.gateway_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -10,6 +10,7 @@ from processors.worker import ready_file
 
 # Started in this order, stopped in reverse.
 GATEWAY, WAREHOUSE, WORKER = "gateway", "warehouse", "worker"
+API = "api"  # the read API, started last: it reads the tables the worker migrated
 # The organization of the Omny reference request (ingest/examples/omny.json).
 SAMPLE_ORG = "126281f8-200e-4c9f-8378-a4870055423b"
 
@@ -37,18 +38,22 @@ def up(settings: Settings) -> None:
     log = services.log_file(settings, WORKER)
     services.start(settings, WORKER, ["worker"], services.file_exists(ready_file(settings)),
                    timeout=120)
+    print(f"read API on {settings.api_url} ...", flush=True)
+    services.start(settings, API, ["api"], services.http_ok(f"{settings.api_url}/healthz"))
     endpoint = f"{settings.gateway_url}/api/consumption/events?organizationId={SAMPLE_ORG}"
     print(f"""
 Playhead is running.
   send events:  playhead sample omny | curl -X POST '{endpoint}' \\
                   -H 'Content-Type: application/json' --data-binary @-
   query:        playhead sql "SELECT * FROM {settings.clickhouse_database}.sessions"
+  report:       playhead report <clip id>
+  dashboard:    {settings.api_url}/dashboard/clips/<clip id>?token=<PLAYHEAD_READ_TOKENS token>
   status:       playhead status        logs: {log.parent}
   stop:         playhead down""")
 
 
 def down(settings: Settings) -> None:
-    for name in (WORKER, GATEWAY, WAREHOUSE):
+    for name in (API, WORKER, GATEWAY, WAREHOUSE):
         if services.stop(settings, name):
             print(f"stopped {name}")
     KafkaBroker(settings).down()
@@ -58,8 +63,12 @@ def down(settings: Settings) -> None:
 def describe(settings: Settings) -> str:
     broker = KafkaBroker(settings).status()
     lines = [f"kafka      {'running' if broker.running else 'stopped'}  {broker.bootstrap}"]
-    where = {GATEWAY: settings.gateway_url, WAREHOUSE: settings.clickhouse_url, WORKER: ""}
-    for name in (WAREHOUSE, GATEWAY, WORKER):
+    where = {GATEWAY: settings.gateway_url, WAREHOUSE: settings.clickhouse_url, WORKER: "",
+             API: settings.api_url}
+    for name in (WAREHOUSE, GATEWAY, WORKER, API):
         state = services.status(settings, name)
         lines.append(f"{name:<10} {'running' if state.running else 'stopped'}  {where[name]}")
-    return "\n".join(lines)
+    # Lag, open sessions, dead letters and the warehouse: playhead/status.py.
+    from playhead.status import report
+
+    return "\n".join([*lines, "", *report(settings)])

@@ -35,6 +35,7 @@ def platform_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         kafka_controller_port=free_port(),
         kafka_libs_dir=Path(str(KAFKA_LIBS).format(version=Settings().kafka_version)),
         gateway_port=free_port(),
+        api_port=free_port(),
         warehouse_port=warehouse_port,
         clickhouse_url=f"http://127.0.0.1:{warehouse_port}",
     )

@@ -55,8 +55,10 @@ def test_reference_session_lands_in_kafka_keyed_by_organization_and_session(
     assert [e.attributes["event"] for e in events] == [
         e["type"] for e in reference("apivideo")["events"]]
     assert {(e.dialect, e.clip_id) for e in events} == {("apivideo", "viPlayheadReference01")}
-    assert events[4].kind is EventKind.SEEK and events[4].seek_to_seconds == 21.0
-    assert summarize(events, Rules()).duration_seconds == 76.0  # the worked example
+    # The seek restates the resume before it (the player's scrub report): kept, no interval.
+    assert events[4].kind is EventKind.OTHER and events[4].seek_to_seconds == 21.0
+    assert events[4].attributes["restated"] == "true"
+    assert summarize(events, Rules()).duration_seconds == 24.0  # the worked example
 
 
 def test_a_session_sent_in_two_requests_keeps_one_sequence_and_retries_dedupe(
