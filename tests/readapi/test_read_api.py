@@ -1,4 +1,4 @@
-"""The read API over real HTTP against the real warehouse server.
+"""The read API over real HTTP, against the warehouse server and against chDB in-process.
 
 Sessions are built by the real core and written by the real sink
 (readside_data.write); the api.video session is the reference page's own,
@@ -53,9 +53,27 @@ REFERENCE_PAGINATION = {
 }
 
 
+@pytest.fixture(scope="module", params=["server", "chdb"])
+def backend(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Client]]:
+    """Both ways Playhead reaches ClickHouse: `playhead warehouse` over HTTP, and the
+    engine in this process (one client, closed at the end: chDB opens one path per
+    process at a time, and other modules open theirs)."""
+    if request.param == "server":
+        url = request.getfixturevalue("warehouse_url")
+        yield url, connect(url)
+        return
+    url = f"chdb://{tmp_path_factory.mktemp('read-chdb') / 'data'}"
+    client = connect(url)
+    try:
+        yield url, client
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="module")
-def warehouse(warehouse_url: str) -> Iterator[tuple[Client, str]]:
-    client = connect(warehouse_url)
+def warehouse(backend: tuple[str, Client]) -> Iterator[tuple[Client, str]]:
+    client = backend[1]
     database = f"test_read_{uuid.uuid4().hex[:10]}"
     migrate(client, database)
     try:
@@ -83,13 +101,14 @@ def sessions(warehouse: tuple[Client, str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def api(warehouse_url: str, warehouse: tuple[Client, str], sessions: dict[str, Any]
+def api(backend: tuple[str, Client], warehouse: tuple[Client, str], sessions: dict[str, Any]
         ) -> Iterator[tuple[str, list[str]]]:
     texts: list[str] = []
-    settings = Settings(clickhouse_url=warehouse_url, clickhouse_database=warehouse[1],
+    url, client = backend
+    settings = Settings(clickhouse_url=url, clickhouse_database=warehouse[1],
                         read_tokens=TOKENS, api_port=free_port())
-    for url in serve(settings, lambda: RecordingClient(connect(warehouse_url), texts)):  # type: ignore[arg-type,return-value]
-        yield url, texts
+    for api_url in serve(settings, lambda: RecordingClient(client, texts)):  # type: ignore[arg-type,return-value]
+        yield api_url, texts
 
 
 def get(api: tuple[str, list[str]], path: str, headers: dict[str, str] | None = None,
