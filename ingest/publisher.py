@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 from aiokafka.errors import KafkaError
@@ -45,7 +46,19 @@ class KafkaPublisher:
             # deadline the caller is told to retry (and may be deduplicated).
             await asyncio.wait_for(producer.publish(events), self._timeout)
         except (PublishFailed, KafkaError, TimeoutError) as err:
+            await self._discard(producer)
             raise PublishUnavailable(f"Kafka did not acknowledge the events: {err!r}") from err
+
+    async def _discard(self, producer: EventProducer) -> None:
+        # After an outage an idempotent producer can stay wedged on its old
+        # sequence state; the next request starts a fresh one. Everything the
+        # old one held was answered 503, so dropping it loses nothing acknowledged.
+        async with self._starting:
+            if self._producer is not producer:
+                return  # another request already replaced it
+            self._producer = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), 2.0)
 
     async def ready(self) -> bool:
         """Whether Kafka answers a metadata request now (for /readyz)."""
