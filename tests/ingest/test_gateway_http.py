@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaConsumer
 from conftest import free_port
 from samples import omny_request
+from test_gateway_foundations import serve
 
-from ingest.app import create_app
 from playhead.settings import Settings
 from playhead.topics import ensure_topics
 from processors.events import PlaybackEvent
@@ -32,16 +30,8 @@ def gateway(kafka: Settings) -> Iterator[Settings]:
         "gateway_port": free_port(), "disabled_organizations": frozenset({DISABLED}),
     })
     ensure_topics(settings)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
-                                           port=settings.gateway_port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield settings
-    server.should_exit = True
-    thread.join(timeout=10)
+    for _ in serve(settings):
+        yield settings
 
 
 def read_topic(settings: Settings, count: int) -> list[tuple[bytes, PlaybackEvent]]:
