@@ -34,6 +34,7 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.commit import OffsetFetchRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
+from playhead.local.services import pid_alive
 from playhead.settings import Settings
 
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
@@ -291,18 +292,7 @@ class KafkaBroker:
     def _alive(self, pid: int) -> bool:
         if self._proc is not None and self._proc.pid == pid:
             return self._proc.poll() is None  # also reaps our own child
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        # A dead broker started by another process stays a zombie until its parent reaps it.
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return True
-        return state != "Z"
+        return pid_alive(pid)
 
     def _is_ours(self, pid: int) -> bool:
         try:

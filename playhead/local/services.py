@@ -42,16 +42,21 @@ def log_file(settings: Settings, name: str) -> Path:
     return settings.state_dir / "logs" / f"{name}.log"
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process runs under ``pid`` (a zombie does not count)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    # A zombie child still answers kill(0); ask /proc where it exists.
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
+    # A dead process started by another one stays a zombie until its parent
+    # reaps it, and a zombie still answers kill(0); ask /proc where it exists.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def status(settings: Settings, name: str) -> ServiceStatus:
@@ -59,7 +64,7 @@ def status(settings: Settings, name: str) -> ServiceStatus:
     pid = None
     if pid_file.exists():
         recorded = int(pid_file.read_text().strip() or 0)
-        if recorded and _alive(recorded):
+        if recorded and pid_alive(recorded):
             pid = recorded
         else:
             pid_file.unlink(missing_ok=True)
@@ -118,9 +123,9 @@ def stop(settings: Settings, name: str, timeout: float = 20.0) -> bool:
         return False
     os.kill(current.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(current.pid):
+    while time.monotonic() < deadline and pid_alive(current.pid):
         time.sleep(0.1)
-    if _alive(current.pid):
+    if pid_alive(current.pid):
         os.kill(current.pid, signal.SIGKILL)
     _pid_file(settings, name).unlink(missing_ok=True)
     return True
