@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     sweep_batch: int = Field(2000, ge=1, description=(
         "Stored sessions a worker examines per partition per tick to turn closed ones into "
         "tombstones and forget old tombstones."))
+    state_memory_mib: int = Field(32, ge=4, description=(
+        "Memory bound of a worker's state store (RocksDB), whatever the number of partitions "
+        "it holds: one cache for data, index and filter blocks that memtables are charged "
+        "to as well. More keeps more stored sessions in memory; the rest is read from disk."))
     metrics_host: str = Field("127.0.0.1", description="Address of the worker's metrics endpoint.")
     metrics_port: int = Field(9464, ge=0, le=65535, description=(
         "Port of the worker's Prometheus metrics (/metrics); 0 disables. Give each worker "

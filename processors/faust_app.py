@@ -29,6 +29,7 @@ from processors.handling import InvalidMessage, WorkerCounters, decode_event
 from processors.metrics import WorkerMetrics
 from processors.open_index import OpenSessions
 from processors.session import Rules, SessionResult
+from processors.state_store import BoundedRocksDBOptions
 from schemas import event_codec
 from sinks.writer import SinkUnavailable
 
@@ -36,19 +37,6 @@ log = logging.getLogger("playhead.worker")
 
 TICK_HEADER = "playhead-tick"
 STATE_TABLE = "session_state"
-MiB = 1024 * 1024
-
-# Faust's RocksDB defaults (2 GiB block cache, 3 x 64 MiB memtables per
-# partition) would exhaust a small machine. Faust opens one database per
-# partition, each with these caches, and never closes a revoked one, so
-# memory is about partitions x (cache + memtables), not per session: state is
-# mostly cold and the OS page cache does the rest. docs/benchmarks.md.
-ROCKSDB_OPTIONS = {
-    "driver": "rocksdict",
-    "block_cache_size": 16 * MiB,
-    "write_buffer_size": 8 * MiB,
-    "max_write_buffer_number": 2,
-}
 
 
 class StateDirInUse(RuntimeError):
@@ -118,10 +106,16 @@ def build_app(
                              key_serializer="raw", value_serializer="raw")
     # bytes types make Faust store keys as UTF-8 and values (state_codec) as they are.
     table = app.Table(STATE_TABLE, default=None, partitions=partitions,
-                      options=ROCKSDB_OPTIONS, key_type=bytes, value_type=bytes)
+                      options={"driver": "rocksdict"}, key_type=bytes, value_type=bytes)
+    # Partition databases open later, on assignment, with these options.
+    store_options = BoundedRocksDBOptions(settings.state_memory_mib)
+    table.data.rocksdb_options = store_options  # type: ignore[attr-defined]
     indexes: dict[int, OpenSessions] = {}
     sweep_from: dict[int, bytes | None] = {}
-    metrics = WorkerMetrics(counters, lambda: sum(len(i) for i in list(indexes.values())))
+
+    metrics = WorkerMetrics(
+        counters, lambda: sum(len(i) for i in list(indexes.values())),
+        lambda: store_options.memory(list(table.data._dbs.values())))  # type: ignore[attr-defined]
 
     def load(key: str, token: Any) -> bytes | None:
         with _Processing(token):

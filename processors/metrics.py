@@ -28,10 +28,12 @@ SESSION_OUTCOMES = {
 
 
 class WorkerMetrics:
-    def __init__(self, counters: WorkerCounters, open_sessions: Callable[[], int]):
+    def __init__(self, counters: WorkerCounters, open_sessions: Callable[[], int],
+                 state_memory: Callable[[], dict[str, int]] = dict):
         self.registry = CollectorRegistry()
         self.counters = counters
         self.open_sessions = open_sessions
+        self.state_memory = state_memory
         self.lag: dict[int, int] = {}  # partition -> messages behind the high watermark
         self.sink_batch = Histogram(
             f"{PREFIX}sink_batch_sessions", "Sessions written to ClickHouse per batch.",
@@ -84,3 +86,11 @@ class _Totals(Collector):
         yield lag
         yield GaugeMetricFamily(f"{PREFIX}open_sessions", "Open sessions in owned partitions.",
                                 value=self._m.open_sessions())
+        memory = GaugeMetricFamily(
+            f"{PREFIX}state_memory_bytes",
+            "The state store's (RocksDB's) memory: cache (data, index and filter blocks and "
+            "the memtables charged to it), cache_pinned, memtables, and its bound.",
+            labels=["use"])
+        for use, size in sorted(self._m.state_memory().items()):
+            memory.add_metric([use], size)
+        yield memory
