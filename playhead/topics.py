@@ -43,12 +43,14 @@ _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=8_192)
 def murmur2(data: bytes) -> int:
     """Kafka's murmur2 (Java client Utils.murmur2), as an unsigned 32-bit int.
 
     Same result as aiokafka's, about four times faster: whole 4-byte words
-    are read at once; cached because a session's events share one key.
+    are read at once; cached because a session's events share one key. The
+    cache is small (about 2 MiB) because what it saves is repeats within a
+    request and between a session's nearby requests, not across hours.
     """
     length = len(data)
     h = (0x9747B28C ^ length) & _MASK
