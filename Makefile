@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run stop test lint unit bench clean web browser promtool soak
+.PHONY: install run stop test lint unit bench clean web browser promtool netns soak
 
 install: $(STAMP)
 
@@ -27,6 +27,12 @@ browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update && apt-get install -y chromium chromium-driver)
 
+## make netns: iproute2 and curl from Debian, for the compose rehearsal (tests/deploy), which
+## plays deploy/compose.yaml's services in network namespaces (needs root, as CI has)
+netns:
+	command -v ip >/dev/null && command -v curl >/dev/null || \
+		(apt-get update && apt-get install -y iproute2 curl)
+
 ## make promtool: Debian's promtool, unpacked from the prometheus package (nothing is
 ## installed or started), for the alert-rule tests of deploy/prometheus
 PROMTOOL := .playhead/tools/promtool
@@ -48,7 +54,7 @@ stop: install
 	$(BIN)/playhead down
 
 ## make test: install, lint, then the whole suite on a real broker and the real ClickHouse engine
-test: install web browser promtool lint
+test: install web browser promtool netns lint
 	$(BIN)/python -m pytest
 
 ## make soak: SOAK_RATE sessions/s for SOAK_MINUTES through a throwaway platform; zero loss,
