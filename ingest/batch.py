@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from ingest.gateway import Problem, field_path
+from ingest.gateway import Gateway, Problem, field_path
 from ingest.policy import EventRejected
+from ingest.rejections import Rejected
+from processors.events import PlaybackEvent
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -63,3 +65,37 @@ def answer(accepted: int, refused: dict[int, list[Problem]]) -> BatchAnswer:
     return BatchAnswer(accepted=accepted, rejected=[
         RefusedEvent(index=i, problems=[p.as_dict() for p in problems])
         for i, problems in sorted(refused.items())])
+
+
+def refuse_oversized(gateway: Gateway, dialect: str, count: int, limit: int, reason: str,
+                     message: str) -> None:
+    """More than ``limit`` events is refused whole (413) before any is looked at."""
+    if count > limit:
+        problem = Problem("events", reason, message)
+        gateway.reject(dialect, [problem])
+        raise Rejected([problem], status=413)
+
+
+def convert_whole(gateway: Gateway, dialect: str, convert: Callable[[], list[E]]) -> list[E]:
+    """A request accepted or refused whole: its conversion's refusal refuses it (422)."""
+    try:
+        return convert()
+    except EventRejected as err:
+        problem = Problem.of(err)
+        gateway.reject(dialect, [problem])
+        raise Rejected([problem]) from err
+
+
+async def publish_each(gateway: Gateway, dialect: str, adapter: TypeAdapter[T],
+                       items: Sequence[Any],
+                       convert: Callable[[int, T], list[PlaybackEvent]]) -> BatchAnswer:
+    """Validate and convert each item alone, publish the good ones, name the bad ones."""
+    valid, refused = validate_items(adapter, items, "events")
+    events = convert_items(valid, convert, refused)
+    problems = [problem for found in refused.values() for problem in found]
+    gateway.reject(dialect, problems)
+    if not events:
+        raise Rejected(problems)
+    await gateway.publish(dialect, events)
+    # Counted in the client's items (one may become several canonical events).
+    return answer(len(items) - len(refused), refused)

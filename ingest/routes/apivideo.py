@@ -12,12 +12,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from ingest.batch import BatchAnswer
+from ingest.batch import BatchAnswer, convert_whole, refuse_oversized
 from ingest.dialects import apivideo
 from ingest.dialects.fields import KEY_PART_PATTERN
-from ingest.gateway import Gateway, Problem
-from ingest.policy import EventRejected
-from ingest.rejections import Rejected
+from ingest.gateway import Gateway
 from ingest.request_organization import HeaderOrganization, QueryOrganization, resolve_organization
 
 
@@ -39,19 +37,12 @@ def router(gateway: Gateway) -> APIRouter:
     ) -> BatchAnswer:
         organization = resolve_organization(gateway, request, header, query)
         count = len(body.events)
-        if count > apivideo.MAX_EVENTS:
-            problem = Problem("events", "too_many_events",
-                              f"a request holds at most {apivideo.MAX_EVENTS} events and this one "
-                              f"has {count}: send them in several requests, each with its offset")
-            gateway.reject(apivideo.DIALECT, [problem])
-            raise Rejected([problem], status=413)
-        try:
-            events = apivideo.to_events(body, session_id, organization, gateway.clock(),
-                                        gateway.policy)
-        except EventRejected as err:
-            problem = Problem.of(err)
-            gateway.reject(apivideo.DIALECT, [problem])
-            raise Rejected([problem]) from err
+        refuse_oversized(gateway, apivideo.DIALECT, count, apivideo.MAX_EVENTS,
+                         "too_many_events", f"a request holds at most {apivideo.MAX_EVENTS} "
+                         f"events and this one has {count}: send them in several requests, "
+                         "each with its offset")
+        events = convert_whole(gateway, apivideo.DIALECT, lambda: apivideo.to_events(
+            body, session_id, organization, gateway.clock(), gateway.policy))
         await gateway.publish(apivideo.DIALECT, events)
         return BatchAnswer(accepted=count)
 

@@ -14,11 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import TypeAdapter
 
-from ingest.batch import BatchAnswer, answer, convert_items, validate_items
+from ingest.batch import BatchAnswer, convert_whole, publish_each, refuse_oversized
 from ingest.dialects import mparticle
-from ingest.gateway import Gateway, Problem
-from ingest.policy import EventRejected
-from ingest.rejections import Rejected
+from ingest.gateway import Gateway
 from ingest.request_organization import HeaderOrganization, QueryOrganization, resolve_organization
 
 EVENT = TypeAdapter(mparticle.MParticleEvent)
@@ -39,34 +37,21 @@ def router(gateway: Gateway) -> APIRouter:
                              "lists each refused event by index with its problems.")
     async def events(body: mparticle.MParticleBatch, org: Organization) -> BatchAnswer:
         limit = gateway.settings.mparticle_max_batch_events
-        if len(body.events) > limit:
-            problem = Problem("events", "too_many", f"events: {len(body.events)} events; a "
-                              f"batch carries at most {limit}: split it and send each part")
-            gateway.reject(mparticle.DIALECT, [problem])
-            raise Rejected([problem], status=413)
+        refuse_oversized(gateway, mparticle.DIALECT, len(body.events), limit, "too_many",
+                         f"events: {len(body.events)} events; a batch carries at most "
+                         f"{limit}: split it and send each part")
         received_at = gateway.clock()
-        valid, refused = validate_items(EVENT, body.events, "events")
-        canonical = convert_items(
-            valid, lambda index, item: mparticle.to_events(
-                item, org, received_at, gateway.policy, f"events[{index}]"), refused)
-        problems = [problem for found in refused.values() for problem in found]
-        gateway.reject(mparticle.DIALECT, problems)
-        if not canonical:
-            raise Rejected(problems)
-        await gateway.publish(mparticle.DIALECT, canonical)
-        # Counted in the client's events (a QoS update may become two canonical ones).
-        return answer(len(body.events) - len(refused), refused)
+        return await publish_each(
+            gateway, mparticle.DIALECT, EVENT, body.events,
+            lambda index, item: mparticle.to_events(item, org, received_at, gateway.policy,
+                                                    f"events[{index}]"))
 
     @routes.post("/v1/mparticle/event", status_code=202, response_model=BatchAnswer,
                  summary="Send one mParticle media event")
     async def event(body: mparticle.MParticleEvent, org: Organization) -> BatchAnswer:
-        try:
-            canonical = mparticle.to_events(body, org, gateway.clock(), gateway.policy)
-        except EventRejected as err:
-            problem = Problem.of(err)
-            gateway.reject(mparticle.DIALECT, [problem])
-            raise Rejected([problem]) from err
+        canonical = convert_whole(gateway, mparticle.DIALECT, lambda: mparticle.to_events(
+            body, org, gateway.clock(), gateway.policy))
         await gateway.publish(mparticle.DIALECT, canonical)
-        return answer(1, {})
+        return BatchAnswer(accepted=1)
 
     return routes

@@ -7,15 +7,12 @@ valid events and names the refused ones (ingest/batch.py). Both answers are
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from pydantic import TypeAdapter
 
-from ingest.batch import BatchAnswer, answer, convert_items, validate_items
+from ingest.batch import BatchAnswer, convert_whole, publish_each, refuse_oversized
 from ingest.dialects import shortvideo
 from ingest.gateway import Gateway, Problem
-from ingest.policy import EventRejected
 from ingest.rejections import Rejected
 from ingest.request_organization import HeaderOrganization, QueryOrganization, resolve_organization
 
@@ -33,12 +30,8 @@ def router(gateway: Gateway) -> APIRouter:
         header: HeaderOrganization = None, query: QueryOrganization = None,
     ) -> BatchAnswer:
         organization = resolve_organization(gateway, request, header, query)
-        try:
-            events = shortvideo.to_events(body, organization, gateway.clock(), gateway.policy)
-        except EventRejected as err:
-            problem = Problem.of(err)
-            gateway.reject(shortvideo.DIALECT, [problem])
-            raise Rejected([problem]) from err
+        events = convert_whole(gateway, shortvideo.DIALECT, lambda: shortvideo.to_events(
+            body, organization, gateway.clock(), gateway.policy))
         await gateway.publish(shortvideo.DIALECT, events)
         return BatchAnswer(accepted=1)
 
@@ -53,27 +46,15 @@ def router(gateway: Gateway) -> APIRouter:
     ) -> BatchAnswer:
         organization = resolve_organization(gateway, request, header, query)
         count = len(body.events)
-        if count > shortvideo.MAX_BATCH:
-            problem = Problem("events", "too_many_events",
-                              f"a batch holds at most {shortvideo.MAX_BATCH} events and this one "
-                              f"has {count}: send them in several batches")
-            gateway.reject(shortvideo.DIALECT, [problem])
-            raise Rejected([problem], status=413)
+        refuse_oversized(gateway, shortvideo.DIALECT, count, shortvideo.MAX_BATCH,
+                         "too_many_events", f"a batch holds at most {shortvideo.MAX_BATCH} "
+                         f"events and this one has {count}: send them in several batches")
         if not count:
             raise Rejected([Problem("events", "invalid", "a batch needs at least one event")])
         now = gateway.clock()
-        valid, refused = validate_items(EVENT, body.events, "events")
-
-        def convert(index: int, event: shortvideo.ShortVideoEvent) -> list[Any]:
-            return shortvideo.to_events(event, organization, now, gateway.policy,
-                                        f"events[{index}]")
-
-        events = convert_items(valid, convert, refused)
-        problems = [problem for found in refused.values() for problem in found]
-        gateway.reject(shortvideo.DIALECT, problems)
-        if not events:
-            raise Rejected(problems)
-        await gateway.publish(shortvideo.DIALECT, events)
-        return answer(count - len(refused), refused)
+        return await publish_each(
+            gateway, shortvideo.DIALECT, EVENT, body.events,
+            lambda index, event: shortvideo.to_events(event, organization, now, gateway.policy,
+                                                      f"events[{index}]"))
 
     return routes
