@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from conftest import free_port
 from samples import omny_request
+from serving import serve_app
 
 from ingest.app import create_app
 from playhead.settings import Settings
@@ -25,18 +24,8 @@ KEY = "key-" + uuid.uuid4().hex
 
 
 def serve(settings: Settings) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
-                                           port=settings.gateway_port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield settings.gateway_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    yield from serve_app(create_app(settings), settings.gateway_port, settings.gateway_url,
+                         "the gateway")
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import uvicorn
 from clickhouse_connect.driver.client import Client
+from serving import serve_app
 
 from playhead.settings import Settings
 from readapi.app import create_app
@@ -16,20 +14,8 @@ from readapi.app import create_app
 
 def serve(settings: Settings, client_factory: Callable[[], Client] | None = None
           ) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, client_factory),
-                                           host="127.0.0.1", port=settings.api_port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the read API did not start"
-    try:
-        yield settings.api_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    yield from serve_app(create_app(settings, client_factory), settings.api_port,
+                         settings.api_url, "the read API")
 
 
 class RecordingClient:
