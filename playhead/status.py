@@ -116,8 +116,8 @@ def metrics_url(settings: Settings) -> str:
     return f"http://{host}:{settings.metrics_port}/metrics"
 
 
-def open_sessions(settings: Settings) -> tuple[int | None, str]:
-    """The worker's open-session gauge, or None and why it is not known."""
+def worker_gauges(settings: Settings) -> tuple[dict[str, float] | None, str]:
+    """The worker's gauges by sample name, or None and why they are not known."""
     if not settings.metrics_port:
         return None, "worker metrics are off (PLAYHEAD_METRICS_PORT=0)"
     url = metrics_url(settings)
@@ -125,10 +125,32 @@ def open_sessions(settings: Settings) -> tuple[int | None, str]:
         text = httpx.get(url, timeout=TIMEOUT).text
     except httpx.HTTPError as err:
         return None, f"worker metrics not reachable at {url} ({type(err).__name__})"
-    found = re.search(r"^playhead_worker_open_sessions(?:\{[^}]*\})? (\S+)$", text, re.M)
-    if not found:
-        return None, f"{url} has no playhead_worker_open_sessions"
-    return int(float(found.group(1))), url
+    gauges = {name: float(value) for name, value in re.findall(
+        r"^(playhead_worker_(?:open_sessions|state_memory_bytes)(?:\{[^}]*\})?) (\S+)$",
+        text, re.M)}
+    return gauges, url
+
+
+def open_sessions(settings: Settings) -> tuple[int | None, str]:
+    """The worker's open-session gauge, or None and why it is not known."""
+    gauges, source = worker_gauges(settings)
+    if gauges is None:
+        return None, source
+    if "playhead_worker_open_sessions" not in gauges:
+        return None, f"{source} has no playhead_worker_open_sessions"
+    return int(gauges["playhead_worker_open_sessions"]), source
+
+
+def state_store_line(settings: Settings) -> str:
+    gauges, source = worker_gauges(settings)
+    if gauges is None:
+        return f"unknown: {source}"
+    use = 'playhead_worker_state_memory_bytes{{use="{}"}}'.format
+    if use("bound") not in gauges:
+        return f"unknown: {source} has no playhead_worker_state_memory_bytes"
+    mib = {name: gauges.get(use(name), 0.0) / 2**20 for name in ("cache", "memtables", "bound")}
+    return (f"{mib['cache']:.1f} of {mib['bound']:.0f} MiB in memory "
+            f"({mib['memtables']:.1f} MiB memtables; PLAYHEAD_STATE_MEMORY_MIB)")
 
 
 def warehouse_line(settings: Settings) -> str:
@@ -173,6 +195,7 @@ def _report(settings: Settings) -> list[str]:
     count, source = open_sessions(settings)
     lines.append(f"open sessions   {count} ({source})" if count is not None
                  else f"open sessions   unknown: {source}")
+    lines.append(f"state store     {state_store_line(settings)}")
     dead = "unknown" if figures.dead_letters is None else str(figures.dead_letters)
     lines.append(f"dead letters    {dead} held in {settings.dead_letter_topic}")
     lines.append(f"warehouse       {warehouse_line(settings)}")

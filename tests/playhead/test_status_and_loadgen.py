@@ -96,6 +96,8 @@ def test_status_shows_lag_open_sessions_dead_letters_and_warehouse(ops: Settings
     assert all(len(r) == 4 for r in rows), out
     assert f"open sessions   1 (http://127.0.0.1:{ops.metrics_port}/metrics)" in out
     assert f"dead letters    1 held in {ops.dead_letter_topic}" in out
+    store = next(line for line in out.splitlines() if line.startswith("state store"))
+    assert f"of {ops.state_memory_mib} MiB in memory" in store, store
     assert f"database {ops.clickhouse_database} at migration" in out, out
 
 
@@ -109,6 +111,7 @@ def test_status_says_what_it_cannot_reach(kafka: Settings) -> None:
     assert "kafka not reachable" in lines
     assert "open sessions   unknown: worker metrics not reachable" in lines
     assert "dead letters    unknown" in lines
+    assert "state store     unknown: worker metrics not reachable" in lines
     assert "warehouse       not reachable" in lines
 
 
