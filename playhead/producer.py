@@ -74,6 +74,7 @@ class EventProducer:
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
             linger_ms=linger_ms, request_timeout_ms=int(request_timeout_seconds * 1000),
             **producer_options)
+        self._slots: dict[int, asyncio.Lock] = {}
 
     @property
     def client(self) -> AIOKafkaProducer:
@@ -106,20 +107,35 @@ class EventProducer:
             target = partitions[partition_of(key, len(partitions))]
             by_partition.setdefault(target, []).append(
                 (event, key, self._codec.encode(_record(event))))
-        deliveries: list[tuple[list[Event], Any]] = []
-        for target, entries in by_partition.items():
-            batch, members = self._producer.create_batch(), list[Event]()
+
+        def batches(entries: list[tuple[Event, bytes, bytes]]) -> list[tuple[Any, list[Event]]]:
+            out = [(self._producer.create_batch(), list[Event]())]
             for event, key, value in entries:
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    deliveries.append((members, await self._submit(batch, target)))
-                    batch, members = self._producer.create_batch(), list[Event]()
-                    batch.append(key=key, value=value, timestamp=None)
-                members.append(event)
-            deliveries.append((members, await self._submit(batch, target)))
-        return deliveries
+                if out[-1][0].append(key=key, value=value, timestamp=None) is None:
+                    out.append((self._producer.create_batch(), []))
+                    out[-1][0].append(key=key, value=value, timestamp=None)
+                out[-1][1].append(event)
+            return out
+
+        async def hand_over(target: int, entries: list[tuple[Event, bytes, bytes]]
+                            ) -> list[tuple[list[Event], Any]]:
+            # In order within a partition; partitions side by side (below).
+            return [(members, await self._submit(batch, target))
+                    for batch, members in batches(entries)]
+
+        handed = await asyncio.gather(*(hand_over(target, entries)
+                                        for target, entries in by_partition.items()))
+        return [delivery for partition in handed for delivery in partition]
 
     async def _submit(self, batch: Any, partition: int) -> Any:
-        return await self._producer.send_batch(batch, self.topic, partition=partition)
+        # aiokafka holds one batch per partition in flight; concurrent callers
+        # for the same partition loop in its send_batch, and each turn of that
+        # loop takes the whole time waited so far off the timeout again, so
+        # under contention they fail with KafkaTimeoutError within seconds.
+        # Queueing them here (FIFO) lets each wait once, on its own timeout.
+        slot = self._slots.setdefault(partition, asyncio.Lock())
+        async with slot:
+            return await self._producer.send_batch(batch, self.topic, partition=partition)
 
     async def publish(self, events: Iterable[Event]) -> None:
         """Send every event and wait for Kafka's acknowledgement of each."""
@@ -130,7 +146,10 @@ class EventProducer:
             error: BaseException | None = None
             try:
                 deliveries = await self._send_batches(pending)
-            except KafkaError as err:  # no metadata for the topic: nothing was handed over
+            except KafkaError as err:
+                # No metadata, or a partition's slot never freed: some batches may
+                # be on their way, so all are resent; the worker drops the repeats
+                # by event id.
                 deliveries, failed, error = [], pending, err
             results = await asyncio.gather(*(d for _, d in deliveries), return_exceptions=True)
             for (members, _), result in zip(deliveries, results, strict=True):

@@ -68,3 +68,25 @@ def test_unacknowledged_events_are_reported_not_dropped(kafka: Settings) -> None
     with pytest.raises(PublishFailed) as caught:
         asyncio.run(run())
     assert [e.event_id for e in caught.value.failed] == ["e0", "e1", "e2"]  # type: ignore[union-attr]
+
+
+def test_many_concurrent_publishes_to_one_partition_all_succeed(kafka: Settings) -> None:
+    # A gateway under load: hundreds of requests at once for one session's
+    # partition, each allowed 2 s for Kafka. Every one is acknowledged; none
+    # is refused for waiting its turn.
+    settings = kafka.model_copy(update={"events_topic": f"test.prod.{uuid.uuid4().hex[:8]}"})
+    ensure_topics(settings)
+    org = str(uuid.uuid4())
+    requests = [[PlaybackEvent(f"r{r}e{i}", org, "one-session", "clip", "Custom",
+                               EventKind.HEARTBEAT, float(i), r * 10 + i + 1,
+                               1_700_000_000.0 + i) for i in range(10)] for r in range(300)]
+
+    async def run() -> list[BaseException | None]:
+        async with EventProducer(settings.kafka_bootstrap, settings.events_topic, retries=0,
+                                 request_timeout_seconds=2.0) as producer:
+            return await asyncio.gather(*(producer.publish(r) for r in requests),
+                                        return_exceptions=True)
+
+    outcomes = asyncio.run(run())
+    assert [o for o in outcomes if o is not None] == []
+    assert len(asyncio.run(read_back(settings, 3000))) == 3000
