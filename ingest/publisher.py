@@ -23,6 +23,7 @@ class KafkaPublisher:
         self._timeout = timeout_seconds
         self._producer: EventProducer | None = None
         self._starting = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def _ready_producer(self) -> EventProducer:
         # Started lazily so the gateway comes up (and answers 503) while Kafka is down.
@@ -51,14 +52,22 @@ class KafkaPublisher:
 
     async def _discard(self, producer: EventProducer) -> None:
         # After an outage an idempotent producer can stay wedged on its old
-        # sequence state; the next request starts a fresh one. Everything the
-        # old one held was answered 503, so dropping it loses nothing acknowledged.
+        # sequence state; the next request starts a fresh one. The old one is
+        # stopped in the background once the requests still using it have had
+        # their time: stopping it at once would fail them all (ProducerClosed)
+        # for one request's error. What it still holds was not acknowledged.
         async with self._starting:
             if self._producer is not producer:
                 return  # another request already replaced it
             self._producer = None
+        retiring = asyncio.create_task(self._retire(producer))
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, producer: EventProducer) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(producer.stop(), 2.0)
+            # stop() first delivers what is buffered: in-flight requests get their answer.
+            await asyncio.wait_for(producer.stop(), self._timeout + 2.0)
 
     async def ready(self) -> bool:
         """Whether Kafka answers a metadata request now (for /readyz)."""
@@ -70,6 +79,8 @@ class KafkaPublisher:
         return True
 
     async def close(self) -> None:
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         if self._producer is not None:
             await self._producer.stop()  # flushes anything still in flight
             self._producer = None
