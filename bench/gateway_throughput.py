@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 from aiokafka import AIOKafkaProducer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,6 +111,16 @@ def wrk_gateway(
             "events_per_s": (requests - errors) * EVENTS_PER_REQUEST / seconds}
 
 
+def answers(settings: Settings) -> dict[str, float]:
+    """The gateway's answers so far by status, from its own metrics."""
+    text = httpx.get(f"{settings.gateway_url}/metrics", timeout=5).text
+    found: dict[str, float] = {}
+    for status, value in re.findall(
+            r'^playhead_gateway_requests_total\{[^}]*status="(\d+)"[^}]*\} (\S+)$', text, re.M):
+        found[status] = found.get(status, 0.0) + float(value)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
@@ -134,8 +146,17 @@ def main() -> None:
                        env={**to_env(settings), "PLAYHEAD_LOG_LEVEL": "warning"})
         wrk_gateway(settings, 3, args.connections, work)  # warm up: producer, caches
         say(f"gateway under wrk, {args.connections} connections, {args.seconds:.0f}s")
+        before = answers(settings)
         gateway = wrk_gateway(settings, args.seconds, args.connections, work)
-        say(f"gateway: {gateway['events_per_s']:,.0f} events/s")
+        statuses = {status: count - before.get(status, 0)
+                    for status, count in answers(settings).items()
+                    if count - before.get(status, 0) and not status.startswith("2")}
+        say(f"gateway: {gateway['events_per_s']:,.0f} events/s; not 2xx: {statuses or 'none'}")
+        if statuses:  # why, in the gateway's own words
+            log = services.log_file(settings, "gateway").read_text(errors="replace")
+            for line in [x for x in log.splitlines() if '"level": "error"' in x
+                         or '"level": "warning"' in x][:5]:
+                say(f"gateway log: {line[:400]}")
     finally:
         services.stop(settings, "gateway")
         broker.down()
@@ -147,7 +168,7 @@ def main() -> None:
         "raw_producer_events_per_s": round(raw),
         "gateway_share_of_raw": round(gateway["events_per_s"] / raw, 3),
         "gateway_p50_ms": gateway["p50_ms"], "gateway_p99_ms": gateway["p99_ms"],
-        "gateway_errors": gateway["errors"]}))
+        "gateway_errors": gateway["errors"], "gateway_errors_by_status": statuses}))
 
 
 if __name__ == "__main__":
