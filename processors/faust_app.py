@@ -195,6 +195,18 @@ def build_app(
         metrics.sink_batch.observe(len(results))
         metrics.sink_seconds.observe(time.perf_counter() - started)
 
+    async def changelog_handed_over() -> None:
+        # Table changes wait in Faust's producer buffer. Faust flushes it before
+        # committing offsets, but its flush gives up as soon as one message
+        # takes over 0.1 s to hand over (a rebalance, a slow broker) and the
+        # commit goes ahead: a worker stopped or killed then loses state
+        # changes of events whose offsets are committed. So the batch is only
+        # acknowledged once every change is with the Kafka client, whose own
+        # flush (before the commit) waits for delivery.
+        buffer = app.producer.buffer
+        while buffer.size:
+            await buffer.flush_atmost(buffer.size)
+
     @app.agent(events)
     async def process(stream: Any) -> None:
         async for messages in stream.take_events(settings.sink_batch_size,
@@ -227,6 +239,7 @@ def build_app(
                         table.pop(change.key, None)
                     else:
                         table[change.key] = change.value
+            await changelog_handed_over()
             for result in work.closes:
                 counters.count_close(result)
             last = {m.message.tp: m.message.offset for m in messages}
