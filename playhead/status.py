@@ -131,9 +131,12 @@ def worker_gauges(settings: Settings) -> tuple[dict[str, float] | None, str]:
     return gauges, url
 
 
-def open_sessions(settings: Settings) -> tuple[int | None, str]:
+Gauges = tuple[dict[str, float] | None, str]
+
+
+def open_sessions(settings: Settings, scraped: Gauges | None = None) -> tuple[int | None, str]:
     """The worker's open-session gauge, or None and why it is not known."""
-    gauges, source = worker_gauges(settings)
+    gauges, source = scraped or worker_gauges(settings)
     if gauges is None:
         return None, source
     if "playhead_worker_open_sessions" not in gauges:
@@ -141,8 +144,8 @@ def open_sessions(settings: Settings) -> tuple[int | None, str]:
     return int(gauges["playhead_worker_open_sessions"]), source
 
 
-def state_store_line(settings: Settings) -> str:
-    gauges, source = worker_gauges(settings)
+def state_store_line(scraped: Gauges) -> str:
+    gauges, source = scraped
     if gauges is None:
         return f"unknown: {source}"
     use = 'playhead_worker_state_memory_bytes{{use="{}"}}'.format
@@ -192,10 +195,11 @@ def _report(settings: Settings) -> list[str]:
             committed = "-" if p.committed is None else str(p.committed)
             lines.append(f"  {p.partition:>9} {committed:>12} {p.end:>12} {p.lag:>10}")
         lines.append(f"  {'total':>9} {'':>12} {'':>12} {figures.total_lag:>10}")
-    count, source = open_sessions(settings)
+    scraped = worker_gauges(settings)  # once: an unreachable worker costs one timeout
+    count, source = open_sessions(settings, scraped)
     lines.append(f"open sessions   {count} ({source})" if count is not None
                  else f"open sessions   unknown: {source}")
-    lines.append(f"state store     {state_store_line(settings)}")
+    lines.append(f"state store     {state_store_line(scraped)}")
     dead = "unknown" if figures.dead_letters is None else str(figures.dead_letters)
     lines.append(f"dead letters    {dead} held in {settings.dead_letter_topic}")
     lines.append(f"warehouse       {warehouse_line(settings)}")
