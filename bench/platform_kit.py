@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 from playhead.local import services  # noqa: E402
 from playhead.local.kafka import KafkaBroker  # noqa: E402
 from playhead.settings import Settings, to_env  # noqa: E402
+from playhead.status import worker_gauges  # noqa: E402
 from playhead.topics import ensure_topics  # noqa: E402
 from processors.worker import ready_file  # noqa: E402
 from sinks.client import connect  # noqa: E402
@@ -58,6 +59,15 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def store_memory_mib(worker: Settings) -> dict[str, float]:
+    """The worker's state-store memory by use (playhead_worker_state_memory_bytes), MiB."""
+    gauges, source = worker_gauges(worker)
+    if gauges is None:
+        raise RuntimeError(source)
+    return {name.split('"')[1]: round(value / 2**20, 1) for name, value in gauges.items()
+            if name.startswith("playhead_worker_state_memory_bytes{")}
 
 
 def cpu_seconds(pid: int) -> float:

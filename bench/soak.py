@@ -43,6 +43,7 @@ from platform_kit import (  # noqa: E402
     machine,
     rss_mib,
     say,
+    store_memory_mib,
 )
 from worker_throughput import processed, produce, session_events  # noqa: E402
 
@@ -74,10 +75,10 @@ def slope(samples: list[tuple[float, float]]) -> float:
 
 class Sampler(threading.Thread):
     def __init__(self, pids: dict[str, int], bench: BenchPlatform, every: float,
-                 worker_metrics: str):
+                 worker: Settings):
         super().__init__(daemon=True)
         self.pids, self.bench, self.every = pids, bench, every
-        self.worker_metrics = worker_metrics
+        self.worker = worker
         self.rss: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
         self.store: list[tuple[float, float]] = []  # the worker's state-store cache, MiB
         self.lag: list[tuple[float, int]] = []
@@ -90,7 +91,7 @@ class Sampler(threading.Thread):
         for name, pid in self.pids.items():
             self.rss[name].append((minute, round(rss_mib(pid), 1)))
         self.lag.append((minute, kafka_figures(self.bench.settings).total_lag))
-        self.store.append((minute, round(store_cache_mib(self.worker_metrics), 1)))
+        self.store.append((minute, store_memory_mib(self.worker).get("cache", 0.0)))
         say("rss MiB " + ", ".join(f"{n} {s[-1][1]:.0f}" for n, s in self.rss.items())
             + f"; worker store cache {self.store[-1][1]:.0f}; lag {self.lag[-1][1]}")
 
@@ -103,12 +104,6 @@ class Sampler(threading.Thread):
         elapsed = time.monotonic() - self.started
         return {name: round(100 * (cpu_seconds(pid) - self.cpu_start[name]) / elapsed, 1)
                 for name, pid in self.pids.items()}
-
-
-def store_cache_mib(worker_metrics: str) -> float:
-    text = httpx.get(worker_metrics, timeout=5).text
-    found = re.search(r'^playhead_worker_state_memory_bytes\{use="cache"\} (\S+)$', text, re.M)
-    return float(found.group(1)) / 2**20 if found else 0.0
 
 
 def preload(bench: BenchPlatform, worker: Settings, sessions: int) -> float:
@@ -179,7 +174,7 @@ def main() -> None:
         if kafka_pid:
             pids["kafka"] = kafka_pid
         pids["loadgen"] = os.getpid()  # this process: the client's share of the machine
-        sampler = Sampler(pids, bench, args.sample_seconds, metrics_url(worker))
+        sampler = Sampler(pids, bench, args.sample_seconds, worker)
         sampler.sample()
         sampler.start()
         rules = Rules(min_session_seconds=settings.min_session_seconds,

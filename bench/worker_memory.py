@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 import time
 import uuid
@@ -26,17 +25,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-from platform_kit import BenchPlatform, git_revision, machine, rss_mib, say  # noqa: E402
+from platform_kit import (  # noqa: E402
+    BenchPlatform,
+    git_revision,
+    machine,
+    rss_mib,
+    say,
+    store_memory_mib,
+)
 from worker_throughput import processed, produce, session_events  # noqa: E402
-
-from playhead.status import metrics_url  # noqa: E402
-
-
-def store_memory(url: str) -> dict[str, float]:
-    text = httpx.get(url, timeout=5).text
-    return {use: round(float(value) / 2**20, 1) for use, value in re.findall(
-        r'^playhead_worker_state_memory_bytes\{use="(\w+)"\} (\S+)$', text, re.M)}
 
 
 def main() -> None:
@@ -66,7 +63,7 @@ def main() -> None:
             time.sleep(2)  # let the last batch's writes settle
             point = {"sessions": first + args.sessions,
                      "seconds": round(time.monotonic() - started),
-                     "rss_mib": round(rss_mib(pid), 1), **store_memory(metrics_url(worker))}
+                     "rss_mib": round(rss_mib(pid), 1), **store_memory_mib(worker)}
             points.append(point)
             say(", ".join(f"{k} {v}" for k, v in point.items()))
         bound = bench.settings.state_memory_mib
