@@ -7,6 +7,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,13 +107,13 @@ class Pipeline:
             c=clip_id)
 
 
-@pytest.fixture(scope="module")
-def pipeline(kafka: Settings, warehouse_url: str,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+@contextmanager
+def running_pipeline(kafka: Settings, warehouse_url: str, state_dir: Path,
+                     **overrides: Any) -> Iterator[tuple[Settings, Client]]:
     """Gateway and worker processes on throwaway topics and a throwaway database."""
     suffix = uuid.uuid4().hex[:10]
     settings = kafka.model_copy(update={
-        "state_dir": tmp_path_factory.mktemp("pipeline"),
+        "state_dir": state_dir,
         "events_topic": f"test.{suffix}.events",
         "dead_letter_topic": f"test.{suffix}.dlq",
         "clickhouse_url": warehouse_url,
@@ -120,9 +121,8 @@ def pipeline(kafka: Settings, warehouse_url: str,
         "gateway_port": free_port(),
         "worker_id": f"test-worker-{suffix}",
         "tick_seconds": 1.0,
-        # The reference Omny request dates from 2018: replay it as historical data.
-        "max_event_age_seconds": 0.0,
         "sink_batch_seconds": 0.2,
+        **overrides,
     })
     ensure_topics(settings)
     client = connect(warehouse_url)
@@ -133,9 +133,18 @@ def pipeline(kafka: Settings, warehouse_url: str,
                        services.http_ok(f"{settings.gateway_url}/healthz"), env=env)
         services.start(settings, "worker", ["worker", "--loglevel", "warning"],
                        services.file_exists(ready_file(settings)), env=env, timeout=120)
-        yield Pipeline(settings, client)
+        yield settings, client
     finally:
         # Also when starting failed: never leave a process behind.
         services.stop(settings, "worker")
         services.stop(settings, "gateway")
         client.command(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
+
+
+@pytest.fixture(scope="module")
+def pipeline(kafka: Settings, warehouse_url: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    # The reference Omny request dates from 2018: replay it as historical data.
+    with running_pipeline(kafka, warehouse_url, tmp_path_factory.mktemp("pipeline"),
+                          max_event_age_seconds=0.0) as (settings, client):
+        yield Pipeline(settings, client)

@@ -8,53 +8,25 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from conftest import REPO, free_port, wait_until
+from conftest import REPO, free_port, running_pipeline, wait_until
 
-from playhead.local import services
 from playhead.producer import EventProducer
 from playhead.settings import Settings, to_env
 from playhead.status import kafka_figures, open_sessions, report
-from playhead.topics import ensure_topics
 from processors.events import EventKind, PlaybackEvent
-from processors.worker import ready_file
 
 
 @pytest.fixture(scope="module")
 def ops(kafka: Settings, warehouse_url: str,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Gateway and worker on throwaway topics, database and ports (metrics too)."""
-    suffix = uuid.uuid4().hex[:10]
-    settings = kafka.model_copy(update={
-        "state_dir": tmp_path_factory.mktemp("ops"),
-        "events_topic": f"test.{suffix}.events",
-        "dead_letter_topic": f"test.{suffix}.dlq",
-        "clickhouse_url": warehouse_url,
-        "clickhouse_database": f"test_{suffix}",
-        "gateway_port": free_port(),
-        "metrics_port": free_port(),
-        "worker_id": f"test-worker-{suffix}",
-        "tick_seconds": 1.0,
-        "sink_batch_seconds": 0.2,
-    })
-    ensure_topics(settings)
-    env = to_env(settings)
-    try:
-        services.start(settings, "gateway", ["gateway"],
-                       services.http_ok(f"{settings.gateway_url}/healthz"), env=env)
-        services.start(settings, "worker", ["worker", "--loglevel", "warning"],
-                       services.file_exists(ready_file(settings)), env=env, timeout=120)
+    with running_pipeline(kafka, warehouse_url, tmp_path_factory.mktemp("ops"),
+                          metrics_port=free_port()) as (settings, _):
         yield settings
-    finally:
-        services.stop(settings, "worker")
-        services.stop(settings, "gateway")
-        from sinks.client import connect
-
-        connect(warehouse_url).command(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
 
 
 def playhead(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
