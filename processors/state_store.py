@@ -12,7 +12,6 @@ manager, so ``PLAYHEAD_STATE_MEMORY_MIB`` bounds the store as a whole.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import rocksdict
@@ -58,14 +57,6 @@ class BoundedRocksDBOptions(RocksDBOptions):
         table.set_index_type(rocksdict.BlockBasedIndexType.binary_search())
         options.set_block_based_table_factory(table)
         return options
-
-    def open(self, path: Path, *, read_only: bool = False) -> rocksdict.Rdict:
-        options = self.as_options()
-        options.set_db_paths([rocksdict.DBPath(str(path), self.target_file_size_base)])
-        db = rocksdict.Rdict(str(path), options=options,
-                             access_type=rocksdict.AccessType.read_write())
-        db.set_read_options(rocksdict.ReadOptions())
-        return db
 
     def memory(self, dbs: list[rocksdict.Rdict]) -> dict[str, int]:
         """What the store holds in memory now, by use (the cache includes memtables)."""
