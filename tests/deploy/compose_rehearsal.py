@@ -67,12 +67,10 @@ class Container:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
-    def exec(self, argv: list[str], timeout: float = 60,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def exec(self, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run a command inside this container's network, with its environment."""
         return subprocess.run(["ip", "netns", "exec", self.namespace, *argv],
-                              env=env or self.env, capture_output=True, text=True,
-                              timeout=timeout)
+                              env=self.env, capture_output=True, text=True, timeout=timeout)
 
     @property
     def log(self) -> Path:
