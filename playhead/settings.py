@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     rights_catalogue: Path | None = Field(None, description=(
         "JSON file of the clips players may play (music clips /play answers from it; format "
         "in docs/semantics.md); checked at gateway start. Unset: plays are unchecked."))
+    max_clip_seconds: float = Field(86_400.0, gt=0, le=604_800.0, description=(
+        "Longest clip accepted: positions, seek targets and clip lengths beyond it are refused "
+        "by the gateway (4xx naming the field) and dead-lettered by workers; listened "
+        "intervals never reach past it (docs/gateway.md lists every bound)."))
     mparticle_max_batch_events: int = Field(500, ge=1, description=(
         "Most events one mParticle batch request may carry; more is refused whole (413)."))
 
@@ -114,6 +118,19 @@ class Settings(BaseSettings):
         "Memory bound of a worker's state store (RocksDB), whatever the number of partitions "
         "it holds: one cache for data, index and filter blocks that memtables are charged "
         "to as well. More keeps more stored sessions in memory; the rest is read from disk."))
+    max_session_events: int = Field(5000, ge=1, le=100_000, description=(
+        "Most distinct events one session may hold; further events are dead-lettered as "
+        "session_limit (docs/worker.md)."))
+    max_session_state_bytes: int = Field(786_432, ge=4096, le=1_000_000, description=(
+        "Most bytes one session's stored state may take; it stays below Kafka's 1 MB message "
+        "limit so a state change always fits the changelog. Events that would pass it are "
+        "dead-lettered as session_limit."))
+    stall_seconds: float = Field(120.0, gt=0, description=(
+        "A worker with messages waiting that has finished no batch for this long reports "
+        "itself stalled: in its metrics, `playhead status` and its liveness probe."))
+    dead_letter_limit: int = Field(10_000, ge=0, description=(
+        "A worker stops with an error after this many consecutive messages were dead-lettered "
+        "(a bad deploy or a wrong topic, not bad clients); 0 never stops."))
     metrics_host: str = Field("127.0.0.1", description="Address of the worker's metrics endpoint.")
     metrics_port: int = Field(9464, ge=0, le=65535, description=(
         "Port of the worker's Prometheus metrics (/metrics); 0 disables. Give each worker "
