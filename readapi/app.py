@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from playhead.settings import Settings
 from readapi.auth import ReadTokens, Unauthorized
@@ -47,6 +48,43 @@ def problem(status: int, detail: str | None = None, name: str | None = None,
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 
+class UnexpectedErrors:
+    """Answers an exception no handler took as a JSON 500 in the API's error shape.
+
+    Starlette's own last resort answers plain text and re-raises, and uvicorn
+    then drops the connection under a keep-alive client, whose next request on
+    it fails. Here the error is logged with its traceback and answered with
+    ``Connection: close``, so a pooled client opens a fresh connection.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            # The path only: the dashboard's query string holds a read token.
+            log.exception("unexpected error answering %s %s", scope.get("method"),
+                          scope.get("path"))
+            if started:
+                raise  # half an answer is out: only closing the connection ends it
+            response = problem(500, "the read API failed unexpectedly; the error is in its "
+                                    "log. Retry; if it persists, report it with the request",
+                               headers={"Connection": "close"})
+            await response(scope, receive, send)
+
+
 def create_app(settings: Settings, client_factory: Callable[[], Client] | None = None) -> FastAPI:
     tokens = ReadTokens(settings.read_tokens)
     factory = client_factory or (lambda: connect(settings.clickhouse_url))
@@ -56,7 +94,8 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
         client = getattr(local, "client", None)
         if client is None:
             client = local.client = factory()
-        return Reader(client, settings.clickhouse_database)
+        return Reader(client, settings.clickhouse_database, settings.bucket_seconds,
+                      settings.max_clip_seconds)
 
     app = FastAPI(
         title="Playhead read API",
@@ -77,7 +116,7 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
 
     @app.exception_handler(BadPeriod)
     async def on_bad_period(_: Request, err: BadPeriod) -> JSONResponse:
-        return problem(400, str(err), "period")
+        return problem(400, str(err), err.name)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_: Request, err: RequestValidationError) -> JSONResponse:
@@ -107,6 +146,7 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.add_middleware(UnexpectedErrors)
     app.state.read_tokens = tokens
     app.include_router(data_router(reader, settings.bucket_seconds))
     app.include_router(dashboard_router(tokens))

@@ -67,11 +67,13 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from readapi.curve import MAX_POINTS
     from readapi.queries import Reader
     from readapi.report import render
     from sinks.client import connect
 
-    reader = Reader(connect(settings.clickhouse_url), settings.clickhouse_database)
+    reader = Reader(connect(settings.clickhouse_url), settings.clickhouse_database,
+                    settings.bucket_seconds, settings.max_clip_seconds)
     organization = args.organization
     if not organization:
         found = reader.clip_organizations(args.clip)
@@ -83,7 +85,10 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
                   f"pick one with --organization: {', '.join(found)}", file=sys.stderr)
             return 1
         organization = found[0]
-    figures = reader.clip_figures(organization, args.clip, args.first, args.last, args.source)
+    # The most points the API gives: bucket by bucket for clips up to MAX_POINTS
+    # buckets; beyond, each point carries its buckets' mean, so columns stay close.
+    figures = reader.clip_figures(organization, args.clip, args.first, args.last, args.source,
+                                  MAX_POINTS)
     if not figures.sources:
         print(f"playhead: no sessions of clip {args.clip} in organization {organization} "
               "in that range", file=sys.stderr)

@@ -86,10 +86,14 @@ class SourceTotals(BaseModel):
 
 
 class CurvePoint(BaseModel):
-    bucket: int
-    startSeconds: float
-    listeners: int = Field(description="Kept sessions that heard this bucket")
-    listens: int = Field(description="Times it was heard (replays count)")
+    bucket: int = Field(description="The point's first bucket")
+    startSeconds: float = Field(description="Where the point starts in the clip")
+    listeners: int = Field(description=(
+        "Kept sessions that heard the bucket; over several buckets, the most of any one"))
+    listens: int = Field(description=(
+        "Times the bucket was heard (replays count); over several buckets, the most of any one"))
+    meanListeners: float = Field(description=(
+        "Listeners averaged over the point's buckets (equal to listeners for one bucket)"))
     shareOfSessions: float = Field(description="listeners / kept sessions")
 
 
@@ -99,15 +103,27 @@ class ClipConsumption(BaseModel):
     firstDay: str | None = Field(description="First day with sessions in the range")
     lastDay: str | None = Field(description="Last day with sessions in the range")
     bucketSeconds: float
-    clipLengthSeconds: float | None
+    clipLengthSeconds: float | None = Field(description=(
+        "The longest clip length a session reported; null when none did"))
+    pointBuckets: int = Field(description=(
+        "Buckets per curve point: 1, or more when the timeline has more buckets than maxPoints"))
+    curveEndSeconds: float = Field(description=(
+        "Where the curve's timeline ends: the last heard bucket or the clip's end, at most "
+        "the longest clip the deployment accepts"))
+    curveTruncated: bool = Field(description=(
+        "Listening or the clip's length reached past the longest clip the deployment "
+        "accepts; the curve stops there"))
     totals: Totals
     sources: list[SourceTotals] = Field(description="Every source in the range")
     histogram: list[CurvePoint] = Field(description=(
-        "Every bucket from 0 to the last heard or the clip's end; silent ones are zeros"))
+        "Points from 0 to curveEndSeconds, pointBuckets buckets each (the last may have "
+        "fewer), at most maxPoints; silent ones are zeros"))
 
 
 class Problem(BaseModel):
-    type: str = Field(description="not_found, bad_request, unauthorized or unavailable")
+    type: str = Field(description=(
+        "bad_request, unauthorized, not_found, internal_error or unavailable"))
     title: str
     status: int
     name: str | None = Field(None, description="The parameter at fault, if one is")
+    detail: str | None = Field(None, description="What went wrong and what to do next")

@@ -16,6 +16,9 @@ from urllib.parse import urlencode
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
+# Far past any real listing (100 million items at the largest page size); a
+# page beyond the last is an empty page, as on api.video.
+MAX_CURRENT_PAGE = 1_000_000
 
 
 @dataclass(frozen=True)

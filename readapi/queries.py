@@ -4,7 +4,12 @@ Values travel only as ClickHouse query parameters (``{name:Type}`` with
 ``parameters=``), so nothing a caller sends becomes SQL text; the database
 name comes from settings and must be a plain identifier. Each query reads
 the analysts' views (sinks/migrations/m0100_analyst_views.py), so the API,
-`playhead report` and an analyst's SQL give the same numbers.
+`playhead report` and an analyst's SQL give the same numbers, except the
+retention curve: ``consumption_by_bucket`` spreads every step over each bucket
+up to the next (``range()``), which an edge far out (a clip length of 1e10 ms
+written before the bounds existed) turns into an array of a billion buckets.
+The curve is summed from the same steps into at most ``MAX_POINTS`` bins
+instead (readapi/curve.py), so only the answer's points leave the database.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from readapi.apivideo import LISTED_SQL
+from readapi.curve import DEFAULT_MAX_POINTS, Bin, Binning, plan, points
+from readapi.periods import FIRST_DAY, LAST_DAY
+from schemas.bounds import DEFAULT_MAX_CLIP_SECONDS
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# ClickHouse's Date type spans these days; periods beyond them are clamped.
-FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2149, 6, 6)
 # Every query is read-only on the server too (2 still lets the client send settings).
 READ_ONLY = {"readonly": 2, "max_execution_time": 30}
 
@@ -47,8 +53,9 @@ class ClipFigures:
     sources: list[SourceFigures]  # every source in the range, whatever the filter
     selected: list[SourceFigures]  # the ones the filter keeps
     clip_length_seconds: float | None
-    # (bucket, listeners, listens) of every heard bucket, in order.
-    histogram: list[tuple[int, int, int]] = field(default_factory=list)
+    # The curve: its span and bins, and the bins with anything heard, in order.
+    binning: Binning = Binning(0)
+    bins: list[Bin] = field(default_factory=list)
 
     def total(self, name: str) -> Any:
         return sum(getattr(s, name) for s in self.selected)
@@ -65,16 +72,21 @@ class ClipFigures:
 
 
 def clamp(first: date | None, last: date | None) -> tuple[date, date]:
+    # The API refuses days outside these (periods.check_days); `playhead report`
+    # and an open end of a range get the warehouse's whole span.
     return (min(max(first or FIRST_DAY, FIRST_DAY), LAST_DAY),
             max(min(last or LAST_DAY, LAST_DAY), FIRST_DAY))
 
 
 class Reader:
-    def __init__(self, client: Client, database: str):
+    def __init__(self, client: Client, database: str, bucket_seconds: float = 1.0,
+                 max_clip_seconds: float = DEFAULT_MAX_CLIP_SECONDS):
         if not _IDENTIFIER.match(database):
             raise ValueError(f"database name {database!r} must be a plain identifier")
         self._client = client
         self._db = database
+        self._bucket_seconds = bucket_seconds
+        self._max_clip_seconds = max_clip_seconds
 
     def _rows(self, sql: str, **parameters: Any) -> Sequence[Sequence[Any]]:
         result = self._client.query(sql.replace("{db}", self._db), parameters=parameters,
@@ -134,7 +146,7 @@ class Reader:
     # -- clips ------------------------------------------------------------------
 
     def clip_figures(self, org: str, clip: str, first: date | None, last: date | None,
-                     source: str | None) -> ClipFigures:
+                     source: str | None, max_points: int = DEFAULT_MAX_POINTS) -> ClipFigures:
         start, end = clamp(first, last)
         params: dict[str, Any] = {"org": org, "clip": clip, "start": start, "end": end}
         where = ("organization_id = {org:String} AND clip_id = {clip:String} "
@@ -149,17 +161,60 @@ class Reader:
         length = self._rows("SELECT max(clip_length_seconds) FROM {db}.clip_lengths "
                             "WHERE organization_id = {org:String} AND clip_id = {clip:String}",
                             org=org, clip=clip)
-        histogram = self._rows(
-            "SELECT bucket, sum(listeners), sum(listens) FROM {db}.consumption_by_bucket "
-            f"WHERE {where} AND ({{source:String}} = '' OR source = {{source:String}}) "
-            "GROUP BY bucket ORDER BY bucket", **params, source=source or "")
         value = length[0][0] if length else None
+        # Infinity is no length (and no JSON number) a player can mean.
+        clip_length = (float(value) if value is not None and 0 < value < math.inf else None)
+        kept = (f"{where} AND kept AND ({{source:String}} = '' OR source = {{source:String}})")
+        # A session's largest edge is one past the last bucket it heard.
+        last_edge = self._rows(
+            f"SELECT max(arrayMax(edges)) FROM {{db}}.session_versions FINAL WHERE {kept} "
+            "AND notEmpty(edges)", **params, source=source or "")
+        binning = plan(int(last_edge[0][0] or 0) if last_edge else 0, clip_length,
+                       self._bucket_seconds, self._max_clip_seconds, max_points)
+        bins = self._curve_bins(kept, binning, **params, source=source or "")
         return ClipFigures(
             sources=sources,
             selected=[s for s in sources if source in (None, "", s.source)],
-            clip_length_seconds=float(value) if value is not None and value > 0 else None,
-            histogram=[(int(b), int(n), int(k)) for b, n, k in histogram],
+            clip_length_seconds=clip_length, binning=binning, bins=bins,
         )
+
+    def _curve_bins(self, kept: str, binning: Binning, **params: Any) -> list[Bin]:
+        """The curve's bins, summed from the sessions' steps in the warehouse.
+
+        The steps of the newest kept versions add up per edge and a running sum
+        turns them into runs [edge, next edge) of constant listeners and
+        listens (as ``consumption_by_bucket`` does); each run then meets the
+        bins it overlaps, so no array is longer than ``binning.points``.
+        """
+        if not binning.buckets:
+            return []
+        rows = self._rows(
+            "SELECT bin, max(listeners), max(listens), sum(listeners * toInt64("
+            "least(stop, (bin + 1) * {width:UInt64}) - greatest(start, bin * {width:UInt64})))"
+            " FROM ("
+            "  SELECT start, least(next_edge, {buckets:UInt64}) AS stop, listeners, listens"
+            "  FROM ("
+            "    SELECT edge AS start, sum(d_listeners) OVER running AS listeners,"
+            "           sum(d_listens) OVER running AS listens,"
+            "           leadInFrame(edge, 1, edge) OVER (ORDER BY edge"
+            "               ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_edge"
+            "    FROM ("
+            "      SELECT edge, sum(step_listeners) AS d_listeners,"
+            "             sum(step_listens) AS d_listens"
+            "      FROM {db}.session_versions FINAL"
+            "      ARRAY JOIN edges AS edge, listener_steps AS step_listeners,"
+            "                 listen_steps AS step_listens"
+            f"      WHERE {kept} GROUP BY edge"
+            "    )"
+            "    WINDOW running AS (ORDER BY edge ROWS UNBOUNDED PRECEDING)"
+            "  )"
+            "  WHERE listeners > 0 AND start < {buckets:UInt64} AND next_edge > start"
+            ")"
+            " ARRAY JOIN range(intDiv(start, {width:UInt64}),"
+            "                  intDiv(stop - 1, {width:UInt64}) + 1) AS bin"
+            " GROUP BY bin ORDER BY bin",
+            **params, width=binning.width, buckets=binning.buckets)
+        return [Bin(int(b), int(n), int(k), int(total)) for b, n, k, total in rows]
 
     def clip_organizations(self, clip: str) -> list[str]:
         """Organizations with sessions of ``clip``: for the operator's `playhead report`."""
@@ -168,22 +223,6 @@ class Reader:
             "WHERE clip_id = {clip:String} ORDER BY organization_id", clip=clip)]
 
 
-def dense_curve(figures: ClipFigures, bucket_seconds: float) -> list[dict[str, Any]]:
-    """Every bucket from 0 to the last heard (or the clip's end), silent ones as zeros,
-    so a chart over the clip's timeline shows gaps as gaps."""
-    heard = {bucket: (listeners, listens) for bucket, listeners, listens in figures.histogram}
-    last = max(heard, default=-1)
-    if figures.clip_length_seconds:
-        last = max(last, math.ceil(figures.clip_length_seconds / bucket_seconds) - 1)
-    kept = figures.total("kept_sessions")
-    points = []
-    for bucket in range(last + 1):
-        listeners, listens = heard.get(bucket, (0, 0))
-        points.append({
-            "bucket": bucket,
-            "startSeconds": round(bucket * bucket_seconds, 6),
-            "listeners": listeners,
-            "listens": listens,
-            "shareOfSessions": listeners / kept if kept else 0.0,
-        })
-    return points
+def curve_points(figures: ClipFigures, bucket_seconds: float) -> list[dict[str, Any]]:
+    """The curve's points, from 0 to its end, silent bins as zeros (readapi/curve.py)."""
+    return points(figures.binning, figures.bins, figures.total("kept_sessions"), bucket_seconds)

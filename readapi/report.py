@@ -2,7 +2,9 @@
 
 The curve is resampled to the terminal's width: each column (or row) shows
 the mean share of kept sessions over the buckets it covers, so a five-hour
-clip and a thirty-second one both fit and the area stays honest.
+clip and a thirty-second one both fit and the area stays honest. It starts
+from the read API's bounded curve (at most ``curve.MAX_POINTS`` points, each
+with its buckets' mean), so a clip of any length costs the same.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from readapi.queries import ClipFigures, dense_curve
+from readapi.queries import ClipFigures, curve_points
 
 LEVELS = " ▁▂▃▄▅▆▇█"  # a blank for silence, so gaps in the curve show as gaps
 EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -56,7 +58,7 @@ def _percent(share: float | None) -> str:
 def render(clip: str, organization: str, figures: ClipFigures, bucket_seconds: float,
            width: int = 80, rows: int = 12, source: str | None = None) -> str:
     width = max(width, 40)
-    curve = dense_curve(figures, bucket_seconds)
+    curve = curve_points(figures, bucket_seconds)
     kept = figures.total("kept_sessions")
     listened = figures.total("listened_seconds")
     selected = figures.selected
@@ -76,13 +78,13 @@ def render(clip: str, organization: str, figures: ClipFigures, bucket_seconds: f
         lines.append(f"clip length {clock(figures.clip_length_seconds)}")
     if not curve:
         return "\n".join([*lines, "", "no kept sessions: no retention curve"]) + "\n"
-    end = len(curve) * bucket_seconds
-    shares = [point["shareOfSessions"] for point in curve]
+    end = figures.binning.buckets * bucket_seconds
+    shares = [point["meanListeners"] / kept if kept else 0.0 for point in curve]
     line = resample(shares, width - 2)
     lines += ["", f"retention, share of {kept} kept sessions, 0:00 → {clock(end)}:",
               "│" + sparkline(line) + "│",
               " " + clock(0) + " " * max(1, len(line) - 4 - len(clock(end))) + clock(end)]
-    lines += ["", *_rows(curve, bucket_seconds, width, rows)]
+    lines += ["", *_rows(curve, kept, end, width, rows)]
     lines += ["", "by source:"]
     name_width = max((len(s.source) for s in figures.sources), default=6)
     for s in figures.sources:
@@ -91,16 +93,17 @@ def render(clip: str, organization: str, figures: ClipFigures, bucket_seconds: f
     return "\n".join(lines) + "\n"
 
 
-def _rows(curve: list[dict[str, Any]], bucket_seconds: float, width: int, rows: int
+def _rows(curve: list[dict[str, Any]], kept: int, end: float, width: int, rows: int
           ) -> list[str]:
     count = min(rows, len(curve))
     bar_width = max(10, width - 40)
     out = [f"  {'from':>8}  {'to':>8}  {'share':>6}  listeners (mean)"]
     for i in range(count):
-        start, end = i * len(curve) // count, (i + 1) * len(curve) // count
-        run = curve[start:end]
-        share = sum(p["shareOfSessions"] for p in run) / len(run)
-        listeners = sum(p["listeners"] for p in run) / len(run)
-        out.append(f"  {clock(start * bucket_seconds):>8}  {clock(end * bucket_seconds):>8}  "
+        start, stop = i * len(curve) // count, (i + 1) * len(curve) // count
+        run = curve[start:stop]
+        listeners = sum(p["meanListeners"] for p in run) / len(run)
+        share = listeners / kept if kept else 0.0
+        until = curve[stop]["startSeconds"] if stop < len(curve) else end
+        out.append(f"  {clock(run[0]['startSeconds']):>8}  {clock(until):>8}  "
                    f"{share * 100:5.1f}%  {bar(share, bar_width)} {listeners:.1f}")
     return out

@@ -13,10 +13,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from readapi.apivideo import emitted_at, to_item
 from readapi.auth import ReadTokens
+from readapi.curve import DEFAULT_MAX_POINTS, MAX_POINTS
 from readapi.models import ClipConsumption, Problem, SessionEventsPage, VideoSessionsPage
-from readapi.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, pagination
-from readapi.periods import FORMS, parse_period
-from readapi.queries import ClipFigures, Reader, dense_curve
+from readapi.pagination import DEFAULT_PAGE_SIZE, MAX_CURRENT_PAGE, MAX_PAGE_SIZE, Page, pagination
+from readapi.periods import DAYS, FORMS, check_days, parse_period
+from readapi.queries import ClipFigures, Reader, curve_points
 
 
 class NotFound(Exception):
@@ -31,11 +32,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "A parameter is invalid; `name` says which"},
     401: {"model": Problem, "description": "No read token, or an unknown one"},
     404: {"model": Problem, "description": "Not found in the token's organization"},
+    500: {"model": Problem, "description": "An unexpected error (logged); the connection is "
+                                           "closed (Connection: close)"},
     503: {"model": Problem, "description": "The warehouse is unavailable; retry later"},
 }
 Id = Annotated[str, Path(min_length=1, max_length=256)]
-CurrentPage = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1")]
-PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Results per page (1-100)")]
+CurrentPage = Annotated[int, Query(ge=1, le=MAX_CURRENT_PAGE, description=(
+    f"Page number, from 1 (at most {MAX_CURRENT_PAGE:,})"))]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=(
+    f"Results per page (1-{MAX_PAGE_SIZE})"))]
+MaxPoints = Annotated[int, Query(ge=1, le=MAX_POINTS, description=(
+    f"Most points of the curve (1-{MAX_POINTS:,}); a longer timeline gets points of several "
+    "buckets each"))]
 
 
 bearer = HTTPBearer(auto_error=False, description="A read token of one organization")
@@ -81,7 +89,7 @@ def data_router(reader: Callable[[], Reader], bucket_seconds: float) -> APIRoute
     def video_sessions(
         videoId: Id, org: Org,
         period: Annotated[str | None, Query(max_length=64, description=(
-            f"UTC days of the sessions' first events: {FORMS}"))] = None,
+            f"UTC days of the sessions' first events: {FORMS}; {DAYS}"))] = None,
         currentPage: CurrentPage = 1, pageSize: PageSize = DEFAULT_PAGE_SIZE,
     ) -> JSONResponse:
         first, last = parse_period(period) if period else (None, None)
@@ -104,19 +112,23 @@ def data_router(reader: Callable[[], Reader], bucket_seconds: float) -> APIRoute
                 summary="A clip's retention curve and totals", response_model=ClipConsumption,
                 description="Listeners per bucket as a share of kept sessions, and the "
                 "clip's totals, over a range of UTC days (both ends included) and one source "
-                "or all. The same numbers as the analysts' views in docs/analytics.md.")
+                "or all. The same numbers as the analysts' views in docs/analytics.md. A "
+                "timeline longer than `maxPoints` buckets is answered in points of several "
+                "buckets each (`pointBuckets`), so the answer's size is bounded.")
     def clip_consumption(
         clipId: Id, org: Org,
-        from_: Annotated[date | None, Query(alias="from", description="First day, YYYY-MM-DD")]
-        = None,
-        to: Annotated[date | None, Query(description="Last day, YYYY-MM-DD")] = None,
+        from_: Annotated[date | None, Query(alias="from", description=(
+            f"First day, YYYY-MM-DD, {DAYS}"))] = None,
+        to: Annotated[date | None, Query(description=f"Last day, YYYY-MM-DD, {DAYS}")] = None,
         source: Annotated[str | None, Query(max_length=128, description="One source only")]
         = None,
+        maxPoints: MaxPoints = DEFAULT_MAX_POINTS,
     ) -> JSONResponse:
+        check_days(from_, to)
         read = reader()
         if not read.clip_known(org, clipId):
             raise NotFound(f"no clip {clipId!r} in this organization", "clipId")
-        figures = read.clip_figures(org, clipId, from_, to, source or None)
+        figures = read.clip_figures(org, clipId, from_, to, source or None, maxPoints)
         return JSONResponse(consumption(clipId, source or None, figures, bucket_seconds))
 
     return routes
@@ -133,6 +145,9 @@ def consumption(clip: str, source: str | None, figures: ClipFigures,
         "lastDay": max(s.last_day for s in selected).isoformat() if selected else None,
         "bucketSeconds": bucket_seconds,
         "clipLengthSeconds": figures.clip_length_seconds,
+        "pointBuckets": figures.binning.width,
+        "curveEndSeconds": round(figures.binning.buckets * bucket_seconds, 6),
+        "curveTruncated": figures.binning.truncated,
         "totals": {
             "sessions": figures.total("sessions"),
             "keptSessions": figures.total("kept_sessions"),
@@ -145,5 +160,5 @@ def consumption(clip: str, source: str | None, figures: ClipFigures,
                      "keptSessions": s.kept_sessions,
                      "listenedHours": round(s.listened_seconds / 3600, 6)}
                     for s in figures.sources],
-        "histogram": dense_curve(figures, bucket_seconds),
+        "histogram": curve_points(figures, bucket_seconds),
     }

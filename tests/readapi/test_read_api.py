@@ -8,10 +8,12 @@ taken in through the api.video dialect, so listing it is a round trip.
 from __future__ import annotations
 
 import json
+import logging
+import resource
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -206,6 +208,130 @@ def test_clip_consumption_totals_and_curve(
     later = get(api, "/api/consumption/clips/clip-a", A, **{"from": day_two}).json()
     assert later["totals"]["sessions"] == 2 and later["firstDay"] == day_two
     assert get(api, "/api/consumption/clips/clip-a", A, to="2019-13-01").status_code == 400
+
+
+def test_days_out_of_range_are_400_naming_the_parameter(api: tuple[str, list[str]]) -> None:
+    # 9999-W52 ends in year 10000: once a plain-text 500.
+    days = "between 1970-01-01 and 2149-06-06"
+    for path, params, name, said in (
+        ("/analytics/videos/clip-a", {"period": "9999-W52"}, "period", days),
+        ("/analytics/videos/clip-a", {"period": "2200"}, "period", days),
+        ("/analytics/videos/clip-a", {"period": "1969-12-31/1970-01-02"}, "period", days),
+        ("/api/consumption/clips/clip-a", {"from": "9999-12-31"}, "from", days),
+        ("/api/consumption/clips/clip-a", {"to": "1969-12-31"}, "to", days),
+        ("/api/consumption/clips/clip-a", {"from": "2024-05-02", "to": "2024-05-01"}, "to",
+         "swap them"),
+        ("/api/consumption/clips/clip-a", {"from": "10000-01-01"}, "from", "valid date"),
+    ):
+        refused = get(api, path, A, **params)
+        assert refused.status_code == 400, (params, refused.text)
+        body = refused.json()
+        assert (body["status"], body["name"]) == (400, name), params
+        assert said in body["detail"], (params, body)
+
+
+HUGE_EDGE = 1_000_000_000  # a session "heard" up to bucket 1e9
+
+
+def session_row(org: str, clip: str, session: str, edge: int, clip_length: float | None
+                ) -> dict[str, Any]:
+    """A session_versions row as the sink writes one: listened [0, edge), one interval."""
+    started = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    return {"organization_id": org, "clip_id": clip, "session_id": session, "source": "Web",
+            "day": started.date(), "started_at": started, "ended_at": started,
+            "duration_seconds": float(edge), "kept": 1, "interval_starts": [0.0],
+            "interval_ends": [float(edge)], "version": 2, "unique_seconds": float(edge),
+            "furthest_seconds": float(edge), "clip_length_seconds": clip_length,
+            "edges": [0, edge], "listener_steps": [1, -1], "listen_steps": [1, -1]}
+
+
+def test_a_huge_session_answers_a_bounded_curve(
+    api: tuple[str, list[str]], warehouse: tuple[Client, str]
+) -> None:
+    # Written before the bounds existed, or by a producer that skipped them: an
+    # mParticle clip length of 1e10 ms and a session reaching bucket 1e9, next
+    # to an ordinary 30 s session. Building it bucket by bucket took 47 s and
+    # a 918 MB body; now the timeline stops at the longest clip (86,400 s by
+    # default) in at most maxPoints points, summed in ClickHouse.
+    client, db = warehouse
+    rows = [session_row(ORG_A, "clip-huge", "huge", HUGE_EDGE, 1e7),
+            session_row(ORG_A, "clip-huge", "ordinary", 30, None)]
+    client.insert(f"{db}.session_versions", [list(r.values()) for r in rows],
+                  column_names=list(rows[0]))
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    answer = get(api, "/api/consumption/clips/clip-huge", A)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.content) < 200_000
+    body = answer.json()
+    curve = body["histogram"]
+    assert (body["pointBuckets"], body["curveEndSeconds"], body["curveTruncated"]) == (
+        87, 86_400, True)
+    assert len(curve) == 994  # ceil(86,400 / 87): at most 1,000 points
+    # The first point's 87 buckets: both sessions at its peak, the ordinary one
+    # for 30 of them.
+    assert curve[0] == {"bucket": 0, "startSeconds": 0, "listeners": 2, "listens": 2,
+                        "meanListeners": round(1 + 30 / 87, 6), "shareOfSessions": 1.0}
+    assert {p["listeners"] for p in curve[1:]} == {1}
+    assert curve[-1]["bucket"] == 993 * 87
+    assert body["totals"]["keptSessions"] == 2
+
+    most = get(api, "/api/consumption/clips/clip-huge", A, maxPoints=10_000)
+    assert len(most.json()["histogram"]) == 9600 and len(most.content) < 2_000_000
+    assert most.json()["pointBuckets"] == 9
+    few = get(api, "/api/consumption/clips/clip-huge", A, maxPoints=3).json()
+    assert [p["bucket"] for p in few["histogram"]] == [0, 28_800, 57_600]
+    for points in (10_001, 0, -1, "all"):
+        refused = get(api, "/api/consumption/clips/clip-huge", A, maxPoints=points)
+        assert refused.status_code == 400 and refused.json()["name"] == "maxPoints", points
+    # The listings of that clip are pages as ever.
+    listing = get(api, "/analytics/videos/clip-huge", A).json()
+    assert listing["pagination"]["itemsTotal"] == 2
+    # Peak memory of this process (server and, with chDB, warehouse) stays flat:
+    # the dense curve grew it by gigabytes.
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
+    assert grown_kib < 256 * 1024
+
+
+class FailingClient:
+    """A real client, except that a query about clip ``explode`` raises what no handler
+    expects: the stand-in for a bug."""
+
+    def __init__(self, client: Client):
+        self._client = client
+
+    def query(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("parameters", {}).get("clip") == "explode":
+            raise ZeroDivisionError("a bug in the read API")
+        return self._client.query(query, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_an_unexpected_error_is_json_and_the_pooled_client_goes_on(
+    backend: tuple[str, Client], warehouse: tuple[Client, str], sessions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url, client = backend
+    settings = Settings(clickhouse_url=url, clickhouse_database=warehouse[1],
+                        read_tokens=TOKENS, api_port=free_port())
+    with caplog.at_level(logging.ERROR, logger="playhead.readapi"):
+        for api_url in serve(settings, lambda: FailingClient(client)):  # type: ignore[arg-type,return-value]
+            with httpx.Client(base_url=api_url, headers=A, timeout=30) as pooled:
+                for _ in range(2):  # a failure never poisons the next request
+                    failed = pooled.get("/api/consumption/clips/explode")
+                    assert failed.status_code == 500
+                    assert failed.headers["content-type"] == "application/json"
+                    assert failed.headers["connection"] == "close"
+                    body = failed.json()
+                    assert (body["type"], body["status"]) == ("internal_error", 500)
+                    assert "log" in body["detail"] and "a bug" not in body["detail"]
+                    after = pooled.get("/api/consumption/clips/clip-a")
+                    assert after.status_code == 200 and after.json()["totals"]["sessions"] == 3
+    logged = [r for r in caplog.records if r.name == "playhead.readapi" and r.exc_info]
+    assert len(logged) == 2 and "/api/consumption/clips/explode" in logged[0].getMessage()
+    assert isinstance(logged[0].exc_info[1], ZeroDivisionError)  # type: ignore[index]
 
 
 def test_a_token_reads_its_own_organization_only(

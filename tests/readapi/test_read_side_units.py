@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from readapi.apivideo import emitted_at, seconds, to_item
 from readapi.auth import ReadTokens, Unauthorized, bearer
+from readapi.curve import MAX_POINTS, Bin, Binning, plan, points
 from readapi.pagination import Page, pagination
-from readapi.periods import BadPeriod, parse_period
-from readapi.queries import ClipFigures, SourceFigures, clamp, dense_curve
+from readapi.periods import BadPeriod, check_days, parse_period
+from readapi.queries import ClipFigures, SourceFigures, clamp, curve_points
 from readapi.report import bar, clock, render, resample, sparkline
 
 
@@ -31,6 +33,26 @@ def test_api_video_periods(text: str, first: date, last: date) -> None:
 def test_bad_periods_say_what_is_accepted(text: str) -> None:
     with pytest.raises(BadPeriod, match="a week 2018-W01"):
         parse_period(text)
+
+
+@pytest.mark.parametrize("text", ["9999-W52", "9999", "9999-12", "9999-12-31", "1969-12-31",
+                                  "2149-06-07", "2149", "1969-12-01/1970-01-05"])
+def test_periods_outside_the_warehouse_days_are_refused(text: str) -> None:
+    # 9999-W52 ends in year 10000, which no date can hold: a refusal, not a crash.
+    with pytest.raises(BadPeriod, match="1970-01-01 and 2149-06-06") as refused:
+        parse_period(text)
+    assert refused.value.name == "period"
+
+
+def test_from_and_to_days_are_checked_and_named() -> None:
+    check_days(None, None)
+    check_days(date(1970, 1, 1), date(2149, 6, 6))
+    for first, last, name in ((date(9999, 12, 31), None, "from"),
+                              (None, date(1969, 12, 31), "to"),
+                              (date(2024, 5, 2), date(2024, 5, 1), "to")):
+        with pytest.raises(BadPeriod) as refused:
+            check_days(first, last)
+        assert refused.value.name == name, (first, last)
 
 
 def test_days_outside_clickhouse_dates_are_clamped() -> None:
@@ -125,19 +147,47 @@ def test_tokens_read_one_organization() -> None:
 
 
 def figures(length: float | None = None) -> ClipFigures:
+    # What the warehouse answers for heard buckets 0, 1, 2 and 5, one bucket a bin.
     day = date(2024, 5, 1)
     web = SourceFigures("Web", 3, 2, 300.0, 2 if length else 0, 0.8 if length else 0.0,
                         1 if length else 0, day, day)
     return ClipFigures(sources=[web], selected=[web], clip_length_seconds=length,
-                       histogram=[(0, 2, 2), (1, 2, 3), (2, 1, 1), (5, 1, 1)])
+                       binning=plan(6, length, 1.0, 86_400, 1000),
+                       bins=[Bin(0, 2, 2, 2), Bin(1, 2, 3, 2), Bin(2, 1, 1, 1), Bin(5, 1, 1, 1)])
 
 
 def test_dense_curve_fills_silence_and_reaches_the_clip_end() -> None:
-    points = dense_curve(figures(), 1.0)
+    points = curve_points(figures(), 1.0)
     assert [p["listeners"] for p in points] == [2, 2, 1, 0, 0, 1]
     assert [p["shareOfSessions"] for p in points] == [1, 1, .5, 0, 0, .5]
-    assert len(dense_curve(figures(length=10.0), 1.0)) == 10
-    assert [p["startSeconds"] for p in dense_curve(figures(), 2.5)][:3] == [0, 2.5, 5]
+    assert len(curve_points(figures(length=10.0), 1.0)) == 10
+    assert [p["startSeconds"] for p in curve_points(figures(), 2.5)][:3] == [0, 2.5, 5]
+
+
+def test_a_long_timeline_gets_bins_of_several_buckets_never_more_points() -> None:
+    # A clip of 2,500 buckets asked in at most 1,000 points: 3 buckets a point.
+    binning = plan(100, 2500.0, 1.0, 86_400, 1000)
+    assert (binning.buckets, binning.width, binning.points) == (2500, 3, 834)
+    assert binning.size(833) == 1 and not binning.truncated  # the last bin is short
+    curve = points(binning, [Bin(0, 4, 5, 9), Bin(833, 1, 1, 1)], 4, 1.0)
+    assert len(curve) == 834
+    assert curve[0] == {"bucket": 0, "startSeconds": 0, "listeners": 4, "listens": 5,
+                        "meanListeners": 3.0, "shareOfSessions": 1.0}
+    assert curve[1]["listeners"] == 0 and curve[833]["bucket"] == 2499
+    assert curve[833]["meanListeners"] == 1.0  # a bin of one bucket
+
+
+@pytest.mark.parametrize(("last_edge", "length"), [(1_000_000_000, None), (0, 1e10),
+                                                   (4_294_967_295, 1e300), (0, math.inf)])
+def test_hostile_lengths_stop_at_the_longest_clip(last_edge: int, length: float | None) -> None:
+    # Heard to bucket 1e9, or a clip "length" of 1e10 s: never more than the
+    # longest clip's buckets, never more points than asked.
+    binning = plan(last_edge, length, 1.0, 86_400, 1000)
+    assert binning.buckets == 86_400 and binning.truncated
+    assert binning.points <= 1000 and binning.width == 87
+    assert len(points(binning, [Bin(10**9, 1, 1, 1)], 1, 1.0)) == binning.points
+    assert plan(last_edge, length, 0.001, 604_800, MAX_POINTS).points <= MAX_POINTS
+    assert plan(0, None, 1.0, 86_400, 1000) == Binning(0)
 
 
 def test_resampling_keeps_the_mean() -> None:
