@@ -11,6 +11,9 @@
   const $ = (id) => document.getElementById(id);
   const state = { from: params.get("from") || "", to: params.get("to") || "",
                   source: params.get("source") || "" };
+  // About one point per pixel of the chart; a longer clip comes back in points of
+  // several buckets each (the read API's default, asked for explicitly).
+  const MAX_POINTS = 1000;
   let chart = null;
 
   function clock(seconds) {
@@ -48,7 +51,9 @@
   async function load() {
     document.body.dataset.state = "loading";
     remember();
-    const url = "../../api/consumption/clips/" + encodeURIComponent(clipId) + "?" + query();
+    const q = query();
+    q.set("maxPoints", String(MAX_POINTS));
+    const url = "../../api/consumption/clips/" + encodeURIComponent(clipId) + "?" + q;
     let answer;
     try {
       answer = await fetch(url, { headers: { Authorization: "Bearer " + token } });
@@ -92,8 +97,12 @@
       " · " + (data.source ? "source " + data.source : "all sources");
     renderSources(data);
     renderCurve(data);
+    const pointSeconds = data.pointBuckets * data.bucketSeconds;
     $("footer").textContent = "Bucket " + data.bucketSeconds + " s" +
+      (data.pointBuckets > 1 ? " · each point shows the peak of " + clock(pointSeconds) : "") +
       (data.clipLengthSeconds ? " · clip length " + clock(data.clipLengthSeconds) : "") +
+      (data.curveTruncated ? " · the curve stops at " + clock(data.curveEndSeconds) +
+                             ", the longest clip accepted" : "") +
       " · sessions under the minimum length are counted but not in the curve";
     window.playheadDashboard = { chart: chart, data: data };
     document.body.dataset.state = "ready";
@@ -137,10 +146,13 @@
   function renderCurve(data) {
     const points = data.histogram.map((p) => ({ x: p.startSeconds, y: p.shareOfSessions * 100,
                                                 listeners: p.listeners, listens: p.listens }));
-    const end = data.clipLengthSeconds ||
-      (data.histogram.length ? data.histogram[data.histogram.length - 1].startSeconds + data.bucketSeconds : 1);
-    // Each bucket holds its value until the next one starts (step-after); one more
-    // point at the end draws the last bucket to its end. It is marked, not data.
+    // The API's timeline: to the last heard bucket or the clip's end, never past the
+    // longest clip accepted, so a wild length reported by one player cannot squash it.
+    const end = data.curveEndSeconds || 1;
+    const pointSeconds = data.pointBuckets * data.bucketSeconds;
+    const peak = data.pointBuckets > 1 ? "peak " : "";
+    // Each point holds its value until the next one starts (step-after); one more
+    // point at the end draws the last one to its end. It is marked, not data.
     if (points.length) {
       const lastPoint = points[points.length - 1];
       points.push({ x: end, y: lastPoint.y, listeners: lastPoint.listeners,
@@ -171,9 +183,10 @@
         plugins: {
           legend: { display: false },
           tooltip: { callbacks: {
-            title: (items) => clock(items[0].parsed.x),
-            label: (item) => item.parsed.y.toFixed(1) + "% · " + item.raw.listeners + " listeners, " +
-                             item.raw.listens + " listens",
+            title: (items) => clock(items[0].parsed.x) + (data.pointBuckets > 1
+              ? "–" + clock(Math.min(items[0].parsed.x + pointSeconds, end)) : ""),
+            label: (item) => item.parsed.y.toFixed(1) + "% · " + peak + item.raw.listeners +
+                             " listeners, " + peak + item.raw.listens + " listens",
           } },
         },
       },

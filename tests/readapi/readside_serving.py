@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 from clickhouse_connect.driver.client import Client
+from conftest import wait_until
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from serving import serve_app
 
 from playhead.settings import Settings
@@ -32,3 +37,38 @@ class RecordingClient:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
+
+
+@pytest.fixture(scope="module", name="browser")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    """The ``browser`` fixture: headless Chromium for the dashboard, one per module that
+    imports ``chromium``."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--window-size=1360,1110",
+                 "--force-device-scale-factor=1", "--hide-scrollbars",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def drawn(driver: webdriver.Chrome) -> dict[str, Any]:
+    """What the dashboard drew, once it is ready: the curve's points (x, y, listeners),
+    the answer's totals and the figures shown, and the chart's x axis and footer."""
+    wait_until(lambda: driver.find_element(By.TAG_NAME, "body").get_attribute("data-state")
+               in ("ready", "error"), 20, "the dashboard")
+    return dict(driver.execute_script(
+        "const d = window.playheadDashboard;"
+        "return {points: d.chart.data.datasets[0].data.filter(p => !p.end)"
+        "  .map(p => [p.x, p.y, p.listeners]), totals: d.data.totals,"
+        "  figures: ['sessions', 'kept', 'hours', 'share', 'completion']"
+        "  .map(id => document.getElementById(id).textContent),"
+        "  xMax: d.chart.options.scales.x.max,"
+        "  footer: document.getElementById('footer').textContent};"))

@@ -22,7 +22,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from conftest import REPO, free_port
 from readside_data import listening, write
-from readside_serving import RecordingClient, serve
+from readside_serving import RecordingClient, chromium, drawn, serve  # noqa: F401 (chromium: a fixture)
+from selenium import webdriver
 
 from ingest.dialects.apivideo import PlayerSessionEvents, to_events
 from ingest.examples import reference
@@ -291,6 +292,21 @@ def test_a_huge_session_answers_a_bounded_curve(
     # the dense curve grew it by gigabytes.
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
     assert grown_kib < 256 * 1024
+
+
+def test_the_dashboard_draws_a_huge_session_in_bounded_points(
+    api: tuple[str, list[str]], warehouse: tuple[Client, str], browser: webdriver.Chrome
+) -> None:
+    client, db = warehouse
+    row = session_row(ORG_A, "clip-huge-drawn", "huge", HUGE_EDGE, 1e7)
+    client.insert(f"{db}.session_versions", [list(row.values())], column_names=list(row))
+    browser.get(f"{api[0]}/dashboard/clips/clip-huge-drawn?token=token-of-a")
+    page = drawn(browser)
+    # The timeline ends at the longest clip (a day), not at 1e9 s, in 994 points.
+    assert page["xMax"] == 86_400 and len(page["points"]) == 994
+    assert all(y == 100 for _, y, _ in page["points"])
+    assert "each point shows the peak of 1:27" in page["footer"]
+    assert "the curve stops at 24:00:00, the longest clip accepted" in page["footer"]
 
 
 class FailingClient:

@@ -23,8 +23,8 @@ import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 from conftest import KAFKA_LIBS, REPO, free_port, wait_until
+from readside_serving import chromium, drawn  # noqa: F401 (chromium: a fixture)
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from ingest.examples import reference, retimed
@@ -194,35 +194,6 @@ def test_report_prints_the_curve_and_totals(platform: dict[str, str],
     assert "sessions 6   kept 5" in web.stdout
     missing = playhead(platform, "report", "no-such-clip")
     assert missing.returncode == 1 and "no sessions of clip no-such-clip" in missing.stderr
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--window-size=1360,1110",
-                 "--force-device-scale-factor=1", "--hide-scrollbars",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def drawn(driver: webdriver.Chrome) -> dict[str, Any]:
-    wait_until(lambda: driver.find_element(By.TAG_NAME, "body").get_attribute("data-state")
-               in ("ready", "error"), 20, "the dashboard")
-    return dict(driver.execute_script(
-        "const d = window.playheadDashboard;"
-        "return {points: d.chart.data.datasets[0].data.filter(p => !p.end)"
-        "  .map(p => [p.x, p.y, p.listeners]), totals: d.data.totals,"
-        "  figures: ['sessions', 'kept', 'hours', 'share', 'completion']"
-        "  .map(id => document.getElementById(id).textContent)};"))
 
 
 def test_dashboard_draws_what_clickhouse_has(platform: dict[str, str], warehouse: Client,
