@@ -23,7 +23,7 @@ from playhead.settings import Settings
 from readapi.auth import ReadTokens, Unauthorized
 from readapi.dashboard import dashboard_router
 from readapi.periods import BadPeriod
-from readapi.queries import Reader
+from readapi.queries import READ_ONLY, Reader
 from readapi.routes import NotFound, data_router
 from sinks.client import WarehouseUnavailable, connect
 
@@ -136,6 +136,13 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
 
     @app.exception_handler(ClickHouseError)
     async def on_query_failed(_: Request, err: ClickHouseError) -> JSONResponse:
+        if "TIMEOUT_EXCEEDED" in str(err):
+            # Every query stops after READ_ONLY's max_execution_time: a warehouse
+            # too busy (or data too large) for now, not a bad request.
+            log.warning("query timed out: %s", err)
+            return problem(503, "the warehouse took longer than "
+                           f"{READ_ONLY['max_execution_time']} s to answer; retry later, or "
+                           "narrow the days (from, to, period)", headers={"Retry-After": "30"})
         # The query text is ours, so this is a bug or a schema not migrated:
         # logged in full, answered without internals.
         log.error("query failed: %s", err)

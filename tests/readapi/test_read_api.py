@@ -311,21 +311,27 @@ def test_the_dashboard_draws_a_huge_session_in_bounded_points(
 
 class FailingClient:
     """A real client, except that a query about clip ``explode`` raises what no handler
-    expects: the stand-in for a bug."""
+    expects (the stand-in for a bug), and one about clip ``slow`` is a query too slow
+    for its time limit (1 s here, the API's own settings otherwise)."""
 
     def __init__(self, client: Client):
         self._client = client
 
     def query(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("parameters", {}).get("clip") == "explode":
+        clip = kwargs.get("parameters", {}).get("clip")
+        if clip == "explode":
             raise ZeroDivisionError("a bug in the read API")
+        if clip == "slow":
+            return self._client.query(
+                "SELECT count() FROM numbers(100000000000) WHERE sipHash64(number) = 3",
+                settings={**kwargs["settings"], "max_execution_time": 1})
         return self._client.query(query, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
 
-def test_an_unexpected_error_is_json_and_the_pooled_client_goes_on(
+def test_unexpected_errors_and_timeouts_are_json_and_the_pooled_client_goes_on(
     backend: tuple[str, Client], warehouse: tuple[Client, str], sessions: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -345,6 +351,10 @@ def test_an_unexpected_error_is_json_and_the_pooled_client_goes_on(
                     assert "log" in body["detail"] and "a bug" not in body["detail"]
                     after = pooled.get("/api/consumption/clips/clip-a")
                     assert after.status_code == 200 and after.json()["totals"]["sessions"] == 3
+                slow = pooled.get("/api/consumption/clips/slow")
+                assert slow.status_code == 503 and slow.headers["retry-after"] == "30"
+                assert "took longer than 30 s" in slow.json()["detail"]
+                assert pooled.get("/analytics/videos/clip-a").status_code == 200
     logged = [r for r in caplog.records if r.name == "playhead.readapi" and r.exc_info]
     assert len(logged) == 2 and "/api/consumption/clips/explode" in logged[0].getMessage()
     assert isinstance(logged[0].exc_info[1], ZeroDivisionError)  # type: ignore[index]
