@@ -5,6 +5,12 @@ gets back what to write to ClickHouse (``emitted``) and then to the state
 table (``changes``), in that order: state that says "closed" is only stored
 once the close is in ClickHouse, so a crash in between replays the events
 and closes the session again (same version: the sink collapses it).
+
+Events are added as they come; each session they touched is settled (closed
+when complete, or written again after a duplicate) once, when the batch's
+results are first asked for. A session of thousands of events sent in one
+go is therefore summarized once per batch, not once per event, and applying
+an event costs the same whatever the session already holds.
 """
 
 from __future__ import annotations
@@ -15,12 +21,12 @@ from dataclasses import dataclass, field
 from processors import state_codec
 from processors.events import PlaybackEvent
 from processors.handling import (
-    Step,
     WorkerCounters,
     admit,
-    apply_event,
+    check_fits,
     close_if_idle,
     expire,
+    settle,
 )
 from processors.open_index import OpenSessions
 from processors.session import Added, Rules, SessionResult, SessionState, Tombstone
@@ -41,40 +47,70 @@ class SessionBatch:
     rules: Rules
     load: Callable[[str, Token], bytes | None]
     counters: WorkerCounters
-    emitted: dict[str, SessionResult] = field(default_factory=dict)
-    closes: list[SessionResult] = field(default_factory=list)
+    _emitted: dict[str, SessionResult] = field(default_factory=dict)
+    _closes: list[SessionResult] = field(default_factory=list)
     _states: dict[str, SessionState | Tombstone | None] = field(default_factory=dict)
+    _sizes: dict[str, int] = field(default_factory=dict)  # stored bytes, at most
     _dirty: dict[str, Token] = field(default_factory=dict)
+    _unsettled: dict[str, OpenSessions] = field(default_factory=dict)
+
+    @property
+    def emitted(self) -> dict[str, SessionResult]:
+        """Session key -> what to write to ClickHouse for it."""
+        self._settle()
+        return self._emitted
+
+    @property
+    def closes(self) -> list[SessionResult]:
+        """The closes among ``emitted`` (re-writes after duplicates are not closes)."""
+        self._settle()
+        return self._closes
 
     def _get(self, key: str, token: Token) -> SessionState | Tombstone | None:
         if key not in self._states:
             raw = self.load(key, token)
             self._states[key] = state_codec.decode(raw) if raw else None
+            self._sizes[key] = len(raw) if raw else 0
         return self._states[key]
 
-    def apply(self, event: PlaybackEvent, index: OpenSessions, token: Token) -> Step:
-        """Raises ``InvalidMessage('late')`` for a session past its lateness window."""
+    def apply(self, event: PlaybackEvent, index: OpenSessions, token: Token) -> Added:
+        """Add ``event`` to its session; ``InvalidMessage`` when it cannot be.
+
+        ``late`` for a session past its lateness window; ``session_limit`` and
+        ``clip_mismatch`` as ``handling.check_fits`` says. A refused event
+        leaves its session as it was.
+        """
         key = event.session_key
         state = admit(self._get(key, token), event, self.now, self.rules)
+        if event.event_id not in state.events:
+            self._sizes[key] = check_fits(state, self._sizes[key], event, self.rules)
         self._states[key] = state
-        step = apply_event(state, event, self.now, self.rules)
-        self.counters.count_step(step)
-        if step.emit is not None:
-            self.emitted[key] = step.emit
-            if step.closed:
-                self.closes.append(step.emit)
+        added = state.add(event, self.now)
+        self.counters.count_added(added, added is Added.NEW and state.version == 1)
         # Duplicates are stored again too: after a crash the local RocksDB can
         # hold a change whose changelog message was never sent, and the replay
         # that brings the duplicate is the chance to send it.
         self._dirty[key] = token
-        if step.added is not Added.DUPLICATE:
-            if state.closed:
+        self._unsettled[key] = index
+        if added is not Added.DUPLICATE:
+            index.touch(key, self.now)
+        return added
+
+    def _settle(self) -> None:
+        for key, index in self._unsettled.items():
+            state = self._states[key]
+            assert isinstance(state, SessionState)
+            result, closed = settle(state, self.now, self.rules)
+            if result is not None:
+                self._emitted[key] = result
+            if closed:
+                assert result is not None
+                self._closes.append(result)
                 index.discard(key)
-            else:
-                index.touch(key, self.now)
-        return step
+        self._unsettled.clear()
 
     def close_idle(self, index: OpenSessions, token: Token) -> None:
+        self._settle()
         for key in index.idle(self.now, self.rules.idle_timeout_seconds):
             index.discard(key)
             state = self._get(key, token)
@@ -82,8 +118,8 @@ class SessionBatch:
                 continue  # the index was stale: nothing open under this key
             result = close_if_idle(state, self.now, self.rules)
             if result is not None:
-                self.emitted[key] = result
-                self.closes.append(result)
+                self._emitted[key] = result
+                self._closes.append(result)
                 self._dirty[key] = token
 
     def sweep(self, entries: Iterable[tuple[str, bytes]], token: Token) -> None:
@@ -101,6 +137,7 @@ class SessionBatch:
                 self._dirty[key] = token
 
     def changes(self) -> list[Change]:
+        self._settle()
         out = []
         for key, token in self._dirty.items():
             state = self._states[key]

@@ -6,6 +6,12 @@ close the partition's idle sessions and sweep a slice of its stored ones;
 write every close to ClickHouse, *then* store the changed sessions in the
 RocksDB table (whose changelog is flushed before offsets are committed), and
 only then let Faust acknowledge the batch. See docs/worker.md.
+
+The steps each have a home: the state table and its indexes
+(``state_table.py``), dead letters and their limit (``dead_letters.py``),
+the sink with its retry and isolation (``sink_flusher.py``), metrics and
+liveness (``metrics.py``). This module wires them to Faust's topics, agent
+and timers.
 """
 
 from __future__ import annotations
@@ -14,47 +20,36 @@ import asyncio
 import fcntl
 import logging
 import time
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import faust
-from faust.streams import _current_event  # see _Processing
 from faust.types import TP, EventT
 
 from playhead.settings import Settings
-from processors.batch import SessionBatch, open_entries
+from processors.batch import SessionBatch
+from processors.dead_letters import (
+    ConsecutiveLimit,
+    DeadLetterLimitExceeded,
+    DeadLetters,
+    Headers,
+)
 from processors.handling import InvalidMessage, WorkerCounters, decode_event
-from processors.metrics import WorkerMetrics
-from processors.open_index import OpenSessions
+from processors.metrics import Progress, WorkerMetrics
 from processors.session import Rules, SessionResult
-from processors.state_store import BoundedRocksDBOptions
+from processors.sink_flusher import SinkFlusher
+from processors.state_table import StateTable
 from schemas import event_codec
-from sinks.writer import SinkUnavailable
+from schemas.bounds import Bounds
 
 log = logging.getLogger("playhead.worker")
 
 TICK_HEADER = "playhead-tick"
-STATE_TABLE = "session_state"
 
 
 class StateDirInUse(RuntimeError):
     """Another worker process holds this state folder."""
-
-
-class _Processing:
-    # Faust writes a table change to the changelog partition of the event
-    # being processed. In a batch, that is the batch's last event, not the
-    # event that changed the key, so bind one of the key's partition.
-    def __init__(self, event: EventT):
-        self._ref = weakref.ref(event)
-
-    def __enter__(self) -> None:
-        self._token = _current_event.set(self._ref)
-
-    def __exit__(self, *_: object) -> None:
-        _current_event.reset(self._token)
 
 
 def lock_state_dir(datadir: Path) -> IO[bytes]:
@@ -71,19 +66,32 @@ def lock_state_dir(datadir: Path) -> IO[bytes]:
     return handle  # the lock lives as long as this handle
 
 
-def build_app(
-    settings: Settings,
-    write: Callable[[list[SessionResult]], None],
-    clock: Callable[[], float] = time.time,
-) -> faust.App:
-    """The worker app; ``write`` is the sink (blocking; run in a thread)."""
-    rules = Rules(
+def rules_of(settings: Settings) -> Rules:
+    return Rules(
         min_session_seconds=settings.min_session_seconds,
         bucket_seconds=settings.bucket_seconds,
         idle_timeout_seconds=settings.idle_timeout_seconds,
         lateness_seconds=settings.lateness_seconds,
         tombstone_seconds=settings.tombstone_seconds,
+        max_position_seconds=settings.max_clip_seconds,
+        max_session_events=settings.max_session_events,
+        max_session_bytes=settings.max_session_state_bytes,
     )
+
+
+class Sink(Protocol):
+    """What the worker needs of its sink (sinks.writer.ClickHouseSink); blocking calls."""
+
+    def write(self, results: Sequence[SessionResult]) -> None: ...
+    def ping(self) -> bool: ...
+    def refuses_content(self, err: BaseException) -> bool: ...
+
+
+def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.time
+              ) -> faust.App:
+    """The worker app over ``sink`` (its blocking calls run in a thread)."""
+    rules = rules_of(settings)
+    bounds = Bounds(settings.max_clip_seconds)
     partitions = settings.topic_partitions
     codec = event_codec()
     counters = WorkerCounters()
@@ -102,149 +110,89 @@ def build_app(
     app.state_lock = state_lock  # type: ignore[attr-defined]
     events = app.topic(settings.events_topic, partitions=partitions,
                        key_serializer="raw", value_serializer="raw")
-    dead_letters = app.topic(settings.dead_letter_topic, partitions=1,
-                             key_serializer="raw", value_serializer="raw")
-    # bytes types make Faust store keys as UTF-8 and values (state_codec) as they are.
-    table = app.Table(STATE_TABLE, default=None, partitions=partitions,
-                      options={"driver": "rocksdict"}, key_type=bytes, value_type=bytes)
-    # Partition databases open later, on assignment, with these options.
-    store_options = BoundedRocksDBOptions(settings.state_memory_mib)
-    table.data.rocksdb_options = store_options  # type: ignore[attr-defined]
-    indexes: dict[int, OpenSessions] = {}
-    sweep_from: dict[int, bytes | None] = {}
+    dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=1,
+                                  key_serializer="raw", value_serializer="raw")
+    state = StateTable(app, partitions, settings.state_memory_mib, settings.sweep_batch)
+    progress = Progress(lambda tp: app.consumer.highwater(tp), settings.stall_seconds)
+    metrics = WorkerMetrics(counters, state.open_sessions, state.memory, progress)
 
-    metrics = WorkerMetrics(
-        counters, lambda: sum(len(i) for i in list(indexes.values())),
-        lambda: store_options.memory(list(table.data._dbs.values())))  # type: ignore[attr-defined]
+    async def send_dead_letter(key: bytes | None, value: bytes | None,
+                               headers: Headers) -> None:
+        await dead_letter_topic.send(key=key, value=value, headers=headers)
 
-    def load(key: str, token: Any) -> bytes | None:
-        with _Processing(token):
-            value = table.get(key)
-        return bytes(value) if value is not None else None
+    dead_letters = DeadLetters(send_dead_letter, counters, codec,
+                               ConsecutiveLimit(settings.dead_letter_limit))
 
-    def partition_db(partition: int) -> Any:
-        return table.data._db_for_partition(partition)  # type: ignore[attr-defined]
+    async def in_thread(call: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, call, *args)
 
-    def index_of(partition: int) -> OpenSessions:
-        # Built from the stored sessions the first time a partition is used
-        # after an assignment (its recovery from the changelog is done by then).
-        if partition not in indexes:
-            store = table.data
-            items = store._visible_items(partition_db(partition))  # type: ignore[attr-defined]
-            indexes[partition] = OpenSessions(open_entries(
-                (key.decode(), value) for key, value in items))
-        return indexes[partition]
+    async def write(results: Sequence[SessionResult]) -> None:
+        await in_thread(sink.write, results)
 
-    def sweep_slice(partition: int) -> list[tuple[str, bytes]]:
-        """The next ``sweep_batch`` stored entries of a partition, wrapping around."""
-        it = partition_db(partition).iter()
-        cursor = sweep_from.get(partition)
-        if cursor is None:
-            it.seek_to_first()
-        else:
-            it.seek(cursor)
-            if it.valid() and it.key() == cursor:
-                it.next()
-        offset_key = table.data.offset_key  # type: ignore[attr-defined]
-        out: list[tuple[str, bytes]] = []
-        while it.valid() and len(out) < settings.sweep_batch:
-            key = it.key()
-            if key != offset_key:
-                out.append((key.decode(), it.value()))
-            it.next()
-        sweep_from[partition] = it.key() if it.valid() else None
-        return out
+    async def ping() -> bool:
+        return bool(await in_thread(sink.ping))
 
+    flusher = SinkFlusher(write, ping, dead_letters.session, sink.refuses_content)
     rebalanced = [False]
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def forget_indexes(sender: Any, assigned: set[TP], **_: Any) -> None:
-        # Another worker may have changed these partitions' sessions meanwhile.
         # Dropped at the next batch, not here: a batch in flight (awaiting the
         # sink) must not rebuild an index without its own unwritten changes.
         rebalanced[0] = True
 
-    async def dead_letter(event: EventT, err: InvalidMessage) -> None:
-        counters.count_dead_letter(err.reason)
-        message = event.message
-        log.warning("dead-lettering %s[%s]@%s: %s", message.topic, message.partition,
-                    message.offset, err)
-        await dead_letters.send(
-            key=message.key, value=message.value,
-            headers=[
-                ("playhead-dlq-reason", err.reason.encode()),
-                ("playhead-dlq-detail", err.detail.encode()),
-                ("playhead-dlq-source", f"{message.topic}/{message.partition}/"
-                                        f"{message.offset}".encode()),
-            ],
-        )
-
     async def flush(results: list[SessionResult]) -> None:
         started = time.perf_counter()
-        delay = 0.5
-        while True:
-            try:
-                await asyncio.get_running_loop().run_in_executor(None, write, results)
-                break
-            except SinkUnavailable as err:
-                # Holding the batch holds its offsets: nothing is acknowledged
-                # that is not in ClickHouse.
-                log.error("sink failed, retrying in %.1fs: %s", delay, err)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+        await flusher.flush(results)
         metrics.sink_batch.observe(len(results))
         metrics.sink_seconds.observe(time.perf_counter() - started)
 
-    async def changelog_handed_over() -> None:
-        # Table changes wait in Faust's producer buffer. Faust flushes it before
-        # committing offsets, but its flush gives up as soon as one message
-        # takes over 0.1 s to hand over (a rebalance, a slow broker) and the
-        # commit goes ahead: a worker stopped or killed then loses state
-        # changes of events whose offsets are committed. So the batch is only
-        # acknowledged once every change is with the Kafka client, whose own
-        # flush (before the commit) waits for delivery.
-        buffer = app.producer.buffer
-        while buffer.size:
-            await buffer.flush_atmost(buffer.size)
+    async def apply(work: SessionBatch, event: EventT) -> None:
+        message = event.message
+        try:
+            decoded = decode_event(message.value, codec, bounds)
+            work.apply(decoded, state.index(message.partition), event)
+        except InvalidMessage as err:
+            await dead_letters.message(
+                message.key, message.value,
+                f"{message.topic}/{message.partition}/{message.offset}", err)
+        else:
+            dead_letters.limit.processed()
 
     @app.agent(events)
     async def process(stream: Any) -> None:
+        try:
+            await batches(stream)
+        except DeadLetterLimitExceeded as err:
+            # Faust would restart the agent on the same messages; stop the worker instead.
+            log.critical("stopping the worker: %s", err)
+            await app.crash(err)
+
+    async def batches(stream: Any) -> None:
         async for messages in stream.take_events(settings.sink_batch_size,
                                                  within=settings.sink_batch_seconds):
             if rebalanced[0]:
                 rebalanced[0] = False
-                indexes.clear()
-                sweep_from.clear()
-                metrics.lag.clear()
-            work = SessionBatch(clock(), rules, load, counters)
+                state.forget_indexes()
+                progress.forget(set(app.assignor.assigned_actives()))
+            work = SessionBatch(clock(), rules, state.load, counters)
             ticks: dict[int, EventT] = {}
             for event in messages:
                 message = event.message
                 if message.headers and TICK_HEADER in dict(message.headers):
                     ticks[message.partition] = event
-                    continue
-                try:
-                    decoded = decode_event(message.value, codec)
-                    work.apply(decoded, index_of(message.partition), event)
-                except InvalidMessage as err:
-                    await dead_letter(event, err)
+                else:
+                    await apply(work, event)
             for partition, tick in ticks.items():
-                work.close_idle(index_of(partition), tick)
-                work.sweep(sweep_slice(partition), tick)
+                work.close_idle(state.index(partition), tick)
+                work.sweep(state.sweep_slice(partition), tick)
             if work.emitted:
                 await flush(list(work.emitted.values()))
-            for change in work.changes():
-                with _Processing(change.token):  # type: ignore[arg-type]
-                    if change.value is None:
-                        table.pop(change.key, None)
-                    else:
-                        table[change.key] = change.value
-            await changelog_handed_over()
+            state.store(work.changes())
+            await state.changelog_handed_over()
             for result in work.closes:
                 counters.count_close(result)
-            last = {m.message.tp: m.message.offset for m in messages}
-            for tp, offset in last.items():
-                metrics.lag[tp.partition] = max(app.consumer.highwater(tp) - offset - 1, 0)
+            progress.batch_done({m.message.tp: m.message.offset for m in messages})
 
     @app.timer(settings.tick_seconds)
     async def tick() -> None:

@@ -9,9 +9,19 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from processors import state_codec
 from processors.events import PlaybackEvent
-from processors.session import Added, Rules, SessionResult, SessionState, Tombstone, summarize
+from processors.session import (
+    LISTENING,
+    Added,
+    Rules,
+    SessionResult,
+    SessionState,
+    Tombstone,
+    summarize,
+)
 from schemas import DecodeError, EventCodec
+from schemas.bounds import Bounds
 
 
 class InvalidMessage(ValueError):
@@ -21,7 +31,8 @@ class InvalidMessage(ValueError):
         super().__init__(f"{reason}: {detail}")
 
 
-def decode_event(value: bytes | None, codec: EventCodec) -> PlaybackEvent:
+def decode_event(value: bytes | None, codec: EventCodec,
+                 bounds: Bounds | None = None) -> PlaybackEvent:
     if not value:
         raise InvalidMessage("empty", "message has no value")
     try:
@@ -34,6 +45,10 @@ def decode_event(value: bytes | None, codec: EventCodec) -> PlaybackEvent:
         raise InvalidMessage("invalid", f"bad field {err}") from err
     if event.sequence_number < 1:
         raise InvalidMessage("invalid", f"sequence_number {event.sequence_number} is below 1")
+    # The gateway keeps these bounds; producers writing to Kafka directly may not.
+    violations = (bounds or Bounds()).violations(event)
+    if violations:
+        raise InvalidMessage("out_of_bounds", "; ".join(v.message for v in violations))
     return event
 
 
@@ -52,18 +67,49 @@ def apply_event(state: SessionState, event: PlaybackEvent, now: float, rules: Ru
     """Add one event to its session; say what to write, if anything.
 
     Callers check ``admit`` first: a session past its lateness window takes
-    no more events.
+    no more events. (The worker adds a batch's events first and settles each
+    session once, at the end of the batch: the same outcome, without
+    re-closing a large session for each of its events.)
     """
     added = state.add(event, now)
-    opened = added is Added.NEW and state.version == 1
-    if added is Added.DUPLICATE:
-        # A duplicate of a closed session is a client retry or a replay after
-        # a crash: the rows may never have reached ClickHouse, so write the
-        # same version again (the sink collapses identical versions).
-        return Step(added, summarize(state.events.values(), rules) if state.closed else None)
+    emit, closed = settle(state, now, rules)
+    return Step(added, emit, added is Added.NEW and state.version == 1, closed)
+
+
+def settle(state: SessionState, now: float, rules: Rules) -> tuple[SessionResult | None, bool]:
+    """After new events or duplicates: what to write, and whether it is a close now."""
+    if state.closed:
+        # Only duplicates arrived. A duplicate of a closed session is a client
+        # retry or a replay after a crash: the rows may never have reached
+        # ClickHouse, so write the same version again (the sink collapses them).
+        return summarize(state.events.values(), rules), False
     if state.should_close(now, rules):
-        return Step(added, state.close(rules, now), opened, closed=True)
-    return Step(added, None, opened)
+        return state.close(rules, now), True
+    return None, False
+
+
+def check_fits(state: SessionState, size: int, event: PlaybackEvent, rules: Rules) -> int:
+    """The session's stored size with ``event`` (not yet in it) added, or ``InvalidMessage``.
+
+    ``session_limit``: the session holds its most events, or the event would
+    take its stored state past its byte bound (which keeps every state change
+    inside one Kafka message). ``clip_mismatch``: a listening event naming
+    another clip than the session's listening events so far; counting it
+    would credit one clip with another's listening (docs/semantics.md).
+    """
+    clip = state.listening_clip
+    if clip is not None and event.clip_id != clip and event.kind in LISTENING:
+        raise InvalidMessage("clip_mismatch", f"session {event.session_key} is a play of clip "
+                             f"{clip!r}; event {event.event_id} names clip {event.clip_id!r}")
+    if state.version >= rules.max_session_events:
+        raise InvalidMessage("session_limit", f"session {event.session_key} already holds "
+                             f"{state.version} events, its most (PLAYHEAD_MAX_SESSION_EVENTS)")
+    grown = size + state_codec.growth(state, event)
+    if grown > rules.max_session_bytes:
+        raise InvalidMessage("session_limit", f"session {event.session_key} would take {grown} "
+                             f"bytes with event {event.event_id}; at most "
+                             f"{rules.max_session_bytes} (PLAYHEAD_MAX_SESSION_STATE_BYTES)")
+    return grown
 
 
 def admit(stored: Stored, event: PlaybackEvent, now: float, rules: Rules) -> SessionState:
@@ -109,10 +155,13 @@ class WorkerCounters:
     dead_letters: Counter[str] = field(default_factory=Counter)
 
     def count_step(self, step: Step) -> None:
-        self.events[step.added.value] += 1
-        if step.opened:
+        self.count_added(step.added, step.opened)
+
+    def count_added(self, added: Added, opened: bool) -> None:
+        self.events[added.value] += 1
+        if opened:
             self.sessions["opened"] += 1
-        if step.added is Added.REOPENED:
+        if added is Added.REOPENED:
             self.sessions["reopened"] += 1
 
     def count_close(self, result: SessionResult) -> None:

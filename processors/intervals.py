@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -24,10 +25,14 @@ def ordered(events: Iterable[PlaybackEvent]) -> list[PlaybackEvent]:
     return sorted(unique.values(), key=PlaybackEvent.order_key)
 
 
-def listened_intervals(events: Sequence[PlaybackEvent]) -> list[Interval]:
+def listened_intervals(events: Sequence[PlaybackEvent],
+                       limit: float = math.inf) -> list[Interval]:
     """Turn ordered start/stop events into listened intervals.
 
     ``events`` must already be deduplicated and ordered (see ``ordered``).
+    No interval reaches past ``limit`` (the longest clip): an interval left open
+    runs at 1x for the wall time until the next event, and a client clock that
+    jumps a year would otherwise make a year of listening.
     """
     intervals: list[Interval] = []
     open_at: float | None = None  # position where the open interval began
@@ -38,18 +43,20 @@ def listened_intervals(events: Sequence[PlaybackEvent]) -> list[Interval]:
             if open_at is not None:
                 # A start while playing: the player skipped its stop, so the
                 # open interval ran at 1x for the wall time in between.
-                _keep(intervals, open_at, open_at + max(event.timestamp - opened_time, 0.0))
+                _keep(intervals, open_at,
+                      min(open_at + max(event.timestamp - opened_time, 0.0), limit))
             open_at, opened_time = position, event.timestamp
         elif event.kind is EventKind.STOP and open_at is not None:
-            _keep(intervals, open_at, position)
+            _keep(intervals, open_at, min(position, limit))
             open_at = None
         elif event.kind is EventKind.SEEK and open_at is not None:
             # A seek while playing is a stop where it left and a start where it landed.
-            _keep(intervals, open_at, position)
+            _keep(intervals, open_at, min(position, limit))
             open_at = max(event.seek_to_seconds or 0.0, 0.0)
             opened_time = event.timestamp
     if open_at is not None and events:
-        _keep(intervals, open_at, open_at + max(events[-1].timestamp - opened_time, 0.0))
+        _keep(intervals, open_at,
+              min(open_at + max(events[-1].timestamp - opened_time, 0.0), limit))
     return intervals
 
 

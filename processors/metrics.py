@@ -1,16 +1,29 @@
-"""The worker's Prometheus metrics, served as text on ``PLAYHEAD_METRICS_PORT``.
+"""The worker's Prometheus metrics and liveness, served on ``PLAYHEAD_METRICS_PORT``.
 
 The hot path only bumps plain counters (``WorkerCounters``); they are turned
 into Prometheus families when scraped, so an event costs no lock or label
 lookup. Sink timings are observed once per batch.
+
+``/livez`` answers 503 while the worker is stalled: messages are waiting
+(lag above 0) and no batch has finished for ``PLAYHEAD_STALL_SECONDS``. A
+healthy worker finishes a batch at least every tick, so "no batch" means the
+sink is held, the worker is wedged, or it stopped consuming. Lag is computed
+when asked, from the partitions' high watermarks and the last offsets the
+worker finished, so it keeps growing while the worker is stuck.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -25,16 +38,62 @@ SESSION_OUTCOMES = {
     "reopened": "Closed sessions re-opened by an event within the lateness window.",
     "late": "Events for sessions past their lateness window (dead-lettered as late).",
 }
+SET_ASIDE_HELP = ("Sessions the warehouse refused for their content while it answered "
+                  "otherwise; their events are dead-lettered as sink_refused.")
+DEAD_LETTER_REASONS = ("late", "undecodable", "invalid", "empty", "out_of_bounds",
+                       "session_limit", "clip_mismatch", "sink_refused")
+
+
+@dataclass
+class Progress:
+    """Where the worker stands: the last offset it finished per partition, and when.
+
+    ``high_watermark`` gives a partition's next offset (the consumer's view);
+    ``clock`` is wall time in seconds.
+    """
+
+    high_watermark: Callable[[Any], int]
+    stall_seconds: float
+    clock: Callable[[], float] = time.time
+    finished: dict[Any, int] = field(default_factory=dict)  # tp -> last offset finished
+    last_batch: float = field(default_factory=time.time)
+
+    def batch_done(self, offsets: dict[Any, int]) -> None:
+        self.finished.update(offsets)
+        self.last_batch = self.clock()
+
+    def forget(self, keep: set[Any]) -> None:
+        """After a rebalance: partitions no longer owned are not this worker's lag."""
+        for tp in list(self.finished):
+            if tp not in keep:
+                del self.finished[tp]
+
+    def lag(self) -> dict[int, int]:
+        out = {}
+        for tp, offset in list(self.finished.items()):
+            try:
+                out[tp.partition] = max(self.high_watermark(tp) - offset - 1, 0)
+            except Exception:  # the consumer is between assignments
+                continue
+        return out
+
+    def seconds_since_progress(self) -> float:
+        return max(self.clock() - self.last_batch, 0.0)
+
+    def stalled(self) -> tuple[bool, float, int]:
+        since, lag = self.seconds_since_progress(), sum(self.lag().values())
+        return lag > 0 and since > self.stall_seconds, since, lag
 
 
 class WorkerMetrics:
     def __init__(self, counters: WorkerCounters, open_sessions: Callable[[], int],
-                 state_memory: Callable[[], dict[str, int]] = dict):
+                 state_memory: Callable[[], dict[str, int]] = dict,
+                 progress: Progress | None = None):
         self.registry = CollectorRegistry()
         self.counters = counters
         self.open_sessions = open_sessions
         self.state_memory = state_memory
-        self.lag: dict[int, int] = {}  # partition -> messages behind the high watermark
+        self.progress = progress or Progress(lambda tp: 0, 120.0)
         self.sink_batch = Histogram(
             f"{PREFIX}sink_batch_sessions", "Sessions written to ClickHouse per batch.",
             buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000), registry=self.registry)
@@ -44,17 +103,56 @@ class WorkerMetrics:
             registry=self.registry)
         self.registry.register(_Totals(self))
 
-    def serve(self, host: str, port: int) -> bool:
+    def liveness(self) -> tuple[int, dict[str, Any]]:
+        stalled, since, lag = self.progress.stalled()
+        body: dict[str, Any] = {"status": "stalled" if stalled else "ok",
+                                "seconds_since_progress": round(since, 3), "lag": lag}
+        if stalled:
+            body["detail"] = (f"no batch finished for {since:.0f} s with {lag} messages "
+                              f"waiting (PLAYHEAD_STALL_SECONDS={self.progress.stall_seconds:g}); "
+                              "see the worker's log and whether the warehouse answers")
+        return (503 if stalled else 200), body
+
+    def serve(self, host: str, port: int) -> ThreadingHTTPServer | None:
+        """/metrics and /livez on a daemon thread; None when disabled or the port is taken."""
         if not port:
-            return False
+            return None
         try:
-            start_http_server(port, addr=host, registry=self.registry)
+            server = ThreadingHTTPServer((host, port), _handler(self))
         except OSError as err:
             # Metrics are worth a warning, not a stopped pipeline.
             log.warning("metrics not served: cannot listen on %s:%s: %s", host, port, err)
-            return False
-        log.info("metrics on http://%s:%s/metrics", host, port)
-        return True
+            return None
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+        log.info("metrics on http://%s:%s/metrics, liveness on /livez", host, port)
+        return server
+
+
+def _handler(metrics: WorkerMetrics) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            path = self.path.split("?", 1)[0]
+            if path == "/livez":
+                status, body = metrics.liveness()
+                self._answer(status, "application/json", json.dumps(body).encode())
+            elif path in ("/metrics", "/"):
+                self._answer(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
+            else:
+                self._answer(404, "application/json", b'{"error": "not found; try /metrics '
+                                                      b'or /livez"}')
+
+        def _answer(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:  # scrapes are not worth a log line each
+            pass
+
+    return Handler
 
 
 class _Totals(Collector):
@@ -75,15 +173,24 @@ class _Totals(Collector):
         dead = CounterMetricFamily(f"{PREFIX}dead_letters",
                                    "Messages sent to the dead-letter topic, by reason.",
                                    labels=["reason"])
-        for reason in sorted({"late", "undecodable", "invalid", "empty", *counters.dead_letters}):
+        for reason in sorted({*DEAD_LETTER_REASONS, *counters.dead_letters}):
             dead.add_metric([reason], counters.dead_letters[reason])
         yield dead
         lag = GaugeMetricFamily(f"{PREFIX}consumer_lag",
                                 "Messages of an owned partition not yet processed.",
                                 labels=["partition"])
-        for partition, behind in sorted(dict(self._m.lag).items()):
+        for partition, behind in sorted(self._m.progress.lag().items()):
             lag.add_metric([str(partition)], behind)
         yield lag
+        stalled, since, _ = self._m.progress.stalled()
+        yield GaugeMetricFamily(f"{PREFIX}seconds_since_progress",
+                                "Seconds since the worker last finished a batch.", value=since)
+        yield GaugeMetricFamily(f"{PREFIX}stalled", "1 while messages wait and no batch has "
+                                "finished for PLAYHEAD_STALL_SECONDS.", value=int(stalled))
+        set_aside = CounterMetricFamily(f"{PREFIX}sink_set_aside",
+                                        SET_ASIDE_HELP)
+        set_aside.add_metric([], counters.sessions["set_aside"])
+        yield set_aside
         yield GaugeMetricFamily(f"{PREFIX}open_sessions", "Open sessions in owned partitions.",
                                 value=self._m.open_sessions())
         memory = GaugeMetricFamily(

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from processors.events import PlaybackEvent
+from processors.events import EventKind, PlaybackEvent
 from processors.figures import (
     ContentEvent,
     Quality,
@@ -43,6 +43,13 @@ class Rules:
     lateness_seconds: float = DAY
     # How long a tombstone is kept after the lateness window ends.
     tombstone_seconds: float = 7 * DAY
+    # The longest clip (schemas/bounds.py): a listened interval never reaches past it,
+    # whatever the wall time between a start and the session's next event.
+    max_position_seconds: float = DAY
+    # A session's size, bounded so that its stored state always fits one Kafka
+    # message and applying an event never costs more than a bounded session.
+    max_session_events: int = 5000
+    max_session_bytes: int = 786_432
 
 
 class Added(enum.Enum):
@@ -85,11 +92,31 @@ class SessionState:
     closed: bool = False
     last_activity: float = 0.0  # processing time of the newest event, seconds
     closed_at: float = 0.0  # processing time of the latest close
+    # Kept up to date as events arrive, so that asking whether the session is
+    # complete costs the same for its 5th event as for its 5,000th.
+    _sequences: set[int] = field(default_factory=set, init=False, repr=False, compare=False)
+    _flagged_complete: bool = field(default=False, init=False, repr=False, compare=False)
+    _listening_clip: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for event in self.events.values():
+            self._track(event)
+
+    def _track(self, event: PlaybackEvent) -> None:
+        self._sequences.add(event.sequence_number)
+        self._flagged_complete = self._flagged_complete or event.session_complete
+        if self._listening_clip is None and event.kind in LISTENING:
+            self._listening_clip = event.clip_id
+
+    def restore(self, event: PlaybackEvent) -> None:
+        """Put back an event read from storage (no activity, no re-open)."""
+        self.events[event.event_id] = event
+        self._track(event)
 
     def add(self, event: PlaybackEvent, now: float) -> Added:
         if event.event_id in self.events:
             return Added.DUPLICATE
-        self.events[event.event_id] = event
+        self.restore(event)
         self.last_activity = now
         if self.closed:
             self.closed = False
@@ -100,13 +127,18 @@ class SessionState:
     def version(self) -> int:
         return len(self.events)
 
+    @property
+    def listening_clip(self) -> str | None:
+        """The clip the session's listening events name (they all name one)."""
+        return self._listening_clip
+
     def is_complete(self) -> bool:
         """The sender said the session is complete and no sequence number is missing."""
-        if not any(event.session_complete for event in self.events.values()):
+        if not self._flagged_complete:
             return False
         # Counting, not building 1..max: dialects that number events by their
         # timestamp have sequence numbers near 10^13.
-        sequences = {event.sequence_number for event in self.events.values()}
+        sequences = self._sequences
         return min(sequences) == 1 and len(sequences) == max(sequences)
 
     def is_idle(self, now: float, rules: Rules) -> bool:
@@ -138,13 +170,29 @@ class Tombstone:
         return now - self.closed_at >= rules.lateness_seconds + rules.tombstone_seconds
 
 
+LISTENING = frozenset({EventKind.START, EventKind.STOP, EventKind.HEARTBEAT, EventKind.SEEK})
+
+
+def session_clip(timeline: list[PlaybackEvent]) -> str:
+    """The clip a session is a play of: its first listening event's, else its first event's.
+
+    The worker refuses listening events that name another clip than the ones
+    it holds (``clip_mismatch``), so a late event cannot move a session's
+    listening to another clip (docs/semantics.md, "A session's clip").
+    """
+    for event in timeline:
+        if event.kind in LISTENING:
+            return event.clip_id
+    return timeline[0].clip_id
+
+
 def summarize(events: Iterable[PlaybackEvent], rules: Rules) -> SessionResult:
     """Every figure of one session from its events (duplicates and order don't matter)."""
     timeline = ordered(events)
     if not timeline:
         raise ValueError("a session needs at least one event")
     first = timeline[0]
-    intervals = tuple(listened_intervals(timeline))
+    intervals = tuple(listened_intervals(timeline, rules.max_position_seconds))
     # Rounded to the microsecond so 4.554 + 234.59 reads 239.144, not 239.14400000000003.
     duration = round(sum(interval.length for interval in intervals), 6)
     kept = duration >= rules.min_session_seconds
@@ -153,7 +201,7 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules) -> SessionResult:
     length = clip_length(timeline)
     return SessionResult(
         organization_id=first.organization_id,
-        clip_id=first.clip_id,
+        clip_id=session_clip(timeline),
         session_id=first.session_id,
         source=first.source,
         day=started_at.date(),

@@ -49,26 +49,47 @@ def encode(state: SessionState | Tombstone) -> bytes:
         return head
     org, session = events[0].organization_id, events[0].session_id
     rows = []
-    clip = source = dialect = None
+    previous = None
     for e in events:
         if e.organization_id != org or e.session_id != session:
             raise ValueError(f"event {e.event_id} belongs to another session")
-        derived = derived_event_id(e.dialect, org, session, e.sequence_number)
-        row: list[Any] = [
-            0 if e.event_id == derived else e.event_id,
-            None if e.clip_id == clip else e.clip_id,
-            None if e.source == source else e.source,
-            None if e.dialect == dialect else e.dialect,
-            _KIND_INDEX[e.kind], e.position_seconds, e.sequence_number, e.timestamp,
-            e.received_at, int(e.session_complete),
-            e.action, e.seek_to_seconds, e.value_ms, e.clip_length_seconds, dict(e.attributes),
-        ]
-        clip, source, dialect = e.clip_id, e.source, e.dialect
-        while len(row) > 10 and row[-1] == _DEFAULTS[len(row) - 11]:
-            row.pop()
-        rows.append(row)
-    body = json.dumps([org, session, rows], separators=(",", ":"), ensure_ascii=False)
-    return head + body.encode()
+        rows.append(_row(e, previous))
+        previous = e
+    return head + _json([org, session, rows])
+
+
+def _row(e: PlaybackEvent, previous: PlaybackEvent | None) -> list[Any]:
+    """One event's array, leaving out what equals the event stored before it."""
+    derived = derived_event_id(e.dialect, e.organization_id, e.session_id, e.sequence_number)
+    row: list[Any] = [
+        0 if e.event_id == derived else e.event_id,
+        None if previous and e.clip_id == previous.clip_id else e.clip_id,
+        None if previous and e.source == previous.source else e.source,
+        None if previous and e.dialect == previous.dialect else e.dialect,
+        _KIND_INDEX[e.kind], e.position_seconds, e.sequence_number, e.timestamp,
+        e.received_at, int(e.session_complete),
+        e.action, e.seek_to_seconds, e.value_ms, e.clip_length_seconds, dict(e.attributes),
+    ]
+    while len(row) > 10 and row[-1] == _DEFAULTS[len(row) - 11]:
+        row.pop()
+    return row
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def growth(state: SessionState, event: PlaybackEvent) -> int:
+    """How many bytes adding ``event`` (not yet in ``state``) adds to ``encode(state)``.
+
+    New events are stored after the others, so only the event's own row is
+    new: the cost is one event's, whatever the session holds, and the worker
+    can bound a session's stored size as events arrive.
+    """
+    previous = next(reversed(state.events.values()), None)
+    if previous is None:
+        return len(_json([event.organization_id, event.session_id, [_row(event, None)]]))
+    return len(_json(_row(event, previous))) + 1  # and its comma
 
 
 def decode(data: bytes) -> SessionState | Tombstone:
@@ -97,5 +118,5 @@ def decode(data: bytes) -> SessionState | Tombstone:
             received_at=received, action=action, seek_to_seconds=seek_to, value_ms=value_ms,
             clip_length_seconds=length, attributes=attributes,
         )
-        state.events[event.event_id] = event
+        state.restore(event)
     return state

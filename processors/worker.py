@@ -53,7 +53,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     if applied:
         log.info("applied migrations: %s", ", ".join(m.name for m in applied))
     sink = ClickHouseSink(client, settings.clickhouse_database)
-    app = build_app(settings, sink.write)
+    app = build_app(settings, sink)
     marker = ready_file(settings)
     marker.unlink(missing_ok=True)
     worker = _Worker(app, marker, loglevel=loglevel, quiet=True)

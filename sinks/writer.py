@@ -7,9 +7,12 @@ caller can hold its offsets and retry.
 
 from __future__ import annotations
 
+import re
+import struct
 from collections.abc import Sequence
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
 from processors.session import SessionResult
 from sinks.rows import (
@@ -26,10 +29,45 @@ class SinkUnavailable(RuntimeError):
     """ClickHouse refused or failed a batch; nothing of it may be treated as written."""
 
 
+# ClickHouse error codes that are about the data sent, never about the server's state:
+# CANNOT_PARSE_TEXT, CANNOT_PARSE_INPUT_ASSERTION_FAILED, TYPE_MISMATCH,
+# ILLEGAL_TYPE_OF_ARGUMENT, ARGUMENT_OUT_OF_BOUND, CANNOT_CONVERT_TYPE,
+# TOO_LARGE_ARRAY_SIZE, TOO_LARGE_STRING_SIZE, VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE.
+CONTENT_ERROR_CODES = frozenset({6, 27, 53, 43, 69, 70, 128, 131, 321})
+_CODE = re.compile(r"\bCode: (\d+)\b")
+
+
+def refuses_content(err: BaseException) -> bool:
+    """Whether a failed write was refused for its rows (retrying cannot help).
+
+    clickhouse-connect raises ``DataError`` when a value does not fit its
+    column's type before anything is sent; the server names its reason by
+    code. Everything else (connections, time-outs, memory, too many parts)
+    may pass: the caller retries it.
+    """
+    cause = err.__cause__ if isinstance(err, SinkUnavailable) and err.__cause__ else err
+    if isinstance(cause, DataError | OverflowError | struct.error | UnicodeEncodeError):
+        return True
+    if isinstance(cause, DatabaseError):
+        code = _CODE.search(str(cause))
+        return code is not None and int(code.group(1)) in CONTENT_ERROR_CODES
+    return False
+
+
 class ClickHouseSink:
     def __init__(self, client: Client, database: str):
         self._client = client
         self._database = database
+
+    def ping(self) -> bool:
+        """Whether the warehouse answers a trivial query now (the flusher's evidence)."""
+        try:
+            return bool(self._client.command("SELECT 1") == 1)
+        except Exception:
+            return False
+
+    def refuses_content(self, err: BaseException) -> bool:
+        return refuses_content(err)
 
     def write(self, results: Sequence[SessionResult]) -> None:
         if not results:

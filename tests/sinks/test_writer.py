@@ -6,10 +6,12 @@ this process (chDB) and the `playhead warehouse` server over HTTP.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import random
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from processors.events import EventKind, PlaybackEvent
+from processors.figures import Quality
 from processors.session import Rules, SessionResult, summarize
+from processors.sink_flusher import SinkFlusher
 from sinks.client import connect
 from sinks.migrate import available, migrate
 from sinks.writer import ClickHouseSink, SinkUnavailable
@@ -285,3 +289,32 @@ def test_every_event_of_a_session_is_listed_once_at_its_newest_version(
         "FINAL ORDER BY sequence_number").result_rows
     assert [tuple(r) for r in rows] == [(1, "START", 0.0, 3), (2, "STOP", 30.0, 3),
                                         (3, "OTHER", 0.0, 3)]
+
+
+def test_a_session_the_warehouse_refuses_is_set_aside_and_the_rest_is_written(
+        client: Client, database: str) -> None:
+    # A startup time past UInt32, as a producer without Playhead's bounds could
+    # make: ClickHouse refuses the insert that carries it.
+    good = [session([(0, 20)], session_id=f"good-{i}") for i in range(9)]
+    poisoned = dataclasses.replace(session([(0, 20)], session_id="poisoned"),
+                                   quality=Quality(5_000_000_000, 0, 0, 0, 0))
+    sink = ClickHouseSink(client, database)
+    with pytest.raises(SinkUnavailable):
+        sink.write([*good[:4], poisoned, *good[4:]])
+    set_aside: list[tuple[str, str]] = []
+
+    async def dead_letter(result: SessionResult, err: BaseException) -> None:
+        set_aside.append((result.session_id, str(err)))
+
+    flusher = SinkFlusher(_in_thread(sink.write), _in_thread(sink.ping), dead_letter,
+                          sink.refuses_content)
+    refused = asyncio.run(flusher.flush([*good[:4], poisoned, *good[4:]]))
+    assert [r.session_id for r in refused] == ["poisoned"]
+    assert [s for s, _ in set_aside] == ["poisoned"] and "startup_ms" in set_aside[0][1]
+    assert sessions(client, database) == sorted((f"good-{i}", 20.0, 1) for i in range(9))
+
+
+def _in_thread(call: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def run(*args: Any) -> Any:
+        return await asyncio.to_thread(call, *args)
+    return run

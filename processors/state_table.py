@@ -1,0 +1,124 @@
+"""The worker's session state in Faust's table: the only code that touches Faust's private API.
+
+Faust keeps a table per partition in RocksDB with a changelog topic. The
+worker needs three things Faust does not offer publicly: to bind a change to
+its key's partition inside a batch, to scan a partition's stored sessions
+(index rebuilds and the sweep), and to wait until table changes have left
+Faust's producer buffer. All three live here, with the per-partition
+open-session indexes built from the scans.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+from faust.types import EventT
+
+from processors.batch import Change, open_entries
+from processors.open_index import OpenSessions
+from processors.state_store import BoundedRocksDBOptions
+
+STATE_TABLE = "session_state"
+
+
+class _Processing:
+    # Faust writes a table change to the changelog partition of the event
+    # being processed. In a batch, that is the batch's last event, not the
+    # event that changed the key, so bind one of the key's partition.
+    def __init__(self, event: EventT):
+        self._ref = weakref.ref(event)
+
+    def __enter__(self) -> None:
+        self._token = _current_event.set(self._ref)
+
+    def __exit__(self, *_: object) -> None:
+        _current_event.reset(self._token)
+
+
+class StateTable:
+    def __init__(self, app: faust.App, partitions: int, memory_mib: int, sweep_batch: int):
+        # bytes types make Faust store keys as UTF-8 and values (state_codec) as they are.
+        self.table = app.Table(STATE_TABLE, default=None, partitions=partitions,
+                               options={"driver": "rocksdict"}, key_type=bytes,
+                               value_type=bytes)
+        # Partition databases open later, on assignment, with these options.
+        self.options = BoundedRocksDBOptions(memory_mib)
+        store: Any = self.table.data  # Faust's RocksDB store, used through its private API
+        store.rocksdb_options = self.options
+        self._store = store
+        self._app = app
+        self._sweep_batch = sweep_batch
+        self._sweep_from: dict[int, bytes | None] = {}
+        self._indexes: dict[int, OpenSessions] = {}
+
+    def load(self, key: str, token: Any) -> bytes | None:
+        with _Processing(token):
+            value = self.table.get(key)
+        return bytes(value) if value is not None else None
+
+    def store(self, changes: Iterable[Change]) -> None:
+        for change in changes:
+            with _Processing(change.token):  # type: ignore[arg-type]
+                if change.value is None:
+                    self.table.pop(change.key, None)
+                else:
+                    self.table[change.key] = change.value
+
+    async def changelog_handed_over(self) -> None:
+        # Table changes wait in Faust's producer buffer. Faust flushes it before
+        # committing offsets, but its flush gives up as soon as one message
+        # takes over 0.1 s to hand over (a rebalance, a slow broker) and the
+        # commit goes ahead: a worker stopped or killed then loses state
+        # changes of events whose offsets are committed. So the batch is only
+        # acknowledged once every change is with the Kafka client, whose own
+        # flush (before the commit) waits for delivery.
+        buffer = self._app.producer.buffer
+        while buffer.size:
+            await buffer.flush_atmost(buffer.size)
+
+    def _db(self, partition: int) -> Any:
+        return self._store._db_for_partition(partition)
+
+    def index(self, partition: int) -> OpenSessions:
+        """The partition's open sessions, built from its stored sessions on first use
+        after an assignment (its recovery from the changelog is done by then)."""
+        if partition not in self._indexes:
+            items = self._store._visible_items(self._db(partition))
+            self._indexes[partition] = OpenSessions(open_entries(
+                (key.decode(), value) for key, value in items))
+        return self._indexes[partition]
+
+    def forget_indexes(self) -> None:
+        """After a rebalance: another worker may have changed these partitions meanwhile."""
+        self._indexes.clear()
+        self._sweep_from.clear()
+
+    def open_sessions(self) -> int:
+        return sum(len(index) for index in list(self._indexes.values()))
+
+    def memory(self) -> dict[str, int]:
+        return self.options.memory(list(self._store._dbs.values()))
+
+    def sweep_slice(self, partition: int) -> list[tuple[str, bytes]]:
+        """The next ``sweep_batch`` stored entries of a partition, wrapping around."""
+        it = self._db(partition).iter()
+        cursor = self._sweep_from.get(partition)
+        if cursor is None:
+            it.seek_to_first()
+        else:
+            it.seek(cursor)
+            if it.valid() and it.key() == cursor:
+                it.next()
+        offset_key = self._store.offset_key
+        out: list[tuple[str, bytes]] = []
+        while it.valid() and len(out) < self._sweep_batch:
+            key = it.key()
+            if key != offset_key:
+                out.append((key.decode(), it.value()))
+            it.next()
+        self._sweep_from[partition] = it.key() if it.valid() else None
+        return out
