@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,19 +18,57 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.access import AccessDenied
 from ingest.body import BodyNormalizer
-from ingest.gateway import Gateway, Problem, Publisher, field_path
-from ingest.publisher import KafkaPublisher, PublishUnavailable
-from ingest.rejections import ERROR_RESPONSES, Rejected
+from ingest.gateway import Gateway, Problem, Publisher
+from ingest.publisher import KafkaPublisher, PublishRefused, PublishUnavailable
+from ingest.rejections import ERROR_RESPONSES, Rejected, internal_error
 from ingest.routes import all_routers
 from playhead.settings import Settings
 
 log = logging.getLogger("playhead.gateway")
 RETRY_AFTER_SECONDS = 5
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class InternalErrors:
+    """Any exception no handler answered becomes the gateway's JSON 500 (internal_error).
+
+    Without it Starlette answers a plain-text 500 and uvicorn, seeing the
+    exception, may drop the connection under a pooled client. Inside the other
+    middleware, so the answer still gets CORS headers and is counted.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as err:
+            if started:
+                raise  # half an answer is out: only closing the connection is honest
+            await internal_error(err)(scope, receive, send)
+
+
+ERRORS = {422: "invalid request", 413: "request too large"}
+
 
 def _problems(problems: list[Problem], status: int = 422) -> JSONResponse:
     return JSONResponse(status_code=status, content={
-        "error": "invalid request" if status == 422 else "malformed request",
+        "error": ERRORS.get(status, "malformed request"),
         "problems": [p.as_dict() for p in problems]})
 
 
@@ -42,7 +80,8 @@ def create_app(
     gateway = Gateway(
         settings,
         publisher or KafkaPublisher(settings.kafka_bootstrap, settings.events_topic,
-                                    settings.publish_timeout_seconds),
+                                    settings.publish_timeout_seconds,
+                                    settings.dead_letter_topic),
         clock,
     )
 
@@ -59,6 +98,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = gateway
+    app.add_middleware(InternalErrors)
     app.add_middleware(BodyNormalizer, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
@@ -74,8 +114,7 @@ def create_app(
             return _problems([Problem("body", "malformed_json",
                                       f"body is not valid JSON: {e.get('ctx', {}).get('error')}")
                               for e in errors if e.get("type") == "json_invalid"], 400)
-        problems = [Problem(field_path(tuple(e["loc"])), "invalid", e["msg"]) for e in errors]
-        return _problems(problems)
+        return _problems([Problem.from_validation(e) for e in errors])
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
@@ -94,6 +133,11 @@ def create_app(
             headers["Retry-After"] = str(max(1, math.ceil(err.retry_after)))
         return JSONResponse(status_code=err.status, content={"error": str(err)},
                             headers=headers)
+
+    @app.exception_handler(PublishRefused)
+    async def on_refused(_: Request, err: PublishRefused) -> JSONResponse:
+        log.warning("answering 413: %s", err)
+        return _problems([Problem("body", "too_large", str(err))], 413)
 
     @app.exception_handler(PublishUnavailable)
     async def on_unavailable(_: Request, err: PublishUnavailable) -> JSONResponse:

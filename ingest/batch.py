@@ -3,6 +3,8 @@
 Policy (documented in docs/gateway.md): the valid events of a batch are
 accepted and published; the answer lists every refused event by index with
 its problems. A batch in which nothing is valid is refused whole (422).
+Every conversion here goes through Gateway.admit_events, so every published event
+kept the bounds of schemas/bounds.py; one outside them refuses its item only.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from ingest.gateway import Gateway, Problem, field_path
-from ingest.policy import EventRejected
+from ingest.gateway import Admitted, Gateway, Problem
+from ingest.policy import EventRejected, Locate
 from ingest.rejections import Rejected
 from processors.events import PlaybackEvent
 
 T = TypeVar("T")
-E = TypeVar("E")
 
 
 class RefusedEvent(BaseModel):
@@ -42,22 +43,23 @@ def validate_items(
         try:
             valid.append((index, adapter.validate_python(item)))
         except ValidationError as err:
-            refused[index] = [Problem(field_path(tuple(e["loc"]), f"{prefix}[{index}]"),
-                                      "invalid", e["msg"]) for e in err.errors()]
+            refused[index] = [Problem.from_validation(e, f"{prefix}[{index}]")
+                              for e in err.errors()]
     return valid, refused
 
 
 def convert_items(
-    valid: Sequence[tuple[int, T]], convert: Callable[[int, T], list[E]],
+    gateway: Gateway, valid: Sequence[tuple[int, T]],
+    convert: Callable[[int, T], list[PlaybackEvent]], locate: Callable[[int, T], Locate],
     refused: dict[int, list[Problem]],
-) -> list[E]:
-    """Map valid items to canonical events; an EventRejected refuses just that item."""
-    events: list[E] = []
+) -> list[Admitted]:
+    """Map valid items to canonical events; a refusal (EventRejected) refuses just that item."""
+    events: list[Admitted] = []
     for index, item in valid:
         try:
-            events.extend(convert(index, item))
+            events.extend(gateway.admit_events(convert(index, item), locate(index, item)))
         except EventRejected as err:
-            refused.setdefault(index, []).append(Problem.of(err))
+            refused.setdefault(index, []).extend(Problem.all_of(err))
     return events
 
 
@@ -76,22 +78,23 @@ def refuse_oversized(gateway: Gateway, dialect: str, count: int, limit: int, rea
         raise Rejected([problem], status=413)
 
 
-def convert_whole(gateway: Gateway, dialect: str, convert: Callable[[], list[E]]) -> list[E]:
+def convert_whole(gateway: Gateway, dialect: str, convert: Callable[[], list[PlaybackEvent]],
+                  locate: Locate) -> list[Admitted]:
     """A request accepted or refused whole: its conversion's refusal refuses it (422)."""
     try:
-        return convert()
+        return gateway.admit_events(convert(), locate)
     except EventRejected as err:
-        problem = Problem.of(err)
-        gateway.reject(dialect, [problem])
-        raise Rejected([problem]) from err
+        problems = Problem.all_of(err)
+        gateway.reject(dialect, problems)
+        raise Rejected(problems) from err
 
 
 async def publish_each(gateway: Gateway, dialect: str, adapter: TypeAdapter[T],
-                       items: Sequence[Any],
-                       convert: Callable[[int, T], list[PlaybackEvent]]) -> BatchAnswer:
+                       items: Sequence[Any], convert: Callable[[int, T], list[PlaybackEvent]],
+                       locate: Callable[[int, T], Locate]) -> BatchAnswer:
     """Validate and convert each item alone, publish the good ones, name the bad ones."""
     valid, refused = validate_items(adapter, items, "events")
-    events = convert_items(valid, convert, refused)
+    events = convert_items(gateway, valid, convert, locate, refused)
     problems = [problem for found in refused.values() for problem in found]
     gateway.reject(dialect, problems)
     if not events:

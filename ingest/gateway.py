@@ -2,25 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NewType, Protocol, cast
 
 from fastapi import Request
 
 from ingest.access import AccessDenied, RateLimiter, WriteKeys
 from ingest.metrics import GatewayMetrics
-from ingest.policy import EventRejected, TimestampPolicy
+from ingest.policy import EventRejected, Locate, TimestampPolicy
 from playhead.settings import Settings
 from processors.events import PlaybackEvent
+from schemas.bounds import Bounds
 
 log = logging.getLogger("playhead.gateway")
+
+# A canonical event that passed Bounds.violations (Gateway.admit_events, the one
+# place that checks them): the only kind Gateway.publish takes, so a route
+# cannot publish an event that skipped the check.
+Admitted = NewType("Admitted", PlaybackEvent)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Input kept for inspection instead of published: the client's own JSON, as sent."""
+
+    key: bytes
+    value: bytes
+    reason: str
+    detail: str
+    source: str  # e.g. gateway/omny
+    format: str = "application/json"
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [("playhead-dlq-reason", self.reason.encode()),
+                ("playhead-dlq-detail", self.detail.encode("utf-8", "backslashreplace")),
+                ("playhead-dlq-source", self.source.encode()),
+                ("playhead-dlq-format", self.format.encode())]
 
 
 class Publisher(Protocol):
     async def publish(self, events: Sequence[PlaybackEvent]) -> None: ...
+    async def publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
     async def close(self) -> None: ...
     async def ready(self) -> bool: ...
 
@@ -40,6 +66,25 @@ class Problem:
     def of(cls, err: EventRejected) -> Problem:
         return cls(err.path, err.reason, str(err))
 
+    @classmethod
+    def all_of(cls, err: EventRejected) -> list[Problem]:
+        return list(err.problems) if isinstance(err, OutOfBounds) else [cls.of(err)]
+
+    @classmethod
+    def from_validation(cls, error: Mapping[str, Any], prefix: str = "") -> Problem:
+        """A pydantic error as a problem; bounds stated in a model keep their reason."""
+        reason = "out_of_bounds" if error.get("type") == "out_of_bounds" else "invalid"
+        return cls(field_path(tuple(error["loc"]), prefix), reason, error["msg"])
+
+
+class OutOfBounds(EventRejected):
+    """Canonical events outside schemas/bounds.py, each field named as the client sent it."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__(self.problems[0].path, "out_of_bounds",
+                         "; ".join(p.message for p in self.problems))
+
 
 @dataclass
 class Gateway:
@@ -49,6 +94,7 @@ class Gateway:
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
 
     def __post_init__(self) -> None:
+        self.bounds = Bounds(self.settings.max_clip_seconds)
         self.policy = TimestampPolicy(self.settings.max_future_seconds,
                                       self.settings.max_event_age_seconds)
         self.keys = WriteKeys(dict(self.settings.write_keys))
@@ -77,7 +123,24 @@ class Gateway:
         for problem in problems:
             self.metrics.rejected.labels(dialect, problem.reason).inc()
 
-    async def publish(self, dialect: str, events: Sequence[PlaybackEvent]) -> None:
+    def admit_events(self, events: Sequence[PlaybackEvent], locate: Locate) -> list[Admitted]:
+        """The events, if every one keeps the bounds; OutOfBounds naming each field otherwise.
+
+        Every route's events pass here before Gateway.publish: a value outside
+        a bound would stall the worker, overflow a ClickHouse column or not fit
+        in a Kafka message, and retrying cannot fix it, so it is the client's 4xx.
+        """
+        problems: dict[str, Problem] = {}
+        for event in events:
+            for violation in self.bounds.violations(event):
+                path = locate(event, violation.field)
+                problems.setdefault(path, Problem(path, violation.reason,
+                                                  f"{path}: {violation.message}"))
+        if problems:
+            raise OutOfBounds(list(problems.values()))
+        return cast(list[Admitted], list(events))
+
+    async def publish(self, dialect: str, events: Sequence[Admitted]) -> None:
         """Return once Kafka acknowledged every event; PublishUnavailable otherwise."""
         if not events:
             return
@@ -89,8 +152,18 @@ class Gateway:
         log.debug("accepted", extra={"dialect": dialect, "events": len(events),
                                     "produce_ms": round(elapsed * 1000, 2)})
 
+    async def publish_with_dead_letters(self, dialect: str, events: Sequence[Admitted],
+                                        letters: Sequence[DeadLetter]) -> None:
+        """Publish events and dead letters; return once Kafka acknowledged all of them."""
+        async def dead_letters() -> None:
+            if letters:
+                await self.publisher.publish_dead_letters(letters)
+        await asyncio.gather(self.publish(dialect, events), dead_letters())
+        for letter in letters:
+            self.metrics.dead_letters.labels(dialect, letter.reason).inc()
+
     def problems_from_validation(self, errors: Sequence[Any], prefix: str = "") -> list[Problem]:
-        return [Problem(field_path(tuple(e["loc"]), prefix), "invalid", e["msg"]) for e in errors]
+        return [Problem.from_validation(e, prefix) for e in errors]
 
 
 def field_path(location: tuple[Any, ...], prefix: str = "") -> str:

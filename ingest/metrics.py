@@ -14,6 +14,9 @@ class GatewayMetrics:
         self.rejected = Counter(
             "playhead_gateway_events_rejected", "Events refused, by reason",
             ["dialect", "reason"], registry=self.registry)
+        self.dead_letters = Counter(
+            "playhead_gateway_dead_letters", "Refused input kept in the dead-letter topic "
+            "(Omny sessions), by reason", ["dialect", "reason"], registry=self.registry)
         self.requests = Counter(
             "playhead_gateway_requests", "Requests answered, by route and status",
             ["route", "status"], registry=self.registry)

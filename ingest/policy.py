@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from processors.events import PlaybackEvent
+from schemas.bounds import timestamp_violation
+
+# Where a canonical field of an event came from in the client's request, so a
+# bound it breaks is named as sent: (event, "position_seconds") -> "Events[2].Position".
+Locate = Callable[[PlaybackEvent, str], str]
 
 
 class EventRejected(ValueError):
@@ -28,6 +36,12 @@ class TimestampPolicy:
     def apply(self, stamp: float | None, now: float, path: str) -> Stamped:
         if stamp is None:
             return Stamped(now, "missing")
+        # Checked before the future rule replaces it: a client time in the year
+        # 30,000 is not a clock running ahead, and the dialects derive sequence
+        # numbers from the client's time, which must stay representable too.
+        outside = timestamp_violation(path, stamp)
+        if outside is not None:
+            raise EventRejected(path, outside.reason, outside.message)
         if stamp > now + self.max_future_seconds:
             # A client clock running ahead: keep the event, trust the server's time.
             return Stamped(now, "future")
@@ -39,3 +53,17 @@ class TimestampPolicy:
                 f"{self.max_age_seconds / 3600:g} h are not accepted "
                 "(PLAYHEAD_MAX_EVENT_AGE_SECONDS)")
         return Stamped(stamp, None)
+
+
+def fields_at(prefix: str, names: Mapping[str, str]) -> Locate:
+    """A Locate for items whose canonical fields each come from one field of the item.
+
+    ``names`` maps canonical names to the dialect's (``position_seconds`` ->
+    ``Position``); ``attributes.<key>`` follows ``attributes``. A field not in
+    ``names`` keeps its canonical name, so a problem still names the item.
+    """
+    def locate(_: PlaybackEvent, canonical: str) -> str:
+        head, dot, rest = canonical.partition(".")
+        name = names[head] + dot + rest if head in names else canonical
+        return f"{prefix}.{name}" if prefix and name else prefix or name
+    return locate

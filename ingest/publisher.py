@@ -6,20 +6,48 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 
+from ingest.gateway import DeadLetter
 from playhead.producer import EventProducer, PublishFailed
 from processors.events import PlaybackEvent
+
+TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 
 
 class PublishUnavailable(RuntimeError):
     """Kafka did not acknowledge in time; nothing in the batch may be reported as accepted."""
 
 
+class PublishRefused(ValueError):
+    """Kafka refused the messages as they are (too large): a retry would fail the same way,
+    so the client is told (4xx), not asked to retry (503)."""
+
+
+def _too_large(err: BaseException | None) -> bool:
+    while err is not None:
+        if isinstance(err, TOO_LARGE):
+            return True
+        err = err.__cause__
+    return False
+
+
+def _refused(err: BaseException) -> PublishRefused:
+    return PublishRefused(f"Kafka refused a message as too large ({err!r}): send fewer or "
+                          "smaller events per request")
+
+
 class KafkaPublisher:
-    def __init__(self, bootstrap: str, topic: str, timeout_seconds: float = 10.0):
+    def __init__(self, bootstrap: str, topic: str, timeout_seconds: float = 10.0,
+                 dead_letter_topic: str = "playhead.events.dlq"):
         self._bootstrap = bootstrap
         self._topic = topic
+        self._dead_letter_topic = dead_letter_topic
         self._timeout = timeout_seconds
         self._producer: EventProducer | None = None
         self._starting = asyncio.Lock()
@@ -47,8 +75,29 @@ class KafkaPublisher:
             # deadline the caller is told to retry (and may be deduplicated).
             await asyncio.wait_for(producer.publish(events), self._timeout)
         except (PublishFailed, KafkaError, TimeoutError) as err:
+            if _too_large(err):
+                raise _refused(err) from err  # the producer is fine: keep it
             await self._discard(producer)
             raise PublishUnavailable(f"Kafka did not acknowledge the events: {err!r}") from err
+
+    async def publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Send refused input to the dead-letter topic; return once Kafka acknowledged it."""
+        producer = await self._ready_producer()
+
+        async def send_all() -> None:
+            deliveries = [await producer.client.send(
+                self._dead_letter_topic, letter.value, key=letter.key,
+                headers=letter.headers()) for letter in letters]
+            await asyncio.gather(*deliveries)
+
+        try:
+            await asyncio.wait_for(send_all(), self._timeout)
+        except (KafkaError, TimeoutError) as err:
+            if _too_large(err):
+                raise _refused(err) from err
+            await self._discard(producer)
+            raise PublishUnavailable(
+                f"Kafka did not acknowledge the dead letters: {err!r}") from err
 
     async def _discard(self, producer: EventProducer) -> None:
         # After an outage an idempotent producer can stay wedged on its old

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
@@ -35,8 +38,27 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     415: _error("Unsupported Content-Type or Content-Encoding"),
     422: _error("Invalid fields; each problem names its path and reason"),
     429: _error("Rate limit exceeded; retry after Retry-After seconds"),
+    500: _error("Internal error, logged with a reference; the events may not be stored"),
     503: _error("Kafka unavailable, nothing stored; retry after Retry-After seconds"),
 }
+
+log = logging.getLogger("playhead.gateway")
+
+
+def internal_error(err: BaseException) -> JSONResponse:
+    """The answer to an exception no route expected: logged with its traceback, JSON 500.
+
+    ``Connection: close`` makes the server close the connection once the answer
+    is out, so a pooled client's next request opens a fresh one instead of
+    finding whatever state the failure left behind.
+    """
+    reference = uuid.uuid4().hex[:12]
+    log.error("internal error %s", reference, exc_info=err)
+    return JSONResponse(status_code=500, headers={"Connection": "close"}, content={
+        "error": f"internal error (reference {reference}): the request was not completed and "
+                 "its events may not be stored; retry later, and report the reference if it "
+                 "persists",
+        "problems": []})
 
 
 class Rejected(Exception):

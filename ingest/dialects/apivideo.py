@@ -36,7 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ingest.dialects.fields import Identifier, IsoTimestamp, Seconds, iso
-from ingest.policy import TimestampPolicy
+from ingest.policy import Locate, TimestampPolicy
 from processors.events import Action, EventKind, PlaybackEvent
 
 DIALECT = "apivideo"
@@ -95,9 +95,12 @@ class PlayerSessionEvents(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     videoId: Identifier = Field(description="The video the session plays")
+    # offset + the events must stay sequence numbers (schemas/bounds.py): checked with the
+    # other bounds, which name "offset" when they do not.
     offset: int = Field(0, ge=0, description=(
         "How many events of this session earlier requests carried (0 for the first): the "
-        "first event here is number offset + 1 of the session. A retry sends the same."))
+        "first event here is number offset + 1 of the session. A retry sends the same. "
+        "offset + the number of events is at most 2^63-1."))
     completed: bool = Field(False, description=(
         "The player is done with this session (unloaded, closed): it can be closed as soon "
         "as every event up to this request's last has arrived, without waiting for it to "
@@ -150,6 +153,23 @@ def read_scrubs(items: list[PlayerEvent]) -> tuple[dict[int, float], set[int]]:
             if paused is not None and paused.type == "pause" and paused.at == item.to:
                 corrected[index - 2] = item.from_ or 0.0
     return corrected, restated
+
+
+def locate(request: PlayerSessionEvents) -> Locate:
+    """Where each canonical field of the request's events came from."""
+    def where(event: PlaybackEvent, canonical: str) -> str:
+        if canonical == "sequence_number":
+            return "offset"
+        if canonical in ("clip_id", "event_id"):
+            return "videoId" if canonical == "clip_id" else "sessionId"
+        if canonical == "session_id":
+            return "sessionId"
+        index = event.sequence_number - request.offset - 1
+        item = request.events[index]
+        name = {"position_seconds": "from" if item.type in SEEKS else "at",
+                "seek_to_seconds": "to", "timestamp": "emittedAt"}.get(canonical, canonical)
+        return f"events[{index}].{name}"
+    return where
 
 
 def to_events(

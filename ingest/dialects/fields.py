@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from schemas.bounds import MAX_TIMESTAMP, MIN_TIMESTAMP
+
 # Printable ASCII without spaces: ids end up in Kafka keys, event ids and ClickHouse.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,128}$")]
 # A part of the Kafka key "<organization>/<session>": the same without "/", so two
@@ -27,12 +29,32 @@ def _iso_only(value: Any) -> Any:
     return value
 
 
-def _utc(value: datetime) -> datetime:
+OUTSIDE_TIMES = "a time must fall between 1970-01-01 and 2100-01-01 UTC"
+
+
+def out_of_bounds(message: str) -> PydanticCustomError:
+    """A bound stated in a model: its problem keeps reason ``out_of_bounds`` (Problem)."""
+    return PydanticCustomError("out_of_bounds", message)
+
+
+def in_utc(value: datetime) -> datetime:
+    """``value`` in UTC, within the times of schemas/bounds.py, else ``out_of_bounds``.
+
+    9999-12-31T23:59:59-14:00 is a valid ISO 8601 time whose UTC form is in
+    the year 10000, which Python cannot represent (OverflowError, not a
+    validation error): it must be refused here, not fail the request.
+    """
     # A time without an offset is taken as UTC (what JavaScript's toISOString sends).
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as err:
+        raise out_of_bounds(f"{OUTSIDE_TIMES}; {value.isoformat()} is not") from err
+    if not MIN_TIMESTAMP <= utc.timestamp() < MAX_TIMESTAMP:
+        raise out_of_bounds(f"{OUTSIDE_TIMES}; {value.isoformat()} is not")
+    return utc
 
 
-IsoTimestamp = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
+IsoTimestamp = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(in_utc)]
 
 
 def iso(stamp: datetime) -> str:

@@ -14,7 +14,9 @@ milliseconds. The mapping onto canonical events (docs/semantics.md):
 * Buffer Start/End, Media Session Start/End, Update QoS, ads, segments,
   summaries and custom media events -> OTHER, with their attributes.
 
-Session = ``media_session_id`` (else the mParticle ``session_uuid``), clip =
+Session = ``media_session_id``; without one, the mParticle ``session_uuid``
+and the clip (``<session_uuid>/<content_id>``), since an app session spans
+many clips and Playhead's session is one play of one clip. Clip =
 ``content_id``, event id = ``mparticle:<event_id>``. The sequence number is
 ``timestamp_unixtime_ms * 16 + rank``: the player's clock orders the events
 and, within one millisecond, the rank puts them in the order a player emits
@@ -29,10 +31,20 @@ import json
 from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import quote
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
-from ingest.policy import EventRejected, TimestampPolicy
+from ingest.dialects.fields import OUTSIDE_TIMES, out_of_bounds
+from ingest.policy import EventRejected, Locate, TimestampPolicy
 from processors.events import Action, EventKind, PlaybackEvent, derived_event_id
+from schemas.bounds import MAX_TIMESTAMP, MAX_VALUE_MS, encodable
 
 DIALECT = "mparticle"
 SOURCE = "mParticle"
@@ -79,13 +91,44 @@ def _text_id(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
+def _unicode(value: str) -> str:
+    # JSON can spell a lone surrogate (\ud800), which no UTF-8 text can hold: ids
+    # go into event ids and Kafka keys, so it is refused here, named.
+    if not encodable(value):
+        raise PydanticCustomError("invalid_text", "must be valid Unicode text: it holds a lone "
+                                                  "surrogate (such as \\ud800)")
+    return value
+
+
+def _shown(value: float) -> str:
+    text = f"{value:.6g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} digits)"
+
+
+def _representable_millis(value: int) -> int:
+    if value >= MAX_TIMESTAMP * 1000:
+        raise out_of_bounds(f"{OUTSIDE_TIMES}; {_shown(value)} ms after the epoch is not")
+    return value
+
+
+def _measured_millis(value: float) -> float:
+    # A startup time or a stall: bounded like every measured duration, also on an event
+    # that does not use it (it is kept as an attribute, and the bound is the field's).
+    if value > MAX_VALUE_MS:
+        raise out_of_bounds(f"a measured duration is at most {MAX_VALUE_MS} ms (a week); "
+                            f"{_shown(value)} is not")
+    return value
+
+
 Id = Annotated[str, BeforeValidator(_text_id), Field(min_length=1, max_length=200),
+               AfterValidator(_unicode),
                WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1, "maxLength": 200},
                                          {"type": "integer"}]})]
 Number = Annotated[float, Field(allow_inf_nan=False), WithJsonSchema(
     {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}],
      "description": "A number, also as a string such as \"120000\""})]
-Millis = Annotated[int, Field(ge=0), WithJsonSchema(
+DurationMillis = Annotated[Number, AfterValidator(_measured_millis)]
+Millis = Annotated[int, Field(ge=0), AfterValidator(_representable_millis), WithJsonSchema(
     {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+$"}],
      "description": "Unix time in milliseconds, also as a string"})]
 
@@ -101,8 +144,8 @@ class MediaAttributes(BaseModel):
     playhead_position: Number | None = Field(None, description="Milliseconds")
     seek_position: Number | None = Field(None, description="Milliseconds")
     buffer_position: Number | None = Field(None, description="Milliseconds")
-    buffer_duration: Number | None = Field(None, ge=0, description="Milliseconds")
-    qos_startup_time: Number | None = Field(None, ge=0, description="Milliseconds")
+    buffer_duration: DurationMillis | None = Field(None, ge=0, description="Milliseconds")
+    qos_startup_time: DurationMillis | None = Field(None, ge=0, description="Milliseconds")
     player_name: str | None = Field(None, max_length=200, description="Becomes the source")
 
 
@@ -170,15 +213,71 @@ def _seek(name: str, media: MediaAttributes, path: str) -> tuple[float, float]:
     return (seconds, seconds) if name == "Seek Start" else (0.0, seconds)
 
 
+def _position_field(name: str, media: MediaAttributes) -> str | None:
+    """The attribute an event's position comes from; None when the player left it out."""
+    if name.startswith("Buffer") and media.buffer_position is not None:
+        return "buffer_position"
+    if media.playhead_position is not None:
+        return "playhead_position"
+    if name == "Media Content End" and media.content_duration is not None:
+        return "content_duration"  # ended: the playhead is at the end
+    return None
+
+
 def _position(name: str, media: MediaAttributes) -> tuple[float, bool]:
     """Position in seconds, and whether the player left it out (the SDKs omit a 0)."""
-    if name.startswith("Buffer") and media.buffer_position is not None:
-        return media.buffer_position / 1000.0, False
-    if media.playhead_position is not None:
-        return media.playhead_position / 1000.0, False
-    if name == "Media Content End" and media.content_duration is not None:
-        return media.content_duration / 1000.0, False  # ended: the playhead is at the end
-    return 0.0, True
+    field = _position_field(name, media)
+    if field is None:
+        return 0.0, True
+    return float(getattr(media, field)) / 1000.0, False
+
+
+def session_of(event: MParticleEvent) -> str | None:
+    """``media_session_id``; without it, the app session and the clip.
+
+    An mParticle session (``session_uuid``) spans everything the app did, many
+    clips among it, while Playhead's session is one play of one clip: keyed by
+    the app session alone, two clips would merge into one session and their
+    intervals into one timeline. Both parts are percent-encoded, so no pair of
+    other ids can spell the same session.
+    """
+    data, media = event.data, event.data.custom_attributes
+    if media.media_session_id:
+        return media.media_session_id
+    if data.session_uuid:
+        return f"{quote(data.session_uuid, safe='')}/{quote(media.content_id, safe='')}"
+    return None
+
+
+def locate(event: MParticleEvent, path: str = "") -> Locate:
+    """Where each canonical field of ``event``'s canonical events came from."""
+    data, media = event.data, event.data.custom_attributes
+    name, meaning = meaning_of(data.event_name)
+    attributes = "data.custom_attributes"
+    where_seek = "seek_position" if media.seek_position is not None else "playhead_position"
+    position = (where_seek if meaning.kind is EventKind.SEEK
+                else _position_field(name, media) or "playhead_position")
+    session = (f"{attributes}.media_session_id" if media.media_session_id
+               else "data.session_uuid")
+    names = {"position_seconds": f"{attributes}.{position}",
+             "seek_to_seconds": f"{attributes}.{where_seek}",
+             "clip_length_seconds": f"{attributes}.content_duration",
+             "timestamp": "data.timestamp_unixtime_ms",
+             "sequence_number": "data.timestamp_unixtime_ms",
+             "event_id": "data.event_id" if data.event_id else session,
+             "session_id": session, "organization_id": "organizationId",
+             "clip_id": f"{attributes}.content_id", "source": f"{attributes}.player_name",
+             "action": "data.event_name", "attributes": attributes}
+    prefix = f"{path}." if path else ""
+
+    def where(canonical_event: PlaybackEvent, canonical: str) -> str:
+        if canonical == "value_ms":
+            return prefix + attributes + (".qos_startup_time"
+                                          if canonical_event.action == Action.STARTUP
+                                          else ".buffer_duration")
+        head, dot, rest = canonical.partition(".")
+        return prefix + names.get(head, head) + dot + rest
+    return where
 
 
 def to_events(
@@ -188,7 +287,7 @@ def to_events(
     """The canonical events of one mParticle event (one; two for QoS with a startup time)."""
     data, media = event.data, event.data.custom_attributes
     prefix = f"{path}." if path else ""
-    session = media.media_session_id or data.session_uuid
+    session = session_of(event)
     if session is None:
         raise EventRejected(f"{prefix}data.custom_attributes.media_session_id", "missing",
                             f"{prefix}data.custom_attributes.media_session_id: the event names "

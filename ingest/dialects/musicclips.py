@@ -27,7 +27,8 @@ from urllib.parse import quote
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from ingest.policy import TimestampPolicy
+from ingest.dialects.fields import in_utc
+from ingest.policy import Locate, TimestampPolicy, fields_at
 from ingest.rights import UNCHECKED, Decision, FailureCode, Identifier
 from processors.events import Action, EventKind, PlaybackEvent
 
@@ -56,7 +57,9 @@ ACTIONS = {
 def _utc(value: datetime) -> datetime:
     # A timestamp without a zone is read as UTC (the reference always writes "Z").
     value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    if value < EARLIEST:
+    # in_utc refuses times outside the bounds, also those with no UTC form; the
+    # client's own offset is kept, as the flagged attribute quotes it.
+    if in_utc(value) < EARLIEST:
         raise ValueError("must be later than 2000-01-01T00:00:00Z")
     return value
 
@@ -242,6 +245,16 @@ def attributes_of(endpoint: Endpoint, body: ClipsEvent, decision: Decision,
         if not decision.granted:
             given["code"] = decision.code
     return {key: str(value) for key, value in given.items() if value is not None}
+
+
+def locate(body: ClipsEvent) -> Locate:
+    """Where the canonical fields of a request's event came from (for bounds problems)."""
+    subject = "trackId" if isinstance(body, TrackPlay) else "clipId"
+    # Ids and the session are built around clientId, the longest free-form part.
+    return fields_at("", {"clip_id": subject, "timestamp": "timestamp",
+                          "sequence_number": "timestamp", "event_id": "clientId",
+                          "session_id": "sessionId" if body.sessionId else "clientId",
+                          "attributes": "body"})
 
 
 def to_event(

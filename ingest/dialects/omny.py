@@ -6,18 +6,27 @@ STOP, ``Position`` -> position_seconds, ``SeqNumber`` -> sequence_number,
 event id is derived from organization, session and sequence number: a client
 that retries a request produces the same ids and counts once. ``Completed``
 marks every event of the request so the worker knows the sender is done.
+
+Omny clients read no per-event errors, so the gateway judges a request
+session by session (ingest/routes/omny.py): ``OmnyEnvelope`` is the request
+as read before its events are, ``sessions_of`` groups the events as sent.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, TypeAdapter
+from pydantic.json_schema import JsonSchemaValue
 
-from ingest.policy import TimestampPolicy
+from ingest.policy import EventRejected, TimestampPolicy
 from processors.events import Action, EventKind, PlaybackEvent, derived_event_id
+from schemas.bounds import MAX_SEQUENCE
 
 DIALECT = "omny"
 
@@ -41,7 +50,9 @@ class OmnyEvent(BaseModel):
     SessionId: Guid
     Type: Literal["Start", "Stop"]
     Position: float = Field(allow_inf_nan=False, description="Listen position, seconds")
-    SeqNumber: int = Field(ge=1, description="Starts at 1, incremented per event")
+    # The maximum is documented here and enforced with the other bounds (reason out_of_bounds).
+    SeqNumber: int = Field(ge=1, json_schema_extra={"maximum": MAX_SEQUENCE},
+                           description="Starts at 1, incremented per event")
     Timestamp: float = Field(ge=0, allow_inf_nan=False, description="Unix time, seconds")
 
 
@@ -53,18 +64,76 @@ class OmnyRequest(BaseModel):
     Completed: Literal[True] = Field(description="Must be true: send only completed sessions")
 
 
+EVENT = TypeAdapter(OmnyEvent)
+
+
+class _DocumentedAsEvents:
+    """Documents a raw list as a list of OmnyEvent (see OmnyEnvelope)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, _: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return handler(TypeAdapter(list[OmnyEvent]).core_schema)
+
+
+class OmnyEnvelope(BaseModel):
+    """An Omny request with its events not yet read: they are judged per session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    Source: OmnySource
+    Events: Annotated[list[Any], _DocumentedAsEvents] = Field(
+        min_length=1, description="Events of one or several sessions")
+    Completed: Literal[True] = Field(description="Must be true: send only completed sessions")
+
+
 class OmnyAnswer(BaseModel):
     Enabled: bool
 
 
-class OrganizationMismatch(ValueError):
+class OrganizationMismatch(EventRejected):
     """An event names another organization than the request's organizationId."""
 
-    reason = "organization_mismatch"
-
     def __init__(self, index: int, expected: uuid.UUID, found: uuid.UUID):
-        self.path = f"Events[{index}].OrganizationId"
-        super().__init__(f"{self.path} is {found} but organizationId is {expected}")
+        path = f"Events[{index}].OrganizationId"
+        super().__init__(path, "organization_mismatch",
+                         f"{path} is {found} but organizationId is {expected}")
+
+
+# Canonical field -> the Omny field it comes from (for problems naming the client's field).
+FIELDS = {"position_seconds": "Position", "sequence_number": "SeqNumber",
+          "event_id": "SeqNumber", "timestamp": "Timestamp", "clip_id": "ClipId",
+          "session_id": "SessionId", "organization_id": "OrganizationId"}
+
+
+@dataclass
+class Session:
+    """The events of one session as the client sent them, with their place in ``Events``."""
+
+    label: str  # the SessionId as a GUID, or as sent when it is not one
+    items: list[tuple[int, Any]] = field(default_factory=list)
+
+    def as_request(self, source: str) -> dict[str, Any]:
+        """This session alone as an Omny request: what a dead letter holds, replayable."""
+        return {"Source": source, "Events": [raw for _, raw in self.items], "Completed": True}
+
+
+def session_label(raw: Any) -> str:
+    value = raw.get("SessionId") if isinstance(raw, Mapping) else None
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value))  # the spelling the canonical events use
+        except ValueError:
+            return value
+    return json.dumps(value)  # missing or not a string: still one group per value
+
+
+def sessions_of(events: list[Any]) -> list[Session]:
+    """The request's events grouped by session, in the order sessions first appear."""
+    found: dict[str, Session] = {}
+    for index, raw in enumerate(events):
+        label = session_label(raw)
+        found.setdefault(label, Session(label)).items.append((index, raw))
+    return list(found.values())
 
 
 def retime(body: dict[str, Any], now: float) -> dict[str, Any]:
@@ -80,32 +149,39 @@ def to_events(
     policy: TimestampPolicy | None = None,
 ) -> list[PlaybackEvent]:
     """Canonical events of one request; raises for the first event that cannot be taken."""
-    events = []
-    for index, item in enumerate(request.Events):
-        if item.OrganizationId != organization_id:
-            raise OrganizationMismatch(index, organization_id, item.OrganizationId)
-        stamped = (policy or TimestampPolicy(max_age_seconds=0)).apply(
-            item.Timestamp, received_at, f"Events[{index}].Timestamp")
-        attributes: dict[str, str] = {"event": item.Type}
-        if stamped.adjusted:
-            attributes["timestamp_adjusted"] = f"{stamped.adjusted}:{item.Timestamp:.15g}"
-        organization, session = str(item.OrganizationId), str(item.SessionId)
-        events.append(
-            PlaybackEvent(
-                event_id=derived_event_id(DIALECT, organization, session, item.SeqNumber),
-                organization_id=organization,
-                session_id=session,
-                clip_id=str(item.ClipId),
-                source=request.Source.value,
-                kind=EventKind.START if item.Type == "Start" else EventKind.STOP,
-                action=Action.PLAY if item.Type == "Start" else Action.PAUSE,
-                attributes=attributes,
-                position_seconds=item.Position,
-                sequence_number=item.SeqNumber,
-                timestamp=stamped.timestamp,
-                session_complete=request.Completed,
-                dialect=DIALECT,
-                received_at=received_at,
-            )
-        )
-    return events
+    return [to_event(index, item, request.Source, organization_id, received_at, policy)
+            for index, item in enumerate(request.Events)]
+
+
+def to_event(
+    index: int, item: OmnyEvent, source: OmnySource, organization_id: uuid.UUID,
+    received_at: float, policy: TimestampPolicy | None = None,
+) -> PlaybackEvent:
+    """The canonical event of ``Events[index]``; EventRejected when it cannot be taken.
+
+    ``session_complete`` is always true: the model accepts only ``Completed: true``.
+    """
+    if item.OrganizationId != organization_id:
+        raise OrganizationMismatch(index, organization_id, item.OrganizationId)
+    stamped = (policy or TimestampPolicy(max_age_seconds=0)).apply(
+        item.Timestamp, received_at, f"Events[{index}].Timestamp")
+    attributes: dict[str, str] = {"event": item.Type}
+    if stamped.adjusted:
+        attributes["timestamp_adjusted"] = f"{stamped.adjusted}:{item.Timestamp:.15g}"
+    organization, session = str(item.OrganizationId), str(item.SessionId)
+    return PlaybackEvent(
+        event_id=derived_event_id(DIALECT, organization, session, item.SeqNumber),
+        organization_id=organization,
+        session_id=session,
+        clip_id=str(item.ClipId),
+        source=source.value,
+        kind=EventKind.START if item.Type == "Start" else EventKind.STOP,
+        action=Action.PLAY if item.Type == "Start" else Action.PAUSE,
+        attributes=attributes,
+        position_seconds=item.Position,
+        sequence_number=item.SeqNumber,
+        timestamp=stamped.timestamp,
+        session_complete=True,
+        dialect=DIALECT,
+        received_at=received_at,
+    )

@@ -37,8 +37,9 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError
 
 from ingest.dialects.fields import Identifier, IsoTimestamp, KeyPart, Seconds, Text, iso
-from ingest.policy import TimestampPolicy
+from ingest.policy import Locate, TimestampPolicy
 from processors.events import Action, EventKind, PlaybackEvent
+from schemas.bounds import MAX_VALUE_MS
 
 DIALECT = "shortvideo"
 MAX_BATCH = 100
@@ -46,7 +47,9 @@ MAX_BATCH = 100
 EventType = Literal["impression", "playStart", "watchProgress", "completion", "swipe", "like",
                     "share", "save", "rebuffer", "qualityChange", "error"]
 
-Milliseconds = Annotated[int, Field(ge=0, le=86_400_000)]
+# Bounded like every measured duration (schemas/bounds.py MAX_VALUE_MS), by the gateway's
+# bounds check, which names the field with reason out_of_bounds; documented here.
+Milliseconds = Annotated[int, Field(ge=0, json_schema_extra={"maximum": MAX_VALUE_MS})]
 
 
 class _Data(BaseModel):
@@ -260,6 +263,31 @@ def _clip_length(data: EventData) -> float | None:
     if isinstance(data, ShortVideoWatchProgressData | ShortVideoCompletionData):
         return data.duration
     return None
+
+
+def locate(event: ShortVideoEvent, path: str = "") -> Locate:
+    """Where each canonical field of ``event``'s canonical events came from."""
+    data = event.data
+    if isinstance(data, ShortVideoCompletionData):
+        position = "data.duration" if data.duration is not None else "data.watchTime"
+    elif isinstance(data, ShortVideoSwipeData):
+        position = "data.currentTime" if data.currentTime is not None else "data.watchTime"
+    else:
+        position = "data.currentTime"
+    names = {"position_seconds": position, "clip_length_seconds": "data.duration",
+             "timestamp": "timestamp", "sequence_number": "timestamp", "event_id": "eventId",
+             "session_id": "sessionId",
+             "clip_id": "data.fromContentId" if event.eventType == "swipe" else "contentId"}
+
+    def where(canonical_event: PlaybackEvent, canonical: str) -> str:
+        if canonical == "value_ms":
+            startup = canonical_event.action == Action.STARTUP
+            name = "data.startupTime" if startup else "data.duration"
+        else:
+            # Attributes come from data (and the ids, which their own patterns bound).
+            name = names.get(canonical, "data")
+        return f"{path}.{name}" if path else name
+    return where
 
 
 def to_events(

@@ -42,7 +42,8 @@ def router(gateway: Gateway) -> APIRouter:
                          f"events and this one has {count}: send them in several requests, "
                          "each with its offset")
         events = convert_whole(gateway, apivideo.DIALECT, lambda: apivideo.to_events(
-            body, session_id, organization, gateway.clock(), gateway.policy))
+            body, session_id, organization, gateway.clock(), gateway.policy),
+            apivideo.locate(body))
         await gateway.publish(apivideo.DIALECT, events)
         return BatchAnswer(accepted=count)
 

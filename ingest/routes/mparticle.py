@@ -44,13 +44,14 @@ def router(gateway: Gateway) -> APIRouter:
         return await publish_each(
             gateway, mparticle.DIALECT, EVENT, body.events,
             lambda index, item: mparticle.to_events(item, org, received_at, gateway.policy,
-                                                    f"events[{index}]"))
+                                                    f"events[{index}]"),
+            lambda index, item: mparticle.locate(item, f"events[{index}]"))
 
     @routes.post("/v1/mparticle/event", status_code=202, response_model=BatchAnswer,
                  summary="Send one mParticle media event")
     async def event(body: mparticle.MParticleEvent, org: Organization) -> BatchAnswer:
         canonical = convert_whole(gateway, mparticle.DIALECT, lambda: mparticle.to_events(
-            body, org, gateway.clock(), gateway.policy))
+            body, org, gateway.clock(), gateway.policy), mparticle.locate(body))
         await gateway.publish(mparticle.DIALECT, canonical)
         return BatchAnswer(accepted=1)
 

@@ -23,12 +23,12 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from ingest.access import AccessDenied
+from ingest.batch import convert_whole
 from ingest.dialects import musicclips
 from ingest.dialects.musicclips import Endpoint
-from ingest.gateway import Gateway, Problem
-from ingest.policy import EventRejected
+from ingest.gateway import Gateway
 from ingest.publisher import PublishUnavailable
-from ingest.rejections import Rejected
+from ingest.rejections import Rejected, internal_error
 from ingest.request_organization import HeaderOrganization, QueryOrganization, resolve_organization
 from ingest.rights import UNCHECKED, Decision, FailureCode, load
 
@@ -66,7 +66,7 @@ class ClipsRoute(APIRoute):
             except Exception as err:
                 handler = _app_handler(request, err)
                 if handler is None:
-                    raise
+                    return _with_failure(internal_error(err), FailureCode.INTERNAL_ERROR)
                 response: Response = await handler(request, err)
                 return _with_failure(response, failure_code(err, response.status_code))
 
@@ -119,15 +119,10 @@ def router(gateway: Gateway) -> APIRouter:
 
     async def record(endpoint: Endpoint, body: musicclips.ClipsEvent, who: Caller,
                      decision: Decision = UNCHECKED, answered_app_id: int | None = None) -> None:
-        try:
-            event = musicclips.to_event(
-                endpoint, body, who.organization, gateway.clock(), gateway.policy, decision,
-                who.idempotency_key, answered_app_id)
-        except EventRejected as err:
-            problem = Problem.of(err)
-            gateway.reject(musicclips.DIALECT, [problem])
-            raise Rejected([problem]) from err
-        await gateway.publish(musicclips.DIALECT, [event])
+        events = convert_whole(gateway, musicclips.DIALECT, lambda: [musicclips.to_event(
+            endpoint, body, who.organization, gateway.clock(), gateway.policy, decision,
+            who.idempotency_key, answered_app_id)], musicclips.locate(body))
+        await gateway.publish(musicclips.DIALECT, events)
 
     def post(endpoint: Endpoint, summary: str, **options: Any) -> Callable[[Any], Any]:
         def register(function: Any) -> Any:

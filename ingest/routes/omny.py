@@ -1,29 +1,155 @@
 """Omny Studio consumption API: ``POST /api/consumption/events?organizationId=``.
 
-A request is a completed session (or several), so it is accepted or refused
-whole: a session with one bad event would produce wrong figures.
+Omny clients read no per-event errors: they send completed sessions and
+expect ``{"Enabled": true}``. So a request that is an Omny request at all
+(``Source``, ``Events``, ``Completed: true``) is judged session by session:
+a session with an invalid, too old or out-of-bounds event goes whole to the
+dead-letter topic, with the reason and the events as sent (a session with
+one bad event would give wrong figures, and the worker's DLQ is where
+refused input is looked at), and the other sessions are published. The
+answer comes once Kafka acknowledged both. A body that is not an Omny
+request is refused whole (4xx) naming every bad field.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 from ingest.dialects import omny
-from ingest.gateway import Gateway, Problem
-from ingest.policy import EventRejected
+from ingest.gateway import Admitted, DeadLetter, Gateway, Problem
+from ingest.policy import EventRejected, fields_at
 from ingest.rejections import Rejected
+
+log = logging.getLogger("playhead.gateway")
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+SOURCE = f"gateway/{omny.DIALECT}"
+# Kafka's default message limit is 1 MB; a dead letter stays under it with its headers.
+MAX_DEAD_LETTER_BYTES = 900_000
+MAX_DETAIL_PROBLEMS = 20
+
+
+class OmnyRoute(APIRoute):
+    """A body that is not an Omny request is refused whole: name its events' problems too.
+
+    The route reads only the envelope (the events are judged per session), so
+    without this a missing ``Source`` would hide a bad ``Events[1].Position``.
+    """
+
+    def get_route_handler(self) -> Handler:
+        handle = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as err:
+                raise RequestValidationError(_every_problem(err), body=err.body) from err
+
+        return answer
+
+
+def _every_problem(err: RequestValidationError) -> list[Any]:
+    errors = list(err.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return errors
+    try:
+        omny.OmnyRequest.model_validate(err.body)
+    except ValidationError as full:
+        outside_body = [e for e in errors if e["loc"][:1] != ("body",)]
+        return outside_body + [{**e, "loc": ("body", *e["loc"])} for e in full.errors()]
+    return errors
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    events: list[Admitted]
+    letters: list[DeadLetter]
+    problems: list[Problem]
+
+
+def judge(gateway: Gateway, body: omny.OmnyEnvelope, organization_id: uuid.UUID,
+          received_at: float) -> Judged:
+    """Each session's events, or the session as a dead letter naming every problem."""
+    events: list[Admitted] = []
+    letters: list[DeadLetter] = []
+    refused: list[Problem] = []
+    for session in omny.sessions_of(body.Events):
+        accepted, problems = _session(gateway, session, body.Source, organization_id,
+                                      received_at)
+        if problems:
+            letters.append(_dead_letter(session, body.Source.value, organization_id, problems))
+            refused += problems
+        else:
+            events += accepted
+    return Judged(events, letters, refused)
+
+
+def _session(gateway: Gateway, session: omny.Session, source: omny.OmnySource,
+             organization_id: uuid.UUID, received_at: float,
+             ) -> tuple[list[Admitted], list[Problem]]:
+    valid: list[tuple[int, omny.OmnyEvent]] = []
+    problems: list[Problem] = []
+    for index, raw in session.items:
+        try:
+            valid.append((index, omny.EVENT.validate_python(raw)))
+        except ValidationError as err:
+            problems += gateway.problems_from_validation(err.errors(), f"Events[{index}]")
+    if problems:
+        return [], problems
+    events: list[Admitted] = []
+    for index, item in valid:
+        try:
+            events += gateway.admit_events(
+                [omny.to_event(index, item, source, organization_id, received_at,
+                               gateway.policy)],
+                fields_at(f"Events[{index}]", omny.FIELDS))
+        except EventRejected as err:
+            problems += Problem.all_of(err)
+    return events, problems
+
+
+def _dead_letter(session: omny.Session, source: str, organization_id: uuid.UUID,
+                 problems: list[Problem]) -> DeadLetter:
+    # ensure_ascii=False keeps the size of what was sent; a lone surrogate (which
+    # has no UTF-8 form) is written back as the \\uXXXX escape the client sent.
+    value = json.dumps(session.as_request(source), ensure_ascii=False,
+                       separators=(",", ":")).encode("utf-8", "backslashreplace")
+    detail = "; ".join(p.message if p.message.startswith(p.path) else f"{p.path}: {p.message}"
+                       for p in problems[:MAX_DETAIL_PROBLEMS])
+    if len(problems) > MAX_DETAIL_PROBLEMS:
+        detail += f"; and {len(problems) - MAX_DETAIL_PROBLEMS} more problems"
+    if len(value) > MAX_DEAD_LETTER_BYTES:
+        raise Rejected([Problem("Events", "too_large", (
+            f"session {session.label[:64]} cannot be refused on its own: its "
+            f"{len(session.items)} events take {len(value)} bytes, over the "
+            f"{MAX_DEAD_LETTER_BYTES} a dead letter holds ({detail[:500]}); send fewer "
+            "events per request"))], status=413)
+    return DeadLetter(
+        key=f"{organization_id}/{session.label}".encode("utf-8", "backslashreplace"),
+        value=value, reason=problems[0].reason, detail=detail, source=SOURCE)
 
 
 def router(gateway: Gateway) -> APIRouter:
-    routes = APIRouter(tags=["Omny consumption API"], dependencies=[Depends(gateway.admit)])
+    routes = APIRouter(tags=["Omny consumption API"], route_class=OmnyRoute,
+                       dependencies=[Depends(gateway.admit)])
 
     @routes.post("/api/consumption/events", response_model=omny.OmnyAnswer,
-                 summary="Send completed listening sessions")
+                 summary="Send completed listening sessions",
+                 description="Sessions are judged one by one: a session with an invalid, too "
+                 "old or out-of-bounds event is kept in the dead-letter topic with its reason "
+                 "and the others are stored; the answer is the same. A body that is not an "
+                 "Omny request is refused (4xx) naming every bad field.")
     async def omny_events(
-        body: omny.OmnyRequest,
+        body: omny.OmnyEnvelope,
         request: Request,
         organization_id: Annotated[uuid.UUID, Query(
             alias="organizationId", description="GUID of the Omny Studio organization")],
@@ -31,13 +157,12 @@ def router(gateway: Gateway) -> APIRouter:
         gateway.authorize(request, {str(organization_id)})
         if str(organization_id) in gateway.settings.disabled_organizations:
             return omny.OmnyAnswer(Enabled=False)
-        try:
-            events = omny.to_events(body, organization_id, gateway.clock(), gateway.policy)
-        except (omny.OrganizationMismatch, EventRejected) as err:
-            problem = Problem(err.path, getattr(err, "reason", "invalid"), str(err))
-            gateway.reject(omny.DIALECT, [problem])
-            raise Rejected([problem]) from err
-        await gateway.publish(omny.DIALECT, events)
+        judged = judge(gateway, body, organization_id, gateway.clock())
+        gateway.reject(omny.DIALECT, judged.problems)
+        await gateway.publish_with_dead_letters(omny.DIALECT, judged.events, judged.letters)
+        for letter in judged.letters:
+            log.info("omny session %s dead-lettered (%s): %s", letter.key.decode(),
+                     letter.reason, letter.detail[:500])
         return omny.OmnyAnswer(Enabled=True)
 
     return routes

@@ -31,7 +31,7 @@ def router(gateway: Gateway) -> APIRouter:
     ) -> BatchAnswer:
         organization = resolve_organization(gateway, request, header, query)
         events = convert_whole(gateway, shortvideo.DIALECT, lambda: shortvideo.to_events(
-            body, organization, gateway.clock(), gateway.policy))
+            body, organization, gateway.clock(), gateway.policy), shortvideo.locate(body))
         await gateway.publish(shortvideo.DIALECT, events)
         return BatchAnswer(accepted=1)
 
@@ -55,6 +55,7 @@ def router(gateway: Gateway) -> APIRouter:
         return await publish_each(
             gateway, shortvideo.DIALECT, EVENT, body.events,
             lambda index, event: shortvideo.to_events(event, organization, now, gateway.policy,
-                                                      f"events[{index}]"))
+                                                      f"events[{index}]"),
+            lambda index, event: shortvideo.locate(event, f"events[{index}]"))
 
     return routes

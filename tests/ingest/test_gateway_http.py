@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from aiokafka import AIOKafkaConsumer
 from conftest import free_port
 from samples import omny_request
 from test_gateway_foundations import serve
+from topic_reader import read_dead_letters, read_keys
+from video_topic import events_with_keys
 
 from playhead.settings import Settings
 from playhead.topics import ensure_topics
@@ -84,13 +87,46 @@ def test_missing_organization_parameter_is_named(gateway: Settings) -> None:
     assert [p["path"] for p in answer.json()["problems"]] == ["query.organizationId"]
 
 
-def test_events_older_than_a_day_are_refused_with_the_reason(gateway: Settings) -> None:
-    org = str(uuid.uuid4())
+def test_a_session_older_than_a_day_goes_to_the_dead_letters_with_the_reason(
+    gateway: Settings,
+) -> None:
+    # Omny clients read no per-event errors: the session is kept for inspection, not refused.
+    org, session = str(uuid.uuid4()), str(uuid.uuid4())
+    body = omny_request(org=org, session=session)  # from 2018
     answer = httpx.post(f"{gateway.gateway_url}/api/consumption/events",
-                        params={"organizationId": org}, json=omny_request(org=org))  # from 2018
-    assert answer.status_code == 422
-    [problem] = answer.json()["problems"]
-    assert problem["path"] == "Events[0].Timestamp" and problem["reason"] == "too_old"
+                        params={"organizationId": org}, json=body)
+    assert answer.status_code == 200 and answer.json() == {"Enabled": True}
+    [(value, headers)] = read_dead_letters(gateway, [f"{org}/{session}"]).values()
+    assert headers["playhead-dlq-reason"] == b"too_old"
+    assert headers["playhead-dlq-detail"].startswith(b"Events[0].Timestamp: event is ")
+    assert json.loads(value) == body
+
+
+def test_mixed_request_publishes_the_valid_session_and_dead_letters_the_bad_one(
+    gateway: Settings,
+) -> None:
+    org, good, bad = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    body = omny_request(org=org, session=good, now=time.time())
+    broken = omny_request(org=org, session=bad, now=time.time())
+    broken["Events"][3]["Position"] = 1e9  # a stop a billion seconds into the clip
+    body["Events"] += broken["Events"]
+    answer = httpx.post(f"{gateway.gateway_url}/api/consumption/events",
+                        params={"organizationId": org}, json=body)
+    assert answer.status_code == 200 and answer.json() == {"Enabled": True}
+    [published] = read_keys(gateway, {f"{org}/{good}": 4}).values()
+    assert sorted(e.sequence_number for e in published) == [1, 2, 3, 4]
+    [(value, headers)] = read_dead_letters(gateway, [f"{org}/{bad}"]).values()
+    assert headers == {
+        "playhead-dlq-reason": b"out_of_bounds",
+        "playhead-dlq-detail": b"Events[7].Position: position_seconds is 1e+09 s; positions and "
+                               b"clip lengths are at most 86400 s (PLAYHEAD_MAX_CLIP_SECONDS)",
+        "playhead-dlq-source": b"gateway/omny", "playhead-dlq-format": b"application/json"}
+    assert json.loads(value) == {**broken, "Events": broken["Events"]}
+    # Nothing of the bad session reached the events topic (acknowledged before the answer).
+    assert events_with_keys(gateway, [f"{org}/{bad}"], 0, linger=2.0) == []
+    metrics = httpx.get(f"{gateway.gateway_url}/metrics").text
+    assert ('playhead_gateway_dead_letters_total{dialect="omny",reason="out_of_bounds"} 1.0'
+            in metrics)
 
 
 def test_disabled_organization_is_told_to_stop(gateway: Settings) -> None:

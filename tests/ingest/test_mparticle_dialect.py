@@ -210,10 +210,18 @@ def test_ids_come_from_event_id_else_session_and_sequence_and_survive_retries() 
     assert one(anonymous, received_at=REFERENCE_TIME + 60).event_id == derived
 
 
-def test_session_falls_back_to_the_mparticle_session_uuid() -> None:
+def test_without_media_session_the_session_is_the_app_session_and_the_clip() -> None:
     body = media("Play")
     del body["data"]["custom_attributes"]["media_session_id"]
-    assert one(body).session_id == "29959B6B-9C3B-486F-9807-B5534EA1B16A"
+    assert one(body).session_id == "29959B6B-9C3B-486F-9807-B5534EA1B16A/1234567"
+    other_clip = copy.deepcopy(body)
+    other_clip["data"]["custom_attributes"]["content_id"] = "7654321"
+    assert one(other_clip).session_id == "29959B6B-9C3B-486F-9807-B5534EA1B16A/7654321"
+    # Parts are percent-encoded: no other pair of ids spells the same session.
+    tricky = copy.deepcopy(body)
+    tricky["data"]["session_uuid"] = "29959B6B-9C3B-486F-9807-B5534EA1B16A/1234567"
+    tricky["data"]["custom_attributes"]["content_id"] = "x"
+    assert one(tricky).session_id == "29959B6B-9C3B-486F-9807-B5534EA1B16A%2F1234567/x"
     del body["data"]["session_uuid"]
     with pytest.raises(EventRejected) as caught:
         convert(body)
