@@ -129,8 +129,9 @@ class Settings(BaseSettings):
         "A worker with messages waiting that has finished no batch for this long reports "
         "itself stalled: in its metrics, `playhead status` and its liveness probe."))
     dead_letter_limit: int = Field(10_000, ge=0, description=(
-        "A worker stops with an error after this many consecutive messages were dead-lettered "
-        "(a bad deploy or a wrong topic, not bad clients); 0 never stops."))
+        "A worker stops with an error after this many consecutive messages nothing could "
+        "process (empty, undecodable, invalid, out of bounds: a bad deploy or a wrong topic, "
+        "never what a client can send through the gateway); 0 never stops."))
     metrics_host: str = Field("127.0.0.1", description="Address of the worker's metrics endpoint.")
     metrics_port: int = Field(9464, ge=0, le=65535, description=(
         "Port of the worker's Prometheus metrics (/metrics); 0 disables. Give each worker "

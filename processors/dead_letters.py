@@ -6,7 +6,10 @@ the headers ``playhead-dlq-reason``, ``playhead-dlq-detail`` and
 few dead letters among many good messages; a bad deploy (a wrong topic, a
 codec that decodes nothing) makes nothing else. So, as arroyo's ``DlqLimit``
 does, the worker stops with an error after ``PLAYHEAD_DEAD_LETTER_LIMIT``
-consecutive dead letters rather than dead-letter a whole topic.
+consecutive dead letters rather than dead-letter a whole topic. Only the
+reasons a deploy can cause count (``SYSTEMIC``): what a client can cause
+through the gateway (a session past its limit, late events, another clip)
+must never stop the worker for everyone, however much of it arrives.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ log = logging.getLogger("playhead.worker")
 
 Headers = list[tuple[str, bytes]]
 Send = Callable[[bytes | None, bytes | None, Headers], Awaitable[None]]
+
+
+# Messages nothing could process: the producer or the topic is wrong, not one session.
+SYSTEMIC = frozenset({"empty", "undecodable", "invalid", "out_of_bounds"})
 
 
 class DeadLetterLimitExceeded(RuntimeError):
@@ -58,7 +65,7 @@ class DeadLetters:
         self.counters.count_dead_letter(err.reason)
         log.warning("dead-lettering %s: %s", source, err)
         await self.send(key, value, _headers(err.reason, err.detail, source))
-        if self.limit.dead_lettered():
+        if err.reason in SYSTEMIC and self.limit.dead_lettered():
             raise DeadLetterLimitExceeded(
                 f"{self.limit.run} consecutive messages were dead-lettered (last: {err}); "
                 "stopping rather than dead-letter everything. Check the producers and the "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -12,6 +13,7 @@ from samples import CLIP, ORGANIZATION, SESSION
 from processors import session as session_module
 from processors import state_codec
 from processors.batch import SessionBatch
+from processors.dead_letters import ConsecutiveLimit, DeadLetterLimitExceeded, DeadLetters
 from processors.events import EventKind, PlaybackEvent, derived_event_id
 from processors.handling import InvalidMessage, WorkerCounters, decode_event
 from processors.intervals import Interval
@@ -150,3 +152,23 @@ def test_the_worker_dead_letters_events_outside_the_bounds(change: dict[str, obj
         decode_event(raw, codec, Bounds())
     assert refused.value.reason == "out_of_bounds"
     assert field in refused.value.detail
+
+
+def test_only_what_no_client_can_cause_counts_toward_the_dead_letter_limit() -> None:
+    sent: list[bytes] = []
+
+    async def send(key: bytes | None, value: bytes | None, headers: object) -> None:
+        sent.append(value or b"")
+
+    letters = DeadLetters(send, WorkerCounters(), event_codec(), ConsecutiveLimit(3))
+
+    async def run() -> None:
+        for _ in range(50):  # a client can send this much through the gateway
+            await letters.message(b"k", b"v", "t/0/1", InvalidMessage("session_limit", "full"))
+        for _ in range(3):
+            await letters.message(b"k", b"v", "t/0/2", InvalidMessage("undecodable", "junk"))
+        with pytest.raises(DeadLetterLimitExceeded, match="PLAYHEAD_DEAD_LETTER_LIMIT"):
+            await letters.message(b"k", b"v", "t/0/3", InvalidMessage("undecodable", "junk"))
+
+    asyncio.run(run())
+    assert len(sent) == 54
