@@ -208,3 +208,16 @@ def test_report_shows_totals_curve_and_sources() -> None:
     assert all(len(line) <= 60 for line in text.splitlines())
     unknown = render("clip-1", "org-1", figures(), 1.0, width=60)
     assert "avg consumption share –   completion rate –" in unknown
+
+
+def test_report_of_a_huge_session_is_as_wide_as_asked_and_ends_at_the_longest_clip() -> None:
+    # One kept session "heard" to bucket 1e9: 10,000 points of 9 buckets, all heard.
+    day = date(2024, 5, 1)
+    web = SourceFigures("Web", 1, 1, 1e9, 0, 0.0, 0, day, day)
+    binning = plan(1_000_000_000, None, 1.0, 86_400, MAX_POINTS)
+    huge = ClipFigures(sources=[web], selected=[web], clip_length_seconds=None, binning=binning,
+                       bins=[Bin(i, 1, 1, binning.size(i)) for i in range(binning.points)])
+    text = render("clip-1", "org-1", huge, 1.0, width=60, rows=4)
+    assert "│" + "█" * 58 + "│\n 0:00" in text and "24:00:00\n" in text
+    assert "  18:00:00  24:00:00  100.0%" in text  # the last row ends where the curve does
+    assert all(len(line) <= 60 for line in text.splitlines())
