@@ -32,9 +32,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "A parameter is invalid; `name` says which"},
     401: {"model": Problem, "description": "No read token, or an unknown one"},
     404: {"model": Problem, "description": "Not found in the token's organization"},
-    500: {"model": Problem, "description": "An unexpected error (logged); the connection is "
-                                           "closed (Connection: close)"},
-    503: {"model": Problem, "description": "The warehouse is unavailable; retry later"},
+    500: {"model": Problem, "description": "The warehouse refused a query, or an unexpected "
+                                           "error (logged; answered with Connection: close)"},
+    503: {"model": Problem, "description": "The warehouse is unavailable or took longer than "
+                                           "30 s; retry later (Retry-After)"},
 }
 Id = Annotated[str, Path(min_length=1, max_length=256)]
 CurrentPage = Annotated[int, Query(ge=1, le=MAX_CURRENT_PAGE, description=(
