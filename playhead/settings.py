@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PLAYHEAD_"
+
+
+MAX_TIMELINE_BUCKETS = 1_000_000
 
 
 class SettingsError(ValueError):
@@ -144,6 +147,18 @@ class Settings(BaseSettings):
             raise ValueError("must start with http://, https:// or chdb:///<path>")
         return value
 
+    @model_validator(mode="after")
+    def _bounded_timeline(self) -> Settings:
+        # A clip's timeline is max_clip_seconds / bucket_seconds buckets; analyst views
+        # build arrays that long, and ClickHouse refuses past a few hundred million.
+        buckets = self.max_clip_seconds / self.bucket_seconds
+        if buckets > MAX_TIMELINE_BUCKETS:
+            raise ValueError(
+                f"max_clip_seconds / bucket_seconds is {buckets:.0f} buckets; at most "
+                f"{MAX_TIMELINE_BUCKETS:,} (raise PLAYHEAD_BUCKET_SECONDS or lower "
+                "PLAYHEAD_MAX_CLIP_SECONDS)")
+        return self
+
     @property
     def kafka_home(self) -> Path:
         return self.state_dir / "kafka"
@@ -172,6 +187,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as err:
         problems = []
         for error in err.errors():
+            if not error["loc"]:  # a rule between settings: its message names them
+                problems.append(error["msg"].removeprefix("Value error, "))
+                continue
             key = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
             problems.append(f"{key}: {error['msg']} (got {error.get('input')!r})")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from err

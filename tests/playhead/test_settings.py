@@ -40,3 +40,9 @@ def test_settings_survive_the_trip_to_a_child_process(monkeypatch: pytest.Monkey
 
 def test_configuration_doc_lists_every_setting() -> None:
     assert settings_table() in DOCS.read_text(), "regenerate docs/configuration.md's table"
+
+
+def test_a_timeline_too_long_for_the_views_is_refused_naming_both_settings() -> None:
+    with pytest.raises(SettingsError, match="PLAYHEAD_BUCKET_SECONDS.*PLAYHEAD_MAX_CLIP_SECONDS"):
+        load_settings(bucket_seconds=0.001)
+    assert load_settings(bucket_seconds=1.0, max_clip_seconds=604_800).max_clip_seconds == 604_800
