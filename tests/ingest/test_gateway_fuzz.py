@@ -12,6 +12,7 @@ is given, so a few hundred examples take seconds.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import time
@@ -92,9 +93,9 @@ def hostile(draw: st.DrawFn, body: Any) -> Any:
         places = paths(body)
         path = draw(st.sampled_from(places))
         value = copy.deepcopy(draw(HOSTILE))  # SHAPES are shared: never mutate them
-        target = body
+        target: Any = body
         for part in path:
-            target = target[part] if isinstance(target, dict | list) else target
+            target = target[part]
         if isinstance(target, dict) and draw(st.booleans()):
             target[draw(st.one_of(st.sampled_from(ODD_STRINGS[:16]), st.text(max_size=8)))] = value
         else:
@@ -119,7 +120,7 @@ def routes() -> dict[str, tuple[str, Callable[[], Any]]]:
         "mparticle batch": ("/v1/mparticle/events", lambda: retimed("mparticle", now)),
         "mparticle event": ("/v1/mparticle/event",
                             lambda: retimed("mparticle", now)["events"][2]),
-        **{f"musicclips {path}": (path, lambda path=path: copy.deepcopy(MUSIC_BODIES[path]))
+        **{f"musicclips {path}": (path, functools.partial(copy.deepcopy, MUSIC_BODIES[path]))
            for path in MUSIC_BODIES},
     }
 
