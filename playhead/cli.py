@@ -128,9 +128,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         down(settings)
     elif command == "status":
-        from playhead.local.platform import describe
+        from playhead.status import screen
 
-        print(describe(settings))
+        print(screen(settings))
     elif command == "kafka":
         from playhead.local.kafka import KafkaBroker
 

@@ -138,6 +138,27 @@ def test_worker_keeps_its_state_on_its_own_volume_and_signals_readiness() -> Non
     assert container["ports"][0]["containerPort"] == settings.metrics_port
 
 
+def test_worker_liveness_restarts_a_stalled_worker_but_rides_out_a_brief_outage() -> None:
+    container = workload("playhead-worker")["spec"]["template"]["spec"]["containers"][0]
+    env = {**config_env(), **{e["name"]: e["value"] for e in container["env"]}}
+    settings = settings_from(env)
+    live = container["livenessProbe"]
+    # /livez on the metrics port (tests/deploy/test_observability.py checks the worker
+    # serves it): 503 once messages wait and no batch finished for stall_seconds.
+    assert live["httpGet"] == {"path": "/livez", "port": "metrics"}
+    assert settings.stall_seconds == 120
+    # Restarted after 5 to 10 minutes without progress: a ClickHouse outage of a few
+    # minutes costs no restart, a wedged worker does not hold its partitions for long.
+    restart_after = settings.stall_seconds + live["periodSeconds"] * live["failureThreshold"]
+    assert 300 <= restart_after <= 600, restart_after
+    assert live["timeoutSeconds"] < live["periodSeconds"]
+    # Liveness only counts once the worker has started: recovery finishes no batch.
+    marker = ["test", "-f", str(ready_file(settings))]
+    startup = container["startupProbe"]
+    assert startup["exec"]["command"] == marker
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600
+
+
 def test_selectors_match_their_pods() -> None:
     pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
             for d in of_kind("Deployment") + of_kind("StatefulSet")}
