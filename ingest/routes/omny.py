@@ -36,6 +36,7 @@ SOURCE = f"gateway/{omny.DIALECT}"
 # Kafka's default message limit is 1 MB; a dead letter stays under it with its headers.
 MAX_DEAD_LETTER_BYTES = 900_000
 MAX_DETAIL_PROBLEMS = 20
+MAX_DETAIL_CHARS = 8_000
 
 
 class OmnyRoute(APIRoute):
@@ -120,22 +121,25 @@ def _session(gateway: Gateway, session: omny.Session, source: omny.OmnySource,
 def _dead_letter(session: omny.Session, source: str, organization_id: uuid.UUID,
                  problems: list[Problem]) -> DeadLetter:
     # ensure_ascii=False keeps the size of what was sent; a lone surrogate (which
-    # has no UTF-8 form) is written back as the \\uXXXX escape the client sent.
+    # has no UTF-8 form) is written back as the \uXXXX escape the client sent.
     value = json.dumps(session.as_request(source), ensure_ascii=False,
                        separators=(",", ":")).encode("utf-8", "backslashreplace")
     detail = "; ".join(p.message if p.message.startswith(p.path) else f"{p.path}: {p.message}"
                        for p in problems[:MAX_DETAIL_PROBLEMS])
     if len(problems) > MAX_DETAIL_PROBLEMS:
         detail += f"; and {len(problems) - MAX_DETAIL_PROBLEMS} more problems"
-    if len(value) > MAX_DEAD_LETTER_BYTES:
+    detail = detail[:MAX_DETAIL_CHARS]
+    # The key only says where the session came from (the value holds it whole), so a
+    # SessionId that is not a GUID, of any length, cannot make the message too large.
+    label = session.label if len(session.label) <= 128 else f"{session.label[:128]}..."
+    key = f"{organization_id}/{label}".encode("utf-8", "backslashreplace")
+    if len(value) + len(key) + 4 * len(detail) > MAX_DEAD_LETTER_BYTES:
         raise Rejected([Problem("Events", "too_large", (
-            f"session {session.label[:64]} cannot be refused on its own: its "
-            f"{len(session.items)} events take {len(value)} bytes, over the "
-            f"{MAX_DEAD_LETTER_BYTES} a dead letter holds ({detail[:500]}); send fewer "
-            "events per request"))], status=413)
-    return DeadLetter(
-        key=f"{organization_id}/{session.label}".encode("utf-8", "backslashreplace"),
-        value=value, reason=problems[0].reason, detail=detail, source=SOURCE)
+            f"session {label[:64]} cannot be kept on its own: its {len(session.items)} "
+            f"events take {len(value)} bytes, over the {MAX_DEAD_LETTER_BYTES} a dead letter "
+            f"holds ({detail[:500]}); send fewer events per request"))], status=413)
+    return DeadLetter(key=key, value=value, reason=problems[0].reason, detail=detail,
+                      source=SOURCE)
 
 
 def router(gateway: Gateway) -> APIRouter:

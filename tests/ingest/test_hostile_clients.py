@@ -238,6 +238,29 @@ def test_omny_request_judged_session_by_session(
     assert 'playhead_gateway_dead_letters_total{dialect="omny",reason="invalid"}' in metrics
 
 
+def test_omny_session_id_that_is_not_a_guid_is_kept_whole_under_a_short_key(
+    gateway: tuple[AppClient, KeepingPublisher],
+) -> None:
+    app, publisher = gateway
+    body = omny(lambda b: [e.update(SessionId="s" * 5000) for e in b["Events"]])
+    answer = post(app, "/api/consumption/events", body, ORG)
+    assert (answer.status_code, answer.json()) == (200, {"Enabled": True})
+    _, [letter] = publisher.take()
+    assert letter.key == f"{ORG}/{'s' * 128}...".encode()
+    assert json.loads(letter.value) == body and letter.reason == "invalid"
+
+
+def test_omny_session_too_large_for_a_dead_letter_is_a_413(
+    gateway: tuple[AppClient, KeepingPublisher],
+) -> None:
+    app, publisher = gateway
+    body = omny(lambda b: b["Events"][1].update(Position="9" * 950_000))
+    answer = post(app, "/api/consumption/events", body, ORG)
+    assert answer.status_code == 413, answer.text
+    assert problems_of(answer) == [("Events", "too_large")]
+    assert publisher.take() == ([], [])
+
+
 @pytest.mark.parametrize("body, status, paths", [
     (b'{"Source": "Web", "Events": [', 400, {"body"}),
     ({"Events": [{"Position": "later"}], "Completed": True}, 422, {"Source"}),
