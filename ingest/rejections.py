@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 class ProblemAnswer(BaseModel):
     path: str = Field(description="Where in the request, e.g. Events[2].Position")
-    reason: str = Field(description="A short word: invalid, too_old, malformed_json, ...")
+    reason: str = Field(description="A short word: invalid, out_of_bounds, too_old, "
+                                    "malformed_json, ...")
     message: str
 
 

@@ -1,7 +1,7 @@
 """api.video-style player sessions: ``POST /v1/player-sessions/{sessionId}/events``.
 
 The events of a request are consecutive moments of one session's timeline,
-so the request is accepted or refused whole (like Omny's): accepting a pause
+so the request is accepted or refused whole: accepting a pause
 without the play before it would give wrong intervals. The answer is 202 once
 Kafka holds every event.
 """
