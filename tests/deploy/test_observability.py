@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from aiokafka import TopicPartition
 from conftest import REPO, free_port
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from playhead.local import services
 from playhead.settings import Settings, to_env
 from processors.handling import WorkerCounters
-from processors.metrics import WorkerMetrics
+from processors.metrics import Progress, WorkerMetrics
 
 DEPLOY = REPO / "deploy"
 PROMTOOL = REPO / ".playhead" / "tools" / "promtool"
@@ -77,11 +78,36 @@ def gateway_metrics(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -
 
 def worker_metrics() -> str:
     # The worker's own collectors (processors/metrics.py), not served: names only.
-    metrics = WorkerMetrics(WorkerCounters(), lambda: 0)
-    metrics.lag[0] = 1
+    progress = Progress(lambda _tp: 10, stall_seconds=120.0)
+    progress.batch_done({TopicPartition("playhead.events", 0): 4})  # a lag sample
+    metrics = WorkerMetrics(WorkerCounters(), lambda: 0, progress=progress)
     metrics.sink_batch.observe(1)
     metrics.sink_seconds.observe(0.01)
     return generate_latest(metrics.registry).decode()
+
+
+def test_worker_serves_livez_for_its_liveness_probe() -> None:
+    """deploy/k8s/worker.yaml's livenessProbe: /livez on the metrics port, 503 when stalled."""
+    now = [1000.0]
+    progress = Progress(lambda _tp: 10, stall_seconds=120.0, clock=lambda: now[0])
+    progress.batch_done({TopicPartition("playhead.events", 0): 4})
+    server = WorkerMetrics(WorkerCounters(), lambda: 0, progress=progress).serve(
+        "127.0.0.1", free_port())
+    assert server is not None
+    url = f"http://127.0.0.1:{server.server_address[1]}/livez"
+    try:
+        now[0] += 30
+        ok = httpx.get(url, timeout=10)
+        assert ok.status_code == 200
+        assert ok.json() == {"status": "ok", "seconds_since_progress": 30.0, "lag": 5}
+        now[0] += 100  # 130 s without a finished batch, 5 messages waiting
+        stalled = httpx.get(url, timeout=10)
+        assert stalled.status_code == 503  # what the kubelet counts as a failure
+        body = stalled.json()
+        assert body["status"] == "stalled" and body["lag"] == 5 and body["detail"]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_every_referenced_metric_is_exported(gateway_metrics: str) -> None:

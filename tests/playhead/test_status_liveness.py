@@ -255,3 +255,39 @@ def test_playhead_status_prints_a_stalled_worker_in_the_process_table(
             in shown.stdout), shown.stdout
     assert "worker     running" not in shown.stdout
     assert "gateway    stopped" in shown.stdout
+
+
+@pytest.mark.usefixtures("kafka_up")
+def test_status_reads_the_real_workers_metrics(tmp_path: Path) -> None:
+    """The worker's own metrics server (processors/metrics.py), stalled by its clock."""
+    from aiokafka import TopicPartition
+
+    from processors.handling import WorkerCounters
+    from processors.metrics import Progress, WorkerMetrics
+
+    now = [1000.0]
+    progress = Progress(lambda _tp: 500, stall_seconds=120.0, clock=lambda: now[0])
+    progress.batch_done({TopicPartition("playhead.events", 0): 99,
+                         TopicPartition("playhead.events", 1): 199})
+    counters = WorkerCounters()
+    server = WorkerMetrics(counters, lambda: 5, progress=progress).serve("127.0.0.1", free_port())
+    assert server is not None
+    settings = Settings(state_dir=tmp_path, metrics_port=server.server_address[1],
+                        clickhouse_url=f"http://127.0.0.1:{free_port()}")
+    try:
+        now[0] += 2
+        lines = status.report(settings)
+        assert line(lines, "progress") == (
+            "progress        last batch finished 2.0 s ago, 700 messages waiting")
+        now[0] += 300
+        counters.dead_letters["late"] += 2
+        lines = status.report(settings)
+        assert line(lines, "progress") == (
+            "progress        worker stalled: no batch finished for 302 s with 700 messages waiting")
+        assert line(lines, "  worker says").startswith("  worker says   no batch finished")
+        # Nothing answers on the warehouse's address here: the warehouse is the likely cause.
+        assert "the warehouse does not take queries" in line(lines, "  likely cause")
+        assert "this worker since its start: late 2" in line(lines, "dead letters")
+    finally:
+        server.shutdown()
+        server.server_close()
