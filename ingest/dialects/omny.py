@@ -50,9 +50,10 @@ class OmnyEvent(BaseModel):
     SessionId: Guid
     Type: Literal["Start", "Stop"]
     Position: float = Field(allow_inf_nan=False, description="Listen position, seconds")
-    # The maximum is documented here and enforced with the other bounds (reason out_of_bounds).
-    SeqNumber: int = Field(ge=1, json_schema_extra={"maximum": MAX_SEQUENCE},
-                           description="Starts at 1, incremented per event")
+    # The maximum is enforced with the other bounds (reason out_of_bounds); stated in the
+    # description, as OpenAPI's "maximum" would be written as a float, 2^63 itself.
+    SeqNumber: int = Field(ge=1, description=f"Starts at 1, incremented per event; at most "
+                                             f"{MAX_SEQUENCE} (2^63-1)")
     Timestamp: float = Field(ge=0, allow_inf_nan=False, description="Unix time, seconds")
 
 
@@ -82,7 +83,8 @@ class OmnyEnvelope(BaseModel):
 
     Source: OmnySource
     Events: Annotated[list[Any], _DocumentedAsEvents] = Field(
-        min_length=1, description="Events of one or several sessions")
+        min_length=1, json_schema_extra={"minItems": 1},
+        description="Events of one or several sessions")
     Completed: Literal[True] = Field(description="Must be true: send only completed sessions")
 
 
