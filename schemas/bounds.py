@@ -41,7 +41,7 @@ MAX_SEQUENCE = 2**63 - 1
 MAX_VALUE_MS = int(MAX_CLIP_SECONDS_CEILING * 1000)
 
 # Text: ids, names and attributes, counted in characters.
-MAX_ID_CHARS = 256
+MAX_ID_CHARS = 512  # derived event ids join dialect, organization, session and sequence
 MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_KEY_CHARS = 128
 MAX_ATTRIBUTE_VALUE_CHARS = 4096
@@ -57,21 +57,36 @@ ID_FIELDS = ("event_id", "organization_id", "session_id", "clip_id", "source", "
 class BoundedEvent(Protocol):
     """The fields of a canonical event the bounds look at."""
 
-    event_id: str
-    organization_id: str
-    session_id: str
-    clip_id: str
-    source: str
-    dialect: str
-    action: str
-    position_seconds: float
-    sequence_number: int
-    timestamp: float
-    received_at: float
-    seek_to_seconds: float | None
-    value_ms: int | None
-    clip_length_seconds: float | None
-    attributes: Mapping[str, str]
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def organization_id(self) -> str: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def clip_id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def dialect(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def position_seconds(self) -> float: ...
+    @property
+    def sequence_number(self) -> int: ...
+    @property
+    def timestamp(self) -> float: ...
+    @property
+    def received_at(self) -> float: ...
+    @property
+    def seek_to_seconds(self) -> float | None: ...
+    @property
+    def value_ms(self) -> int | None: ...
+    @property
+    def clip_length_seconds(self) -> float | None: ...
+    @property
+    def attributes(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
