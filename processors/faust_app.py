@@ -113,7 +113,7 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
     dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=1,
                                   key_serializer="raw", value_serializer="raw")
     state = StateTable(app, partitions, settings.state_memory_mib, settings.sweep_batch)
-    progress = Progress(lambda tp: app.consumer.highwater(tp), settings.stall_seconds)
+    progress = Progress(settings.stall_seconds)
     metrics = WorkerMetrics(counters, state.open_sessions, state.memory, progress)
 
     async def send_dead_letter(key: bytes | None, value: bytes | None,
@@ -132,7 +132,10 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
     async def ping() -> bool:
         return bool(await in_thread(sink.ping))
 
-    flusher = SinkFlusher(write, ping, dead_letters.session, sink.refuses_content)
+    def retrying(error: str | None) -> None:
+        progress.sink_error = error
+
+    flusher = SinkFlusher(write, ping, dead_letters.session, sink.refuses_content, retrying)
     rebalanced = [False]
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
@@ -140,6 +143,7 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
         # Dropped at the next batch, not here: a batch in flight (awaiting the
         # sink) must not rebuild an index without its own unwritten changes.
         rebalanced[0] = True
+        progress.assigned()
 
     async def flush(results: list[SessionResult]) -> None:
         started = time.perf_counter()
@@ -175,6 +179,9 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
                 rebalanced[0] = False
                 state.forget_indexes()
                 progress.forget(set(app.assignor.assigned_actives()))
+            offsets = {m.message.tp: m.message.offset for m in messages}
+            progress.batch_started(
+                {m.message.tp: m.message.offset for m in reversed(messages)}, offsets)
             work = SessionBatch(clock(), rules, state.load, counters)
             ticks: dict[int, EventT] = {}
             for event in messages:
@@ -192,7 +199,7 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
             await state.changelog_handed_over()
             for result in work.closes:
                 counters.count_close(result)
-            progress.batch_done({m.message.tp: m.message.offset for m in messages})
+            progress.batch_done(offsets, {tp: app.consumer.highwater(tp) for tp in offsets})
 
     @app.timer(settings.tick_seconds)
     async def tick() -> None:

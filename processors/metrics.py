@@ -46,35 +46,56 @@ DEAD_LETTER_REASONS = ("late", "undecodable", "invalid", "empty", "out_of_bounds
 
 @dataclass
 class Progress:
-    """Where the worker stands: the last offset it finished per partition, and when.
+    """Where the worker stands, per partition: the offsets it was handed, finished, and
+    the high watermark last seen (wall ``clock`` in seconds).
 
-    ``high_watermark`` gives a partition's next offset (the consumer's view);
-    ``clock`` is wall time in seconds.
+    Written by the agent (the event loop), read by the metrics thread: plain
+    dict reads and float stores, no lock needed for a gauge.
     """
 
-    high_watermark: Callable[[Any], int]
     stall_seconds: float
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = time.monotonic  # durations only: immune to clock corrections
+    taken: dict[Any, int] = field(default_factory=dict)  # tp -> last offset handed over
     finished: dict[Any, int] = field(default_factory=dict)  # tp -> last offset finished
-    last_batch: float = field(default_factory=time.time)
+    high: dict[Any, int] = field(default_factory=dict)  # tp -> next offset, as last seen
+    last_batch: float = field(init=False)
+    in_flight_since: float | None = None
+    sink_error: str | None = None  # while the sink retries: its last error
 
-    def batch_done(self, offsets: dict[Any, int]) -> None:
-        self.finished.update(offsets)
+    def __post_init__(self) -> None:
         self.last_batch = self.clock()
+
+    def assigned(self) -> None:
+        """Partitions (re)assigned: recovery of their state is not a stall."""
+        self.last_batch = self.clock()
+        self.in_flight_since = None
+
+    def batch_started(self, first: dict[Any, int], last: dict[Any, int]) -> None:
+        """A batch handed over: ``first`` and ``last`` offset per partition."""
+        for tp, offset in first.items():
+            # A partition's first batch: what came before it is not this worker's.
+            self.finished.setdefault(tp, offset - 1)
+        self.taken.update(last)
+        self.in_flight_since = self.clock()
+
+    def batch_done(self, offsets: dict[Any, int], high: dict[Any, int]) -> None:
+        self.finished.update(offsets)
+        self.high.update(high)
+        self.last_batch = self.clock()
+        self.in_flight_since = None
 
     def forget(self, keep: set[Any]) -> None:
         """After a rebalance: partitions no longer owned are not this worker's lag."""
-        for tp in list(self.finished):
-            if tp not in keep:
-                del self.finished[tp]
+        for offsets in (self.taken, self.finished, self.high):
+            for tp in [tp for tp in offsets if tp not in keep]:
+                del offsets[tp]
 
     def lag(self) -> dict[int, int]:
+        """Messages per partition not finished yet: known to be waiting, at least."""
         out = {}
-        for tp, offset in list(self.finished.items()):
-            try:
-                out[tp.partition] = max(self.high_watermark(tp) - offset - 1, 0)
-            except Exception:  # the consumer is between assignments
-                continue
+        for tp, done in list(self.finished.items()):
+            newest = max(self.high.get(tp, 0) - 1, self.taken.get(tp, done))
+            out[tp.partition] = max(newest - done, 0)
         return out
 
     def seconds_since_progress(self) -> float:
@@ -82,7 +103,8 @@ class Progress:
 
     def stalled(self) -> tuple[bool, float, int]:
         since, lag = self.seconds_since_progress(), sum(self.lag().values())
-        return lag > 0 and since > self.stall_seconds, since, lag
+        holding = self.in_flight_since is not None  # a batch handed over and not finished
+        return (lag > 0 or holding) and since > self.stall_seconds, since, lag
 
 
 class WorkerMetrics:
@@ -93,7 +115,7 @@ class WorkerMetrics:
         self.counters = counters
         self.open_sessions = open_sessions
         self.state_memory = state_memory
-        self.progress = progress or Progress(lambda tp: 0, 120.0)
+        self.progress = progress or Progress(120.0)
         self.sink_batch = Histogram(
             f"{PREFIX}sink_batch_sessions", "Sessions written to ClickHouse per batch.",
             buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000), registry=self.registry)
@@ -107,10 +129,15 @@ class WorkerMetrics:
         stalled, since, lag = self.progress.stalled()
         body: dict[str, Any] = {"status": "stalled" if stalled else "ok",
                                 "seconds_since_progress": round(since, 3), "lag": lag}
+        sink_error = self.progress.sink_error
+        if sink_error:
+            body["sink_error"] = sink_error
         if stalled:
+            cause = (f"the ClickHouse sink keeps failing: {sink_error}" if sink_error
+                     else "see the worker's log")
             body["detail"] = (f"no batch finished for {since:.0f} s with {lag} messages "
                               f"waiting (PLAYHEAD_STALL_SECONDS={self.progress.stall_seconds:g}); "
-                              "see the worker's log and whether the warehouse answers")
+                              f"{cause}")
         return (503 if stalled else 200), body
 
     def serve(self, host: str, port: int) -> ThreadingHTTPServer | None:
@@ -187,6 +214,9 @@ class _Totals(Collector):
                                 "Seconds since the worker last finished a batch.", value=since)
         yield GaugeMetricFamily(f"{PREFIX}stalled", "1 while messages wait and no batch has "
                                 "finished for PLAYHEAD_STALL_SECONDS.", value=int(stalled))
+        yield GaugeMetricFamily(f"{PREFIX}sink_retrying", "1 while a write to ClickHouse is "
+                                "held and retried (the warehouse is away or refuses it).",
+                                value=int(self._m.progress.sink_error is not None))
         set_aside = CounterMetricFamily(f"{PREFIX}sink_set_aside",
                                         SET_ASIDE_HELP)
         set_aside.add_metric([], counters.sessions["set_aside"])

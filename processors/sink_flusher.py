@@ -40,6 +40,8 @@ class SinkFlusher:
     set_aside: SetAside
     # Whether an error is about the rows written (the sink knows its client's errors).
     refuses_content: Callable[[BaseException], bool] = lambda err: False
+    # Told the error while a write is held and retried, None once it went through.
+    on_retry: Callable[[str | None], None] = lambda error: None
     first_delay: float = 0.5
     max_delay: float = 30.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -77,6 +79,7 @@ class SinkFlusher:
                           "answers" if answers else "does not answer", len(group), delay,
                           failure)
                 pending.append(group)
+                self.on_retry(str(failure)[:500] or type(failure).__name__)
                 await self.sleep(delay)
                 delay = min(delay * 2, self.max_delay)
                 continue
@@ -85,6 +88,7 @@ class SinkFlusher:
                       "otherwise; setting it aside: %s", *key, session.version, failure)
             await self.set_aside(session, failure)
             set_aside.append(session)
+        self.on_retry(None)
         return set_aside
 
     def _about_content(self, err: BaseException) -> bool:

@@ -47,6 +47,10 @@ class _Worker(faust.Worker):
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    # First: a marker left by a killed worker must not make this one look ready
+    # (or healthy to a startup probe) while it is still starting.
+    marker = ready_file(settings)
+    marker.unlink(missing_ok=True)
     ensure_topics(settings)
     client = connect(settings.clickhouse_url)
     applied = migrate(client, settings.clickhouse_database)
@@ -54,8 +58,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         log.info("applied migrations: %s", ", ".join(m.name for m in applied))
     sink = ClickHouseSink(client, settings.clickhouse_database)
     app = build_app(settings, sink)
-    marker = ready_file(settings)
-    marker.unlink(missing_ok=True)
     worker = _Worker(app, marker, loglevel=loglevel, quiet=True)
     profile = os.environ.get("PLAYHEAD_BENCH_PROFILE")
     if not profile:

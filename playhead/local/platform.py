@@ -58,17 +58,3 @@ def down(settings: Settings) -> None:
             print(f"stopped {name}")
     KafkaBroker(settings).down()
     print("stopped kafka")
-
-
-def describe(settings: Settings) -> str:
-    broker = KafkaBroker(settings).status()
-    lines = [f"kafka      {'running' if broker.running else 'stopped'}  {broker.bootstrap}"]
-    where = {GATEWAY: settings.gateway_url, WAREHOUSE: settings.clickhouse_url, WORKER: "",
-             API: settings.api_url}
-    for name in (WAREHOUSE, GATEWAY, WORKER, API):
-        state = services.status(settings, name)
-        lines.append(f"{name:<10} {'running' if state.running else 'stopped'}  {where[name]}")
-    # Lag, open sessions, dead letters and the warehouse: playhead/status.py.
-    from playhead.status import report
-
-    return "\n".join([*lines, "", *report(settings)])

@@ -105,3 +105,4 @@ def test_a_refused_session_beside_written_ones_is_set_aside_whatever_the_error()
     warehouse, aside, waits = Warehouse({"s2"}), [], []
     asyncio.run(flusher(warehouse, aside, waits, content=False).flush(sessions(4)))
     assert aside == ["s2"] and warehouse.stored == {"s0", "s1", "s3"}
+

@@ -1,0 +1,38 @@
+"""The worker's liveness: when it says it is stalled (pure)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from processors.metrics import Progress
+
+
+class TP(NamedTuple):
+    topic: str
+    partition: int
+
+
+def test_a_worker_holding_a_batch_past_the_stall_time_says_it_is_stalled() -> None:
+    now = [1000.0]
+    progress = Progress(stall_seconds=10, clock=lambda: now[0])
+    progress.batch_done({TP("t", 0): 41}, {TP("t", 0): 42})
+    assert progress.stalled() == (False, 0.0, 0)  # idle and caught up
+    progress.batch_started({TP("t", 0): 42}, {TP("t", 0): 44})  # the warehouse goes away meanwhile
+    now[0] += 9
+    assert progress.stalled()[0] is False
+    now[0] += 2
+    assert progress.stalled() == (True, 11.0, 3)
+    progress.batch_done({TP("t", 0): 44}, {TP("t", 0): 45})
+    assert progress.stalled() == (False, 0.0, 0)
+    now[0] += 60  # idle for a minute with nothing waiting is not a stall
+    assert progress.stalled()[0] is False
+
+
+def test_a_worker_held_on_its_very_first_batch_says_so() -> None:
+    now = [0.0]
+    progress = Progress(stall_seconds=5, clock=lambda: now[0])
+    progress.batch_started({TP("t", 1): 0}, {TP("t", 1): 3})
+    now[0] += 6
+    assert progress.stalled() == (True, 6.0, 4)
+    progress.assigned()  # a rebalance: recovering partitions is not a stall
+    assert progress.stalled()[0] is False
