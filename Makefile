@@ -75,7 +75,7 @@ unit: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy playhead ingest processors sinks schemas readapi
+	$(BIN)/mypy config playhead ingest processors sinks schemas readapi
 
 clean:
 	-$(BIN)/playhead down

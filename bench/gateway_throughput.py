@@ -32,12 +32,12 @@ from aiokafka import AIOKafkaProducer
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from config.settings import Settings, to_env  # noqa: E402
 from playhead.local import services  # noqa: E402
 from playhead.local.kafka import KafkaBroker  # noqa: E402
-from playhead.settings import Settings, to_env  # noqa: E402
 from playhead.topics import ensure_topics  # noqa: E402
-from processors.events import EventKind, PlaybackEvent  # noqa: E402
 from schemas import event_codec  # noqa: E402
+from schemas.event import EventKind, PlaybackEvent  # noqa: E402
 
 EVENTS_PER_REQUEST = 100
 

@@ -23,12 +23,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from config.settings import Settings, to_env  # noqa: E402
 from playhead.local import services  # noqa: E402
 from playhead.local.kafka import KafkaBroker  # noqa: E402
-from playhead.settings import Settings, to_env  # noqa: E402
 from playhead.status import worker_gauges  # noqa: E402
 from playhead.topics import ensure_topics  # noqa: E402
-from processors.worker import ready_file  # noqa: E402
+from playhead.worker import ready_file  # noqa: E402
 from sinks.client import connect  # noqa: E402
 from sinks.migrate import migrate  # noqa: E402
 

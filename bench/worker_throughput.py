@@ -40,10 +40,10 @@ import httpx  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from platform_kit import BenchPlatform, git_revision, machine, rss_mib, say  # noqa: E402
 
+from config.settings import Settings  # noqa: E402
 from playhead.local import services  # noqa: E402
-from playhead.settings import Settings  # noqa: E402
-from processors.events import EventKind, PlaybackEvent  # noqa: E402
 from schemas import event_codec  # noqa: E402
+from schemas.event import EventKind, PlaybackEvent  # noqa: E402
 from sinks.client import connect  # noqa: E402
 
 TARGETS = {"events_per_second": 20_000, "share_of_raw": 0.30, "close_to_queryable_p99": 3.0,

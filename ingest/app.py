@@ -16,13 +16,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from config.settings import Settings
 from ingest.access import AccessDenied
 from ingest.body import BodyNormalizer
 from ingest.gateway import Gateway, Problem, Publisher
 from ingest.publisher import KafkaPublisher, PublishRefused, PublishUnavailable
 from ingest.rejections import ERROR_RESPONSES, Rejected, internal_error
 from ingest.routes import all_routers
-from playhead.settings import Settings
 
 log = logging.getLogger("playhead.gateway")
 RETRY_AFTER_SECONDS = 5

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from ingest.gateway import Admitted, Gateway, Problem
 from ingest.policy import EventRejected, Locate
 from ingest.rejections import Rejected
-from processors.events import PlaybackEvent
+from schemas.event import PlaybackEvent
 
 T = TypeVar("T")
 

@@ -11,12 +11,12 @@ from typing import Any, NewType, Protocol, cast
 
 from fastapi import Request
 
+from config.settings import Settings
 from ingest.access import AccessDenied, RateLimiter, WriteKeys
 from ingest.metrics import GatewayMetrics
 from ingest.policy import EventRejected, Locate, TimestampPolicy
-from playhead.settings import Settings
-from processors.events import PlaybackEvent
 from schemas.bounds import Bounds
+from schemas.event import PlaybackEvent
 
 log = logging.getLogger("playhead.gateway")
 

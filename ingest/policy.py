@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from processors.events import PlaybackEvent
 from schemas.bounds import timestamp_violation
+from schemas.event import PlaybackEvent
 
 # Where a canonical field of an event came from in the client's request, so a
 # bound it breaks is named as sent: (event, "position_seconds") -> "Events[2].Position".

@@ -14,8 +14,8 @@ from aiokafka.errors import (
 )
 
 from ingest.gateway import DeadLetter
-from playhead.producer import EventProducer, PublishFailed
-from processors.events import PlaybackEvent
+from schemas.event import PlaybackEvent
+from schemas.producer import EventProducer, PublishFailed
 
 TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 

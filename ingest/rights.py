@@ -34,8 +34,8 @@ from pydantic import (
     model_validator,
 )
 
+from config.settings import SettingsError
 from ingest.gateway import field_path
-from playhead.settings import SettingsError
 
 SETTING = "PLAYHEAD_RIGHTS_CATALOGUE"
 

@@ -8,8 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from config.settings import Settings, SettingsError, load_settings
 from playhead.logs import configure as configure_logs
-from playhead.settings import Settings, SettingsError, load_settings
 
 EPILOG = """\
 Settings come from PLAYHEAD_* environment variables (see docs/configuration.md),
@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                     access_log=False, log_config=None, log_level=settings.log_level.lower(),
                     loop="uvloop", http="httptools")
     elif command == "worker":
-        from processors.worker import run_worker
+        from playhead.worker import run_worker
 
         run_worker(settings, loglevel=args.loglevel)
     elif command == "warehouse":

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
 
-from processors.events import PlaybackEvent
 from processors.session import Rules, summarize
+from schemas.event import PlaybackEvent
 
 
 @dataclass(frozen=True)

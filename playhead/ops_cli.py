@@ -9,7 +9,7 @@ import argparse
 import json
 from typing import Any
 
-from playhead.settings import Settings
+from config.settings import Settings
 
 COMMANDS = ("migrate", "topics", "loadgen")
 

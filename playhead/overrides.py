@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, MutableMapping
 from typing import Any, get_args, get_origin
 
-from playhead.settings import ENV_PREFIX, Settings, SettingsError, load_settings, to_env
+from config.settings import ENV_PREFIX, Settings, SettingsError, load_settings, to_env
 
 _JSON_KINDS = (list, dict, set, frozenset)
 

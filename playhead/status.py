@@ -26,7 +26,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from playhead.settings import Settings
+from config.settings import Settings
 
 TIMEOUT = 4.0  # seconds per probe; a status screen must not hang on a dead part
 

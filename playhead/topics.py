@@ -8,13 +8,11 @@ part of the contract and must not silently default to the broker's.
 from __future__ import annotations
 
 import asyncio
-import struct
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from playhead.settings import Settings
+from config.settings import Settings
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 
@@ -37,47 +35,6 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         # Dead letters are kept four weeks so someone can look at them.
         TopicSpec(settings.dead_letter_topic, 1, {"retention.ms": str(4 * WEEK_MS)}),
     ]
-
-
-_M = 0x5BD1E995
-_MASK = 0xFFFFFFFF
-
-
-@lru_cache(maxsize=8_192)
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 (Java client Utils.murmur2), as an unsigned 32-bit int.
-
-    Same result as aiokafka's, about four times faster: whole 4-byte words
-    are read at once; cached because a session's events share one key. The
-    cache is small (about 2 MiB) because what it saves is repeats within a
-    request and between a session's nearby requests, not across hours.
-    """
-    length = len(data)
-    h = (0x9747B28C ^ length) & _MASK
-    whole = length - length % 4
-    for (k,) in struct.iter_unpack("<I", data[:whole]):
-        k = (k * _M) & _MASK
-        k ^= k >> 24
-        k = (k * _M) & _MASK
-        h = ((h * _M) & _MASK) ^ k
-    tail = data[whole:]
-    if len(tail) == 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h ^= tail[0]
-        h = (h * _M) & _MASK
-    h ^= h >> 13
-    h = (h * _M) & _MASK
-    h ^= h >> 15
-    return h
-
-
-def partition_of(key: str | bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a message key."""
-    raw = key.encode() if isinstance(key, str) else key
-    return (murmur2(raw) & 0x7FFFFFFF) % partitions
 
 
 async def ensure_topics_async(settings: Settings) -> list[str]:

@@ -19,7 +19,6 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from processors import state_codec
-from processors.events import PlaybackEvent
 from processors.handling import (
     WorkerCounters,
     admit,
@@ -30,6 +29,7 @@ from processors.handling import (
 )
 from processors.open_index import OpenSessions
 from processors.session import Added, Rules, SessionResult, SessionState, Tombstone
+from schemas.event import PlaybackEvent
 
 Token = Hashable  # the shell's handle for "a message of this partition"
 

@@ -27,7 +27,7 @@ from typing import IO, Any, Protocol
 import faust
 from faust.types import TP, EventT
 
-from playhead.settings import Settings
+from config.settings import Settings
 from processors.batch import SessionBatch
 from processors.dead_letters import (
     ConsecutiveLimit,

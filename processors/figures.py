@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from processors.events import Action, PlaybackEvent
 from processors.intervals import Interval
+from schemas.event import Action, PlaybackEvent
 
 ENGAGEMENT = frozenset({Action.IMPRESSION, Action.LIKE, Action.SHARE, Action.SAVE,
                         Action.SWIPE, Action.COMPLETION})

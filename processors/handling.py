@@ -10,7 +10,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from processors import state_codec
-from processors.events import PlaybackEvent
 from processors.session import (
     LISTENING,
     Added,
@@ -22,6 +21,7 @@ from processors.session import (
 )
 from schemas import DecodeError, EventCodec
 from schemas.bounds import Bounds
+from schemas.event import PlaybackEvent
 
 
 class InvalidMessage(ValueError):

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from processors.events import EventKind, PlaybackEvent
+from schemas.event import EventKind, PlaybackEvent
 
 
 @dataclass(frozen=True, slots=True)

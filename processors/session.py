@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from processors.events import EventKind, PlaybackEvent
 from processors.figures import (
     ContentEvent,
     Quality,
@@ -27,6 +26,7 @@ from processors.figures import (
 )
 from processors.histogram import NO_STEPS, Steps, bucket_steps
 from processors.intervals import Interval, listened_intervals, ordered
+from schemas.event import EventKind, PlaybackEvent
 
 DAY = 86400.0
 

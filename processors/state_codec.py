@@ -16,8 +16,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from processors.events import EventKind, PlaybackEvent, derived_event_id
 from processors.session import SessionState, Tombstone
+from schemas.event import EventKind, PlaybackEvent, derived_event_id
 
 OPEN, CLOSED, TOMBSTONE = 1, 2, 3
 _HEADER = struct.Struct("<BddI")  # kind, last_activity, closed_at, version

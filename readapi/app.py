@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from playhead.settings import Settings
+from config.settings import Settings
 from readapi.auth import ReadTokens, Unauthorized
 from readapi.dashboard import dashboard_router
 from readapi.periods import BadPeriod

@@ -13,7 +13,7 @@ import sys
 from datetime import date
 from typing import Any
 
-from playhead.settings import Settings
+from config.settings import Settings
 
 COMMANDS = ("api", "report")
 

@@ -1,7 +1,14 @@
-"""Versioned Avro schemas for Playhead's wire format, with example messages.
+"""Playhead's wire format: what the gateway, the workers and direct producers share.
 
-Each folder holds one record type: ``v<N>.avsc`` files (newest is what writers
-use) and ``examples/*.json`` that CI checks against the newest schema.
+The canonical event (``schemas.event``), its versioned Avro schemas with
+example messages, the codec (``schemas.codec``), the bounds every event keeps
+(``schemas.bounds``), Kafka's default partitioner (``schemas.partitioner``)
+and the producer helper (``schemas.producer``). It imports no other Playhead
+package, so everything else can import it.
+
+Each schema folder holds one record type: ``v<N>.avsc`` files (newest is
+what writers use) and ``examples/*.json`` that CI checks against the newest
+schema.
 """
 
 from schemas.codec import (

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from config.settings import Settings, to_env
 from playhead.local import services
 from playhead.local.kafka import KafkaBroker
-from playhead.settings import Settings, to_env
 from playhead.topics import ensure_topics
-from processors.worker import ready_file
+from playhead.worker import ready_file
 from sinks.client import connect
 from sinks.migrate import migrate
 

@@ -37,7 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from ingest.dialects.fields import Identifier, IsoTimestamp, Seconds, iso
 from ingest.policy import Locate, TimestampPolicy
-from processors.events import Action, EventKind, PlaybackEvent
+from schemas.event import Action, EventKind, PlaybackEvent
 
 DIALECT = "apivideo"
 MAX_EVENTS = 1000

@@ -43,8 +43,8 @@ from pydantic_core import PydanticCustomError
 
 from ingest.dialects.fields import OUTSIDE_TIMES, out_of_bounds
 from ingest.policy import EventRejected, Locate, TimestampPolicy
-from processors.events import Action, EventKind, PlaybackEvent, derived_event_id
 from schemas.bounds import MAX_TIMESTAMP, MAX_VALUE_MS, encodable
+from schemas.event import Action, EventKind, PlaybackEvent, derived_event_id
 
 DIALECT = "mparticle"
 SOURCE = "mParticle"
@@ -57,7 +57,7 @@ class Meaning(NamedTuple):
     rank: int  # order within one millisecond
 
 
-# Actions the vocabulary (processors/events.py Action) has no word for yet.
+# Actions the vocabulary (schemas/event.py Action) has no word for yet.
 AD, SEGMENT, QOS, SUMMARY, CUSTOM = (
     Action.AD, Action.SEGMENT, Action.QOS, Action.SUMMARY, Action.CUSTOM)
 _OTHER = EventKind.OTHER

@@ -30,7 +30,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from ingest.dialects.fields import in_utc
 from ingest.policy import Locate, TimestampPolicy, fields_at
 from ingest.rights import UNCHECKED, Decision, FailureCode, Identifier
-from processors.events import Action, EventKind, PlaybackEvent
+from schemas.event import Action, EventKind, PlaybackEvent
 
 DIALECT = "musicclips"
 SOURCE = "MusicClips"

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, TypeAda
 from pydantic.json_schema import JsonSchemaValue
 
 from ingest.policy import EventRejected, TimestampPolicy
-from processors.events import Action, EventKind, PlaybackEvent, derived_event_id
 from schemas.bounds import MAX_SEQUENCE
+from schemas.event import Action, EventKind, PlaybackEvent, derived_event_id
 
 DIALECT = "omny"
 

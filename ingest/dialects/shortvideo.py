@@ -38,8 +38,8 @@ from pydantic_core import PydanticCustomError
 
 from ingest.dialects.fields import Identifier, IsoTimestamp, KeyPart, Seconds, Text, iso
 from ingest.policy import Locate, TimestampPolicy
-from processors.events import Action, EventKind, PlaybackEvent
 from schemas.bounds import MAX_VALUE_MS
+from schemas.event import Action, EventKind, PlaybackEvent
 
 DIALECT = "shortvideo"
 MAX_BATCH = 100

@@ -34,8 +34,8 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.commit import OffsetFetchRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
+from config.settings import Settings
 from playhead.local.services import pid_alive
-from playhead.settings import Settings
 
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
 POM = DEPLOY_DIR / "pom.xml"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from config.settings import Settings
 from playhead.local import services
 from playhead.local.kafka import KafkaBroker
-from playhead.settings import Settings
 from playhead.topics import ensure_topics
-from processors.worker import ready_file
+from playhead.worker import ready_file
 
 # Started in this order, stopped in reverse.
 GATEWAY, WAREHOUSE, WORKER = "gateway", "warehouse", "worker"

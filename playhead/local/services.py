@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from playhead.settings import Settings
+from config.settings import Settings
 
 
 class ServiceError(RuntimeError):

@@ -35,8 +35,8 @@ from typing import Any
 
 import yaml
 
+from config.settings import Settings
 from playhead.local.kafka import KafkaBroker
-from playhead.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -178,7 +178,7 @@ class ComposeRehearsal:
         container.env = {"PATH": os.environ["PATH"], "HOME": str(container.volume)}
         done = container.exec(
             [sys.executable, "-c", "import sys; from playhead.local.kafka import KafkaBroker; "
-             "from playhead.settings import Settings; "
+             "from config.settings import Settings; "
              "KafkaBroker(Settings.model_validate_json(sys.argv[1])).up(timeout=180)",
              settings.model_dump_json()], timeout=240)
         if done.returncode:

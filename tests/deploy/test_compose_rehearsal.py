@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from compose_rehearsal import ComposeRehearsal, Container
 
-from playhead.settings import Settings
+from config.settings import Settings
 
 if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("curl"):
     pytest.fail("the compose rehearsal makes network namespaces, so it needs root, ip "

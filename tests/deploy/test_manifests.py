@@ -17,10 +17,10 @@ import pytest
 import yaml
 from conftest import REPO
 
+from config.settings import Settings, load_settings
 from ingest.app import create_app as gateway_app
 from playhead.cli import _parser
-from playhead.settings import Settings, load_settings
-from processors.worker import ready_file
+from playhead.worker import ready_file
 from readapi.app import create_app as api_app
 
 DEPLOY = REPO / "deploy"

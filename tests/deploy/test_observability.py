@@ -18,8 +18,8 @@ from conftest import REPO, free_port
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from config.settings import Settings, to_env
 from playhead.local import services
-from playhead.settings import Settings, to_env
 from processors.handling import WorkerCounters
 from processors.metrics import Progress, WorkerMetrics
 

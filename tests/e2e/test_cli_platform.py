@@ -13,8 +13,8 @@ import httpx
 import pytest
 from conftest import KAFKA_LIBS, REPO, free_port, wait_until
 
+from config.settings import Settings, to_env
 from ingest.examples import reference
-from playhead.settings import Settings, to_env
 
 SAMPLE = reference("omny")
 ORG = SAMPLE["Events"][0]["OrganizationId"]

@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from samples import omny_request
 from worker_cluster import produce
 
+from config.settings import Settings, to_env
 from playhead.local import services
-from playhead.settings import Settings, to_env
 from playhead.status import screen
-from processors.events import EventKind, PlaybackEvent
+from schemas.event import EventKind, PlaybackEvent
 
 NOW = time.time()
 

@@ -10,8 +10,8 @@ import pytest
 from conftest import Pipeline
 from samples import omny_request
 
-from playhead.topics import partition_of
-from processors.events import session_key
+from schemas.event import session_key
+from schemas.partitioner import partition_of
 
 ORG = str(uuid.uuid4())
 

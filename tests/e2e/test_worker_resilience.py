@@ -30,7 +30,7 @@ from worker_cluster import (
     produce_raw,
 )
 
-from playhead.settings import Settings
+from config.settings import Settings
 from playhead.topics import ensure_topics
 from processors.session import Rules
 from sinks.client import connect

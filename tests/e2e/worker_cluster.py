@@ -24,12 +24,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from clickhouse_connect.driver.client import Client
 from conftest import free_port, wait_until
 
+from config.settings import Settings, to_env
 from playhead.local import services
-from playhead.settings import Settings, to_env
-from processors.events import EventKind, PlaybackEvent
+from playhead.worker import ready_file
 from processors.session import Rules, summarize
-from processors.worker import ready_file
 from schemas import event_codec
+from schemas.event import EventKind, PlaybackEvent
 
 CLIPS = ("clip-a", "clip-b", "clip-c")
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 
+from config.settings import Settings
 from ingest.app import create_app
 from ingest.gateway import DeadLetter, Publisher
-from playhead.settings import Settings
-from processors.events import PlaybackEvent
 from schemas import event_codec
 from schemas.bounds import MAX_EVENT_BYTES
+from schemas.event import PlaybackEvent
 
 
 class KeepingPublisher:

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from ingest.dialects.apivideo import PlayerSessionEvents, retime, to_events
 from ingest.examples import reference
 from ingest.policy import EventRejected, TimestampPolicy
-from processors.events import Action, EventKind, PlaybackEvent
 from processors.intervals import Interval
 from processors.session import Rules, SessionState, summarize
+from schemas.event import Action, EventKind, PlaybackEvent
 
 ORG = "org-5e2a"
 SESSION = "psEmFwGQUAXR2lFHj5nDOpy"

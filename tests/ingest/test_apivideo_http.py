@@ -13,11 +13,11 @@ from conftest import free_port
 from test_gateway_foundations import serve
 from video_topic import events_with_keys
 
+from config.settings import Settings
 from ingest.examples import reference, retimed
-from playhead.settings import Settings
 from playhead.topics import ensure_topics
-from processors.events import EventKind
 from processors.session import Rules, summarize
+from schemas.event import EventKind
 
 
 @pytest.fixture(scope="module")

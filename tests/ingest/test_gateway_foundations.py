@@ -14,8 +14,8 @@ from conftest import free_port
 from samples import omny_request
 from serving import serve_app
 
+from config.settings import Settings
 from ingest.app import create_app
-from playhead.settings import Settings
 from playhead.topics import ensure_topics
 
 ORG = str(uuid.uuid4())

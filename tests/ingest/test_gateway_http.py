@@ -17,10 +17,10 @@ from test_gateway_foundations import serve
 from topic_reader import read_dead_letters, read_keys
 from video_topic import events_with_keys
 
-from playhead.settings import Settings
+from config.settings import Settings
 from playhead.topics import ensure_topics
-from processors.events import PlaybackEvent
 from schemas import event_codec
+from schemas.event import PlaybackEvent
 
 DISABLED = str(uuid.uuid4())
 

@@ -18,8 +18,8 @@ from fake_gateway import KeepingPublisher
 from samples import omny_request
 from serving import serve_app
 
+from config.settings import Settings
 from ingest.app import create_app
-from playhead.settings import Settings
 
 ORG = str(uuid.uuid4())
 

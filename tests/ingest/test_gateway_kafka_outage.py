@@ -22,8 +22,8 @@ from conftest import KAFKA_LIBS, free_port
 from samples import omny_request
 from test_gateway_foundations import serve
 
+from config.settings import Settings
 from playhead.local.kafka import KafkaBroker
-from playhead.settings import Settings
 from playhead.topics import ensure_topics
 from schemas import event_codec
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import REPO, free_port
 from test_gateway_foundations import serve
 
+from config.settings import Settings
 from ingest.app import create_app
-from playhead.settings import Settings
 from playhead.topics import ensure_topics
 
 CHECKS = ("not_a_server_error,response_schema_conformance,status_code_conformance,"

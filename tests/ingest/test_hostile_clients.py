@@ -22,8 +22,8 @@ from samples import omny_request
 
 from ingest.examples import retimed
 from ingest.publisher import KafkaPublisher
-from playhead.producer import PublishFailed
 from schemas.bounds import Bounds
+from schemas.producer import PublishFailed
 
 ORG = str(uuid.uuid4())
 BOUNDS = Bounds()

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from ingest.dialects.mparticle import MEANINGS, MParticleEvent, retime, to_events
 from ingest.examples import reference
 from ingest.policy import EventRejected, TimestampPolicy
-from processors.events import EventKind, PlaybackEvent
 from processors.intervals import Interval, listened_intervals, ordered
+from schemas.event import EventKind, PlaybackEvent
 
 ORG = "acme-media"
 REFERENCE_TIME = 1573828863.888  # the reference Play event

@@ -15,8 +15,8 @@ from conftest import free_port
 from test_gateway_foundations import serve
 from topic_reader import read_keys
 
+from config.settings import Settings
 from ingest.examples import retimed
-from playhead.settings import Settings
 from playhead.topics import ensure_topics
 
 LIMIT = 12

@@ -15,7 +15,7 @@ from ingest.dialects.musicclips import MODELS, Endpoint, PlayAnswer, app_id, to_
 from ingest.examples import reference, retimed
 from ingest.policy import EventRejected, TimestampPolicy
 from ingest.rights import UNCHECKED, CatalogueError, FailureCode, identifier, load, parse
-from processors.events import EventKind
+from schemas.event import EventKind
 
 ORG = "acme-records"
 NOW = datetime(2024, 10, 26, 10, 10, tzinfo=UTC).timestamp()  # minutes after the examples

@@ -17,10 +17,10 @@ from conftest import free_port
 from test_gateway_foundations import serve
 from topic_reader import read_keys
 
+from config.settings import Settings
 from ingest.app import create_app
 from ingest.examples import retimed
 from ingest.rights import CatalogueError
-from playhead.settings import Settings
 from playhead.topics import ensure_topics
 
 KEY = "key-" + uuid.uuid4().hex

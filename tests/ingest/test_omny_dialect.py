@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from samples import CLIP, ORGANIZATION, SESSION, omny_request
 
 from ingest.dialects.omny import OmnyRequest, OrganizationMismatch, to_events
-from processors.events import EventKind
+from schemas.event import EventKind
 
 ORG = uuid.UUID(ORGANIZATION)
 

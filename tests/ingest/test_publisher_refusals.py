@@ -9,11 +9,11 @@ import uuid
 
 import pytest
 
+from config.settings import Settings
 from ingest.gateway import DeadLetter
 from ingest.publisher import KafkaPublisher, PublishRefused
-from playhead.settings import Settings
 from playhead.topics import ensure_topics
-from processors.events import EventKind, PlaybackEvent
+from schemas.event import EventKind, PlaybackEvent
 
 
 def oversized_event() -> PlaybackEvent:

@@ -20,9 +20,9 @@ from ingest.dialects.shortvideo import (
 )
 from ingest.examples import reference
 from ingest.policy import EventRejected, TimestampPolicy
-from processors.events import Action, EventKind, PlaybackEvent
 from processors.intervals import Interval
 from processors.session import Rules, summarize
+from schemas.event import Action, EventKind, PlaybackEvent
 
 ORG = "org-7d41"
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z

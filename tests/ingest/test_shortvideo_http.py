@@ -13,10 +13,10 @@ from conftest import free_port
 from test_gateway_foundations import serve
 from video_topic import events_with_keys
 
+from config.settings import Settings
 from ingest.examples import retimed
-from playhead.settings import Settings
 from playhead.topics import ensure_topics
-from processors.events import Action, EventKind
+from schemas.event import Action, EventKind
 
 KEY = "key-" + uuid.uuid4().hex
 KEY_ORG = "org-" + uuid.uuid4().hex[:8]

@@ -11,9 +11,9 @@ from collections.abc import Collection, Mapping
 
 from aiokafka import AIOKafkaConsumer
 
-from playhead.settings import Settings
-from processors.events import PlaybackEvent
+from config.settings import Settings
 from schemas import event_codec
+from schemas.event import PlaybackEvent
 
 
 def read_keys(settings: Settings, wanted: Mapping[str, int],

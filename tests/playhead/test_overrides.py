@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import SettingsError
 from playhead.cli import main
 from playhead.overrides import parse, settings_with
-from playhead.settings import SettingsError
 
 REPO = Path(__file__).resolve().parents[2]
 

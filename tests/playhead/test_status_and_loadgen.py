@@ -14,10 +14,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import REPO, free_port, running_pipeline, wait_until
 
-from playhead.producer import EventProducer
-from playhead.settings import Settings, to_env
+from config.settings import Settings, to_env
 from playhead.status import kafka_figures, open_sessions, report
-from processors.events import EventKind, PlaybackEvent
+from schemas.event import EventKind, PlaybackEvent
+from schemas.producer import EventProducer
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, free_port
 
+from config.settings import Settings, to_env
 from playhead import status
-from playhead.settings import Settings, to_env
 from playhead.status import KafkaFigures, PartitionLag
 
 HEALTHY = """\

@@ -10,11 +10,11 @@ from test_core_semantics import OMNY
 
 from processors import state_codec
 from processors.batch import SessionBatch, open_entries
-from processors.events import PlaybackEvent
 from processors.faust_app import StateDirInUse, lock_state_dir
 from processors.handling import InvalidMessage, WorkerCounters
 from processors.open_index import OpenSessions
 from processors.session import Rules, SessionState, Tombstone, summarize
+from schemas.event import PlaybackEvent
 
 RULES = Rules(idle_timeout_seconds=60, lateness_seconds=100, tombstone_seconds=50)
 KEY = OMNY[0].session_key

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_core_semantics import ev
 
-from processors.events import PlaybackEvent
 from processors.session import Rules, SessionState, summarize
+from schemas.event import PlaybackEvent
 
 
 @st.composite

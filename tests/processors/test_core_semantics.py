@@ -5,10 +5,10 @@ from __future__ import annotations
 from samples import CLIP, ORGANIZATION, SESSION
 
 from processors import state_codec
-from processors.events import EventKind, PlaybackEvent, derived_event_id
 from processors.histogram import bucket_listens, touched_buckets
 from processors.intervals import Interval, listened_intervals, ordered
 from processors.session import Added, Rules, SessionState, summarize
+from schemas.event import EventKind, PlaybackEvent, derived_event_id
 
 KINDS = {"Start": EventKind.START, "Stop": EventKind.STOP, "Beat": EventKind.HEARTBEAT,
          "Seek": EventKind.SEEK, "Like": EventKind.OTHER}

@@ -7,10 +7,10 @@ from datetime import date
 from samples import CLIP, ORGANIZATION, SESSION
 from test_core_semantics import OMNY, ev
 
-from processors.events import EventKind, PlaybackEvent
 from processors.figures import unique_seconds
 from processors.intervals import Interval
 from processors.session import Rules, summarize
+from schemas.event import EventKind, PlaybackEvent
 
 
 def act(action: str, seq: int, stamp: float, *, value_ms: int | None = None,

@@ -14,13 +14,13 @@ from processors import session as session_module
 from processors import state_codec
 from processors.batch import SessionBatch
 from processors.dead_letters import ConsecutiveLimit, DeadLetterLimitExceeded, DeadLetters
-from processors.events import EventKind, PlaybackEvent, derived_event_id
 from processors.handling import InvalidMessage, WorkerCounters, decode_event
 from processors.intervals import Interval
 from processors.open_index import OpenSessions
 from processors.session import Rules, summarize
 from schemas import event_codec
 from schemas.bounds import Bounds
+from schemas.event import EventKind, PlaybackEvent, derived_event_id
 
 T0 = 1_700_000_000.0
 

@@ -17,11 +17,11 @@ from samples import CLIP, ORGANIZATION, SESSION
 from test_core_semantics import OMNY
 
 from processors import state_codec
-from processors.events import EventKind, PlaybackEvent
 from processors.handling import InvalidMessage, admit, apply_event, close_if_idle, expire
 from processors.histogram import bucket_listens, bucket_steps
 from processors.intervals import Interval
 from processors.session import Rules, SessionState, Tombstone, summarize
+from schemas.event import EventKind, PlaybackEvent
 
 ACTIONS = ["", "play", "pause", "progress", "seek", "startup", "rebuffer", "buffer_start",
            "buffer_end", "quality_change", "error", "like", "clip_play", "download", "new-x"]

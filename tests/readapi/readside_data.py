@@ -15,8 +15,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from processors.events import Action, EventKind, PlaybackEvent
 from processors.session import Rules, SessionResult, summarize
+from schemas.event import Action, EventKind, PlaybackEvent
 from sinks.writer import ClickHouseSink
 
 SESSION_EVENT_COLUMNS = ("organization_id", "clip_id", "session_id", "event_id",

@@ -13,7 +13,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from serving import serve_app
 
-from playhead.settings import Settings
+from config.settings import Settings
 from readapi.app import create_app
 
 

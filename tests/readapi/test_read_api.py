@@ -25,9 +25,9 @@ from readside_data import listening, write
 from readside_serving import RecordingClient, chromium, drawn, serve  # noqa: F401 (chromium: a fixture)
 from selenium import webdriver
 
+from config.settings import Settings
 from ingest.dialects.apivideo import PlayerSessionEvents, to_events
 from ingest.examples import reference
-from playhead.settings import Settings
 from readapi.apivideo import LISTED_SQL, to_item
 from readapi.app import create_app
 from sinks.client import connect

@@ -27,8 +27,8 @@ from readside_serving import chromium, drawn  # noqa: F401 (chromium: a fixture)
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
+from config.settings import Settings, to_env
 from ingest.examples import reference, retimed
-from playhead.settings import Settings, to_env
 from sinks.client import connect
 
 SAMPLE = reference("omny")["Events"][0]

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from processors.events import EventKind, PlaybackEvent
 from processors.figures import Quality
 from processors.session import Rules, SessionResult, summarize
 from processors.sink_flusher import SinkFlusher
+from schemas.event import EventKind, PlaybackEvent
 from sinks.client import connect
 from sinks.migrate import available, migrate
 from sinks.writer import ClickHouseSink, SinkUnavailable

@@ -6,7 +6,7 @@ from aiokafka.partitioner import murmur2 as reference_murmur2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from playhead.topics import murmur2, partition_of
+from schemas.partitioner import murmur2, partition_of
 
 
 @settings(max_examples=2000, deadline=None)

@@ -2,8 +2,8 @@
 
 For high-volume producers that skip the HTTP gateway::
 
-    from playhead.producer import EventProducer
-    from processors.events import PlaybackEvent
+    from schemas.producer import EventProducer
+    from schemas.event import PlaybackEvent
 
     async with EventProducer("kafka:9092") as producer:
         await producer.publish(events)   # returns once Kafka acknowledged all of them
@@ -26,9 +26,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from playhead.topics import partition_of
-from processors.events import PlaybackEvent, session_key
 from schemas import EventCodec, event_codec
+from schemas.event import PlaybackEvent, session_key
+from schemas.partitioner import partition_of
 
 Event = PlaybackEvent | Mapping[str, Any]
 

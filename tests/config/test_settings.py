@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings, SettingsError, load_settings, settings_table, to_env
 from playhead.cli import main
-from playhead.settings import Settings, SettingsError, load_settings, settings_table, to_env
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

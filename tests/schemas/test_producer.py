@@ -8,11 +8,11 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from playhead.producer import EventProducer, PublishFailed
-from playhead.settings import Settings
+from config.settings import Settings
 from playhead.topics import ensure_topics
-from processors.events import EventKind, PlaybackEvent
 from schemas import event_codec
+from schemas.event import EventKind, PlaybackEvent
+from schemas.producer import EventProducer, PublishFailed
 
 
 def events(count: int, org: str) -> list[PlaybackEvent]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import faust
 
-from playhead.settings import Settings
+from config.settings import Settings
 from playhead.topics import ensure_topics
 from processors.faust_app import build_app
 from sinks.client import connect

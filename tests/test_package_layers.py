@@ -1,0 +1,52 @@
+"""The top-level packages import one way: no two of them import each other.
+
+An event's path runs one way (wire -> gateway -> worker -> sink -> read
+side), and so do the imports: ``schemas`` (the wire format) and ``config``
+(settings) at the bottom, ``playhead`` (commands and local tooling) at the top.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = sorted(p.parent.name for p in ROOT.glob("*/__init__.py"))
+
+
+def imports_of(package: str) -> set[str]:
+    found: set[str] = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found.update(name.split(".")[0] for name in names)
+    return (found & set(PACKAGES)) - {package}
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_no_two_top_level_packages_import_each_other() -> None:
+    graph = {package: imports_of(package) for package in PACKAGES}
+    cycles = [(a, b) for a, b in itertools.combinations(PACKAGES, 2)
+              if b in reachable(graph, a) and a in reachable(graph, b)]
+    assert cycles == [], f"import cycles between packages: {cycles}; graph {graph}"
+
+
+def test_the_wire_format_and_settings_import_no_other_package() -> None:
+    assert imports_of("schemas") == set()
+    assert imports_of("config") == set()
+    assert "playhead" not in set().union(*(imports_of(p) for p in PACKAGES if p != "playhead"))
