@@ -78,8 +78,9 @@ def gateway_metrics(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -
 
 def worker_metrics() -> str:
     # The worker's own collectors (processors/metrics.py), not served: names only.
-    progress = Progress(lambda _tp: 10, stall_seconds=120.0)
-    progress.batch_done({TopicPartition("playhead.events", 0): 4})  # a lag sample
+    progress = Progress(stall_seconds=120.0)
+    tp = TopicPartition("playhead.events", 0)
+    progress.batch_done({tp: 4}, {tp: 10})  # a lag sample
     metrics = WorkerMetrics(WorkerCounters(), lambda: 0, progress=progress)
     metrics.sink_batch.observe(1)
     metrics.sink_seconds.observe(0.01)
@@ -89,8 +90,9 @@ def worker_metrics() -> str:
 def test_worker_serves_livez_for_its_liveness_probe() -> None:
     """deploy/k8s/worker.yaml's livenessProbe: /livez on the metrics port, 503 when stalled."""
     now = [1000.0]
-    progress = Progress(lambda _tp: 10, stall_seconds=120.0, clock=lambda: now[0])
-    progress.batch_done({TopicPartition("playhead.events", 0): 4})
+    progress = Progress(stall_seconds=120.0, clock=lambda: now[0])
+    tp = TopicPartition("playhead.events", 0)
+    progress.batch_done({tp: 4}, {tp: 10})
     server = WorkerMetrics(WorkerCounters(), lambda: 0, progress=progress).serve(
         "127.0.0.1", free_port())
     assert server is not None

@@ -266,9 +266,9 @@ def test_status_reads_the_real_workers_metrics(tmp_path: Path) -> None:
     from processors.metrics import Progress, WorkerMetrics
 
     now = [1000.0]
-    progress = Progress(lambda _tp: 500, stall_seconds=120.0, clock=lambda: now[0])
-    progress.batch_done({TopicPartition("playhead.events", 0): 99,
-                         TopicPartition("playhead.events", 1): 199})
+    progress = Progress(stall_seconds=120.0, clock=lambda: now[0])
+    tps = TopicPartition("playhead.events", 0), TopicPartition("playhead.events", 1)
+    progress.batch_done({tps[0]: 99, tps[1]: 199}, {tps[0]: 500, tps[1]: 500})
     counters = WorkerCounters()
     server = WorkerMetrics(counters, lambda: 5, progress=progress).serve("127.0.0.1", free_port())
     assert server is not None
