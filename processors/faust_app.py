@@ -35,7 +35,7 @@ from processors.dead_letters import (
     DeadLetters,
     Headers,
 )
-from processors.handling import InvalidMessage, WorkerCounters, decode_event
+from processors.handling import InvalidMessage, Refused, WorkerCounters, decode_events
 from processors.metrics import Progress, WorkerMetrics
 from processors.session import Rules, SessionResult
 from processors.sink_flusher import SinkFlusher
@@ -152,16 +152,30 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
         metrics.sink_seconds.observe(time.perf_counter() - started)
 
     async def apply(work: SessionBatch, event: EventT) -> None:
+        """Every event of one message (one, or a batch of one session's) to its session."""
         message = event.message
+        source = f"{message.topic}/{message.partition}/{message.offset}"
         try:
-            decoded = decode_event(message.value, codec, bounds)
-            work.apply(decoded, state.index(message.partition), event)
+            decoded = decode_events(message.value, codec, bounds)
         except InvalidMessage as err:
-            await dead_letters.message(
-                message.key, message.value,
-                f"{message.topic}/{message.partition}/{message.offset}", err)
-        else:
-            dead_letters.limit.processed()
+            await dead_letters.message(message.key, message.value, source, err)
+            return
+        alone = len(decoded) == 1
+        for index, item in enumerate(decoded):
+            where = source if alone else f"{source}#{index}"
+            if isinstance(item, Refused):
+                # A batch's bad event is dead-lettered on its own, re-encoded as
+                # a single-event message: replaying it must not replay its neighbours.
+                value = message.value if alone else codec.encode(item.record)
+                await dead_letters.message(message.key, value, where, item.error)
+                continue
+            try:
+                work.apply(item, state.index(message.partition), event)
+            except InvalidMessage as err:
+                value = message.value if alone else codec.encode(item.to_record())
+                await dead_letters.message(message.key, value, where, err)
+            else:
+                dead_letters.limit.processed()
 
     @app.agent(events)
     async def process(stream: Any) -> None:

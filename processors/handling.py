@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from processors import state_codec
 from processors.session import (
@@ -21,7 +22,7 @@ from processors.session import (
 )
 from schemas import DecodeError, EventCodec
 from schemas.bounds import Bounds
-from schemas.event import PlaybackEvent
+from schemas.event import PlaybackEvent, event_from_wire
 
 
 class InvalidMessage(ValueError):
@@ -31,22 +32,61 @@ class InvalidMessage(ValueError):
         super().__init__(f"{reason}: {detail}")
 
 
-def decode_event(value: bytes | None, codec: EventCodec,
-                 bounds: Bounds | None = None) -> PlaybackEvent:
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """One event of a message that cannot be processed, and why."""
+
+    error: InvalidMessage
+    index: int  # its place in the message (0 for a single-event message)
+    record: dict[str, Any]  # as decoded: a batch's event is dead-lettered on its own
+
+
+def decode_events(value: bytes | None, codec: EventCodec,
+                  bounds: Bounds | None = None) -> list[PlaybackEvent | Refused]:
+    """Every event of a message, in order, each checked on its own.
+
+    ``InvalidMessage`` when the message as a whole cannot be read (``empty``,
+    ``undecodable``); an event that is not valid (``invalid``,
+    ``out_of_bounds``) comes back as ``Refused`` in its place, so the other
+    events of a batch are processed as if each had come alone.
+    """
     if not value:
         raise InvalidMessage("empty", "message has no value")
     try:
-        record = codec.decode(value)
+        records = codec.decode_many(value)
     except DecodeError as err:
         raise InvalidMessage("undecodable", str(err)) from err
+    bounds = bounds or DEFAULT_BOUNDS
+    out: list[PlaybackEvent | Refused] = []
+    for index, record in enumerate(records):
+        try:
+            out.append(_checked(record, bounds))
+        except InvalidMessage as err:
+            out.append(Refused(err, index, record))
+    return out
+
+
+def decode_event(value: bytes | None, codec: EventCodec,
+                 bounds: Bounds | None = None) -> PlaybackEvent:
+    """The one event of a single-event message, or ``InvalidMessage``."""
+    [decoded] = decode_events(value, codec, bounds)
+    if isinstance(decoded, Refused):
+        raise decoded.error
+    return decoded
+
+
+DEFAULT_BOUNDS = Bounds()
+
+
+def _checked(record: dict[str, Any], bounds: Bounds) -> PlaybackEvent:
     try:
-        event = PlaybackEvent.from_record(record)
+        event = event_from_wire(record)
     except (KeyError, ValueError, TypeError) as err:
         raise InvalidMessage("invalid", f"bad field {err}") from err
     if event.sequence_number < 1:
         raise InvalidMessage("invalid", f"sequence_number {event.sequence_number} is below 1")
     # The gateway keeps these bounds; producers writing to Kafka directly may not.
-    violations = (bounds or Bounds()).violations(event)
+    violations = bounds.violations(event)
     if violations:
         raise InvalidMessage("out_of_bounds", "; ".join(v.message for v in violations))
     return event

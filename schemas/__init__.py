@@ -12,6 +12,7 @@ schema.
 """
 
 from schemas.codec import (
+    BATCH_SCHEMA_NAME,
     EVENT_SCHEMA_NAME,
     DecodeError,
     EventCodec,
@@ -21,6 +22,7 @@ from schemas.codec import (
 )
 
 __all__ = [
+    "BATCH_SCHEMA_NAME",
     "EVENT_SCHEMA_NAME",
     "DecodeError",
     "EventCodec",

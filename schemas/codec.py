@@ -1,17 +1,24 @@
-"""Avro single-object encoding for Playhead events.
+"""Avro single-object encoding for Playhead events, one per record or several.
 
 Every message is ``C3 01`` + the 8-byte CRC-64-AVRO fingerprint of the writer's
 schema (little-endian, as the Avro specification and the Java implementation
-write it) + the Avro binary body. A reader keeps every schema version it knows
-by fingerprint, so a message from a producer still on an older version decodes
+write it) + the Avro binary body. The fingerprint names the schema, and so the
+form: a ``playback_event`` (one event) or a ``playback_batch`` (an array of
+events of one session). A reader keeps every version of both it knows by
+fingerprint, so a message from a producer still on an older version decodes
 into the newest shape through Avro schema resolution.
+
+Decoding reads times as the integers on the wire (milliseconds since the
+epoch) instead of building ``datetime`` objects the worker would turn back
+into numbers: the same bytes, read with the schema's logical types left out,
+in about half the time (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -22,6 +29,7 @@ from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 MAGIC = b"\xc3\x01"
 HEADER_LENGTH = len(MAGIC) + 8
 EVENT_SCHEMA_NAME = "playback_event"
+BATCH_SCHEMA_NAME = "playback_batch"
 
 
 class DecodeError(ValueError):
@@ -54,56 +62,113 @@ def _fingerprint(parsed: Any) -> bytes:
     return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
 
 
-class EventCodec:
-    """Encodes with the newest version; decodes any known version."""
+def _without_logical_types(schema: Any) -> Any:
+    """The same schema with ``logicalType`` dropped: identical bytes, plain values."""
+    if isinstance(schema, dict):
+        return {k: _without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_without_logical_types(item) for item in schema]
+    return schema
+
+
+class _Family:
+    """Every version of one record type, by fingerprint, and its newest (the writer)."""
 
     def __init__(self, versions: Mapping[int, dict[str, Any]]):
-        self._by_fingerprint: dict[bytes, tuple[int, Any]] = {}
-        for number, raw in versions.items():
+        self.by_fingerprint: dict[bytes, tuple[Any, Any]] = {}  # -> (parsed, parsed plain)
+        for raw in versions.values():
             parsed = parse_schema(raw)
-            self._by_fingerprint[_fingerprint(parsed)] = (number, parsed)
+            plain = parse_schema(_without_logical_types(raw))
+            self.by_fingerprint[_fingerprint(parsed)] = (parsed, plain)
         self.version = max(versions)
-        self._writer = parse_schema(versions[self.version])
-        self._writer_header = MAGIC + _fingerprint(self._writer)
-        self._writer_by_fingerprint = self._by_fingerprint[self._writer_header[2:]][1]
-
-    @property
-    def schema(self) -> Any:
-        return self._writer
+        self.writer = parse_schema(versions[self.version])
+        self.header = MAGIC + _fingerprint(self.writer)
+        self.plain_writer = self.by_fingerprint[self.header[2:]][1]
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
         buffer = io.BytesIO()
-        buffer.write(self._writer_header)
-        fastavro.schemaless_writer(buffer, self._writer, dict(record))
+        buffer.write(self.header)
+        fastavro.schemaless_writer(buffer, self.writer, dict(record))
         return buffer.getvalue()
 
-    def decode(self, message: bytes) -> dict[str, Any]:
+    def decode(self, plain_writer: Any, payload: bytes) -> Any:
+        # Resolution only when the writer is older: the same schema on both sides
+        # decodes in about half the time (docs/benchmarks.md).
+        reader = None if plain_writer is self.plain_writer else self.plain_writer
+        try:
+            return fastavro.schemaless_reader(io.BytesIO(payload), plain_writer, reader)
+        except Exception as err:  # fastavro raises several unrelated types on bad bytes
+            raise DecodeError(f"corrupt Avro payload: {err}") from err
+
+
+class EventCodec:
+    """Encodes with the newest versions; decodes any known version of either form."""
+
+    def __init__(self, versions: Mapping[int, dict[str, Any]],
+                 batch_versions: Mapping[int, dict[str, Any]] | None = None):
+        self._events = _Family(versions)
+        self._batches = _Family(batch_versions) if batch_versions else None
+        self.version = self._events.version
+
+    @property
+    def schema(self) -> Any:
+        return self._events.writer
+
+    @property
+    def batch_schema(self) -> Any:
+        if self._batches is None:
+            raise DecodeError("this codec was built without the batch schema")
+        return self._batches.writer
+
+    def encode(self, record: Mapping[str, Any]) -> bytes:
+        """One event as a single-event message."""
+        return self._events.encode(record)
+
+    def encode_batch(self, records: Sequence[Mapping[str, Any]]) -> bytes:
+        """Events of one session as one batch message (callers keep them to one session)."""
+        if self._batches is None:
+            raise DecodeError("this codec was built without the batch schema")
+        return self._batches.encode({"events": [dict(r) for r in records]})
+
+    def _known(self, message: bytes) -> tuple[_Family, Any]:
         if len(message) < HEADER_LENGTH or message[:2] != MAGIC:
             raise DecodeError(
                 "not an Avro single-object message (expected the C3 01 marker and a schema "
                 "fingerprint in front of the payload)"
             )
-        known = self._by_fingerprint.get(bytes(message[2:HEADER_LENGTH]))
-        if known is None:
-            raise DecodeError(
-                f"unknown schema fingerprint {bytes(message[2:HEADER_LENGTH]).hex()}: the "
-                "producer uses a schema version this worker does not have; upgrade the worker"
-            )
-        _, writer = known
-        # Resolution only when the writer is older: the same schema on both sides
-        # decodes in about half the time (docs/benchmarks.md).
-        reader = None if writer is self._writer_by_fingerprint else self._writer
-        try:
-            record = fastavro.schemaless_reader(
-                io.BytesIO(message[HEADER_LENGTH:]), writer, reader
-            )
-        except Exception as err:  # fastavro raises several unrelated types on bad bytes
-            raise DecodeError(f"corrupt Avro payload: {err}") from err
+        fingerprint_bytes = bytes(message[2:HEADER_LENGTH])
+        for family in (self._events, self._batches):
+            if family is not None and fingerprint_bytes in family.by_fingerprint:
+                return family, family.by_fingerprint[fingerprint_bytes][1]
+        raise DecodeError(
+            f"unknown schema fingerprint {fingerprint_bytes.hex()}: the producer uses a "
+            "schema version this worker does not have; upgrade the worker"
+        )
+
+    def decode(self, message: bytes) -> dict[str, Any]:
+        """A single-event message's record (times as epoch milliseconds)."""
+        family, writer = self._known(message)
+        if family is not self._events:
+            raise DecodeError("a batch message holds several events: use decode_many")
+        record = family.decode(writer, message[HEADER_LENGTH:])
         if not isinstance(record, dict):
             raise DecodeError("Avro payload is not a record")
         return record
 
+    def decode_many(self, message: bytes) -> list[dict[str, Any]]:
+        """The records of either form: one for a single event, all of a batch's."""
+        family, writer = self._known(message)
+        decoded = family.decode(writer, message[HEADER_LENGTH:])
+        if not isinstance(decoded, dict):
+            raise DecodeError("Avro payload is not a record")
+        if family is self._events:
+            return [decoded]
+        events = decoded.get("events")
+        if not isinstance(events, list) or not events:
+            raise DecodeError("a batch message without events")
+        return events
+
 
 @cache
 def event_codec() -> EventCodec:
-    return EventCodec(schema_versions(EVENT_SCHEMA_NAME))
+    return EventCodec(schema_versions(EVENT_SCHEMA_NAME), schema_versions(BATCH_SCHEMA_NAME))

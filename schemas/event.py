@@ -142,6 +142,22 @@ class PlaybackEvent:
         )
 
 
+def event_from_wire(r: Mapping[str, Any]) -> PlaybackEvent:
+    """From a record the codec decoded (times in epoch milliseconds).
+
+    The schema already fixed every type, so nothing is converted: the
+    worker's path, several times faster than ``from_record``.
+    """
+    return PlaybackEvent(
+        r["event_id"], r["organization_id"], r["session_id"], r["clip_id"], r["source"],
+        _KINDS[r["kind"]], r["position_seconds"], r["sequence_number"], r["timestamp"] / 1000.0,
+        r["session_complete"], r["dialect"], r["received_at"] / 1000.0, r["action"],
+        r["seek_to_seconds"], r["value_ms"], r["clip_length_seconds"], r["attributes"])
+
+
+_KINDS = {kind.value: kind for kind in EventKind}
+
+
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 

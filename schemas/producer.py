@@ -8,10 +8,11 @@ For high-volume producers that skip the HTTP gateway::
     async with EventProducer("kafka:9092") as producer:
         await producer.publish(events)   # returns once Kafka acknowledged all of them
 
-Messages are keyed by organization/session and encoded in Avro single-object
-encoding with the newest schema version (docs/architecture.md, "Writing to
-Kafka directly"). aiokafka batches sends that are in flight together
-(``linger_ms``); ``publish`` retries what Kafka refused for a transient
+Records are keyed by organization/session and encoded in Avro single-object
+encoding with the newest schema versions (docs/architecture.md, "Writing to
+Kafka directly"): the events of one session in one ``publish`` call travel
+together as one batch record (up to 500 of them), a lone event as a
+single-event record. ``publish`` retries what Kafka refused for a transient
 reason, and a retried event is harmless because workers dedupe by event id.
 """
 
@@ -33,6 +34,36 @@ from schemas.partitioner import partition_of
 Event = PlaybackEvent | Mapping[str, Any]
 
 log = logging.getLogger(__name__)
+
+
+# A record of a session's events: enough to share Kafka's and the worker's per-record
+# cost, small enough that a record of bounded events stays far below Kafka's 1 MB.
+MAX_RECORD_EVENTS = 500
+MAX_RECORD_BYTES = 256 * 1024
+
+
+def _chunks(members: list[tuple[Event, Mapping[str, Any]]]
+            ) -> list[list[tuple[Event, Mapping[str, Any]]]]:
+    """Consecutive runs of at most MAX_RECORD_EVENTS events and about MAX_RECORD_BYTES."""
+    out: list[list[tuple[Event, Mapping[str, Any]]]] = [[]]
+    size = 0
+    for member in members:
+        estimate = _size(member[1])
+        if out[-1] and (len(out[-1]) >= MAX_RECORD_EVENTS or size + estimate > MAX_RECORD_BYTES):
+            out.append([])
+            size = 0
+        out[-1].append(member)
+        size += estimate
+    return out
+
+
+def _size(record: Mapping[str, Any]) -> int:
+    # An upper bound of the event's Avro bytes is not needed, only a fair guess:
+    # MAX_RECORD_BYTES leaves room under Kafka's limit for any single bounded event.
+    attributes = record.get("attributes") or {}
+    return 200 + sum(len(k) + len(v) for k, v in attributes.items()) + sum(
+        len(record.get(name) or "") for name in ("event_id", "organization_id", "session_id",
+                                                  "clip_id", "source", "action"))
 
 
 class PublishFailed(RuntimeError):
@@ -94,30 +125,50 @@ class EventProducer:
                         trace: TracebackType | None) -> None:
         await self.stop()
 
+    def records(self, events: list[Event]) -> list[tuple[bytes, bytes, list[Event]]]:
+        """(key, value, events) of the Kafka records that carry ``events``.
+
+        A session's events in one call share records: one batch message per
+        up to ``MAX_RECORD_EVENTS`` of them (and at most ``MAX_RECORD_BYTES``),
+        a lone event as a single-event message. The per-record cost of Kafka
+        and the worker is then shared by the events of a record.
+        """
+        sessions: dict[bytes, list[tuple[Event, Mapping[str, Any]]]] = {}
+        for event in events:
+            sessions.setdefault(_key(event), []).append((event, _record(event)))
+        out: list[tuple[bytes, bytes, list[Event]]] = []
+        for key, members in sessions.items():
+            for chunk in _chunks(members):
+                if len(chunk) == 1:
+                    value = self._codec.encode(chunk[0][1])
+                else:
+                    value = self._codec.encode_batch([record for _, record in chunk])
+                out.append((key, value, [event for event, _ in chunk]))
+        return out
+
     async def _send_batches(self, events: list[Event]) -> list[tuple[list[Event], Any]]:
-        """Encode and hand over one record batch per partition, not one send per event.
+        """Encode and hand over one Kafka record batch per partition, not one send per record.
 
         The partition is computed here with Kafka's default partitioner, so a
         session lands where any other client would put it.
         """
         partitions = sorted(await self._producer.partitions_for(self.topic))
-        by_partition: dict[int, list[tuple[Event, bytes, bytes]]] = {}
-        for event in events:
-            key = _key(event)
+        by_partition: dict[int, list[tuple[bytes, bytes, list[Event]]]] = {}
+        for key, value, members in self.records(events):
             target = partitions[partition_of(key, len(partitions))]
-            by_partition.setdefault(target, []).append(
-                (event, key, self._codec.encode(_record(event))))
+            by_partition.setdefault(target, []).append((key, value, members))
 
-        def batches(entries: list[tuple[Event, bytes, bytes]]) -> list[tuple[Any, list[Event]]]:
+        def batches(entries: list[tuple[bytes, bytes, list[Event]]]
+                    ) -> list[tuple[Any, list[Event]]]:
             out = [(self._producer.create_batch(), list[Event]())]
-            for event, key, value in entries:
+            for key, value, members in entries:
                 if out[-1][0].append(key=key, value=value, timestamp=None) is None:
                     out.append((self._producer.create_batch(), []))
                     out[-1][0].append(key=key, value=value, timestamp=None)
-                out[-1][1].append(event)
+                out[-1][1].extend(members)
             return out
 
-        async def hand_over(target: int, entries: list[tuple[Event, bytes, bytes]]
+        async def hand_over(target: int, entries: list[tuple[bytes, bytes, list[Event]]]
                             ) -> list[tuple[list[Event], Any]]:
             # In order within a partition; partitions side by side (below).
             return [(members, await self._submit(batch, target))

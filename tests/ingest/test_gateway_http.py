@@ -48,8 +48,8 @@ def read_topic(settings: Settings, count: int) -> list[tuple[bytes, PlaybackEven
             while len(found) < count:
                 batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
                 for messages in batch.values():
-                    found += [(m.key, PlaybackEvent.from_record(event_codec().decode(m.value)))
-                              for m in messages]
+                    found += [(m.key, PlaybackEvent.from_record(record)) for m in messages
+                              for record in event_codec().decode_many(m.value)]
         finally:
             await consumer.stop()
         return found

@@ -83,7 +83,8 @@ def topic_event_ids(settings: Settings) -> set[str]:
                 if not batch:
                     return found
                 for messages in batch.values():
-                    found |= {event_codec().decode(m.value)["event_id"] for m in messages}
+                    found |= {record["event_id"] for m in messages
+                              for record in event_codec().decode_many(m.value)}
         finally:
             await consumer.stop()
 

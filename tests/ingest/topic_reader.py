@@ -38,8 +38,8 @@ def read_keys(settings: Settings, wanted: Mapping[str, int],
                     for message in messages:
                         key = (message.key or b"").decode()
                         if key in found:
-                            found[key].append(PlaybackEvent.from_record(
-                                event_codec().decode(message.value)))
+                            found[key] += [PlaybackEvent.from_record(record) for record
+                                           in event_codec().decode_many(message.value)]
         finally:
             await consumer.stop()
         return found

@@ -34,8 +34,9 @@ def events_with_keys(settings: Settings, keys: Collection[str], count: int,
         try:
             while time.monotonic() < (deadline if settled is None else settled):
                 batch = await consumer.getmany(timeout_ms=250)
-                found += [(m.key.decode(), PlaybackEvent.from_record(codec.decode(m.value)))
-                          for messages in batch.values() for m in messages if m.key in wanted]
+                found += [(m.key.decode(), PlaybackEvent.from_record(record))
+                          for messages in batch.values() for m in messages if m.key in wanted
+                          for record in codec.decode_many(m.value)]
                 if settled is None and len(found) >= count:
                     settled = time.monotonic() + linger
         finally:

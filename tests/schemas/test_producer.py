@@ -34,7 +34,8 @@ async def read_back(settings: Settings, count: int) -> list[tuple[bytes, Record]
         while len(found) < count:
             batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
             for messages in batch.values():
-                found += [(m.key, event_codec().decode(m.value)) for m in messages]
+                found += [(m.key, record) for m in messages
+                          for record in event_codec().decode_many(m.value)]
     finally:
         await consumer.stop()
     return found
@@ -90,3 +91,24 @@ def test_many_concurrent_publishes_to_one_partition_all_succeed(kafka: Settings)
     outcomes = asyncio.run(run())
     assert [o for o in outcomes if o is not None] == []
     assert len(asyncio.run(read_back(settings, 3000))) == 3000
+
+
+def test_a_sessions_events_in_one_publish_share_a_record_and_a_lone_event_stands_alone(
+        kafka: Settings) -> None:
+    org = str(uuid.uuid4())
+    session = [PlaybackEvent(f"s{i}", org, "long", "clip", "Web", EventKind.HEARTBEAT, float(i),
+                             i + 1, 1_700_000_000.0 + i) for i in range(1200)]
+    lone = PlaybackEvent("lone", org, "short", "clip", "Web", EventKind.START, 0.0, 1,
+                         1_700_000_000.0)
+    async def pack() -> list[tuple[bytes, bytes, list[PlaybackEvent]]]:
+        producer = EventProducer(kafka.kafka_bootstrap)  # records() sends nothing
+        return producer.records([*session[:600], lone, *session[600:]])  # type: ignore[return-value]
+
+    records = asyncio.run(pack())
+    sizes = [(key.decode(), len(members)) for key, _, members in records]
+    assert sizes == [(f"{org}/long", 500), (f"{org}/long", 500), (f"{org}/long", 200),
+                     (f"{org}/short", 1)]
+    codec = event_codec()
+    assert [r["event_id"] for _, value, _ in records[:3] for r in codec.decode_many(value)] == [
+        e.event_id for e in session]  # in the order given
+    assert codec.decode(records[3][1])["event_id"] == "lone"  # the single-event form
