@@ -50,7 +50,8 @@ class SessionBatch:
     _emitted: dict[str, SessionResult] = field(default_factory=dict)
     _closes: list[SessionResult] = field(default_factory=list)
     _states: dict[str, SessionState | Tombstone | None] = field(default_factory=dict)
-    _sizes: dict[str, int] = field(default_factory=dict)  # stored bytes, at most
+    # Stored bytes per session: at least what they are, exactly when the flag says so.
+    _sizes: dict[str, tuple[int, bool]] = field(default_factory=dict)
     _dirty: dict[str, Token] = field(default_factory=dict)
     _unsettled: dict[str, OpenSessions] = field(default_factory=dict)
 
@@ -70,7 +71,7 @@ class SessionBatch:
         if key not in self._states:
             raw = self.load(key, token)
             self._states[key] = state_codec.decode(raw) if raw else None
-            self._sizes[key] = len(raw) if raw else 0
+            self._sizes[key] = (len(raw) if raw else 0, True)
         return self._states[key]
 
     def apply(self, event: PlaybackEvent, index: OpenSessions, token: Token) -> Added:
@@ -83,7 +84,7 @@ class SessionBatch:
         key = event.session_key
         state = admit(self._get(key, token), event, self.now, self.rules)
         if event.event_id not in state.events:
-            self._sizes[key] = check_fits(state, self._sizes[key], event, self.rules)
+            self._sizes[key] = check_fits(state, *self._sizes[key], event, self.rules)
         self._states[key] = state
         added = state.add(event, self.now)
         self.counters.count_added(added, added is Added.NEW and state.version == 1)

@@ -128,8 +128,14 @@ def settle(state: SessionState, now: float, rules: Rules) -> tuple[SessionResult
     return None, False
 
 
-def check_fits(state: SessionState, size: int, event: PlaybackEvent, rules: Rules) -> int:
+def check_fits(state: SessionState, size: int, exact: bool, event: PlaybackEvent,
+               rules: Rules) -> tuple[int, bool]:
     """The session's stored size with ``event`` (not yet in it) added, or ``InvalidMessage``.
+
+    ``size`` is at least the session's stored bytes now, and exactly them when
+    ``exact``; the answer is the same pair after the event. Far from the bound
+    a cheap over-estimate is added; near it the exact size is taken (once,
+    by encoding the session) and kept exact from then on, event by event.
 
     ``session_limit``: the session holds its most events, or the event would
     take its stored state past its byte bound (which keeps every state change
@@ -144,12 +150,17 @@ def check_fits(state: SessionState, size: int, event: PlaybackEvent, rules: Rule
     if state.version >= rules.max_session_events:
         raise InvalidMessage("session_limit", f"session {event.session_key} already holds "
                              f"{state.version} events, its most (PLAYHEAD_MAX_SESSION_EVENTS)")
+    bound = size + state_codec.growth_bound(event)
+    if bound <= rules.max_session_bytes:
+        return bound, False
+    if not exact:
+        size = len(state_codec.encode(state)) if state.events else 0
     grown = size + state_codec.growth(state, event)
     if grown > rules.max_session_bytes:
         raise InvalidMessage("session_limit", f"session {event.session_key} would take {grown} "
                              f"bytes with event {event.event_id}; at most "
                              f"{rules.max_session_bytes} (PLAYHEAD_MAX_SESSION_STATE_BYTES)")
-    return grown
+    return grown, True
 
 
 def admit(stored: Stored, event: PlaybackEvent, now: float, rules: Rules) -> SessionState:

@@ -125,6 +125,49 @@ class Bounds:
 
     def violations(self, event: BoundedEvent) -> list[Violation]:
         """Every bound ``event`` breaks; empty when it keeps them all."""
+        if self.plainly_within(event):
+            return []
+        return self.each_violation(event)
+
+    def plainly_within(self, e: BoundedEvent) -> bool:
+        """True only for an event inside every bound, checked in one pass (the hot path:
+        every event at the gateway and in the worker). False sends it to
+        ``each_violation``, which names what is wrong (or finds nothing, for
+        non-ASCII text that is valid)."""
+        m = self.max_clip_seconds
+        if not -m <= e.position_seconds <= m:  # NaN compares false: not plain
+            return False
+        for optional in (e.seek_to_seconds, e.clip_length_seconds):
+            if optional is not None and not -m <= optional <= m:
+                return False
+        if not MIN_TIMESTAMP <= e.timestamp < MAX_TIMESTAMP:
+            return False
+        if e.received_at and not MIN_TIMESTAMP <= e.received_at < MAX_TIMESTAMP:
+            return False
+        if e.value_ms is not None and not 0 <= e.value_ms <= MAX_VALUE_MS:
+            return False
+        if not 1 <= e.sequence_number <= MAX_SEQUENCE:
+            return False
+        for text in (e.event_id, e.organization_id, e.session_id, e.clip_id, e.source,
+                     e.dialect, e.action):
+            if len(text) > MAX_ID_CHARS or not text.isascii():
+                return False
+        attributes = e.attributes
+        if attributes:
+            if len(attributes) > MAX_ATTRIBUTES:
+                return False
+            total = 0
+            for key, value in attributes.items():
+                if (len(key) > MAX_ATTRIBUTE_KEY_CHARS or len(value) > MAX_ATTRIBUTE_VALUE_CHARS
+                        or not (key.isascii() and value.isascii())):
+                    return False
+                total += len(key) + len(value)
+            if total > MAX_ATTRIBUTES_CHARS:
+                return False
+        return True
+
+    def each_violation(self, event: BoundedEvent) -> list[Violation]:
+        """Every bound ``event`` breaks, each with a message naming it."""
         found = [v for v in (
             self.position("position_seconds", event.position_seconds),
             self.position("seek_to_seconds", event.seek_to_seconds),

@@ -172,3 +172,27 @@ def test_only_what_no_client_can_cause_counts_toward_the_dead_letter_limit() -> 
 
     asyncio.run(run())
     assert len(sent) == 54
+
+
+TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ["", "a", '"', "\\", "\x01", "é", "\U0001f3b5"])
+NUMBER = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**63), 2**63 - 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(previous=st.booleans(), clip=TEXT, source=TEXT, dialect=TEXT, action=TEXT,
+       position=NUMBER, seek=st.none() | NUMBER, stamp=NUMBER, value=st.none() | NUMBER,
+       attributes=st.dictionaries(TEXT, TEXT, max_size=4), derived=st.booleans())
+def test_the_cheap_size_estimate_never_undercounts(
+        previous: bool, clip: str, source: str, dialect: str, action: str, position: float,
+        seek: float | None, stamp: float, value: float | None, attributes: dict[str, str],
+        derived: bool) -> None:
+    state = session_module.SessionState()
+    if previous:
+        state.restore(event(1))
+    sequence = 2**62
+    e = PlaybackEvent(
+        derived_event_id(dialect, ORGANIZATION, SESSION, sequence) if derived else "id-\x01é",
+        ORGANIZATION, SESSION, clip, source, EventKind.SEEK, position, sequence, stamp,
+        True, dialect, stamp, action, seek, value, value, attributes)  # type: ignore[arg-type]
+    assert state_codec.growth_bound(e) >= state_codec.growth(state, e)
