@@ -187,6 +187,12 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
             await app.crash(err)
 
     async def batches(stream: Any) -> None:
+        # Faust's conductor flushes (and warns "producer buffer full") whenever more
+        # than 100 table changes wait, on every message it hands over while a
+        # batch stores its sessions. Each batch already waits for all of them
+        # (changelog_handed_over), so let a whole batch's changes wait quietly.
+        app.producer.buffer.max_messages = max(
+            100, settings.sink_batch_size + settings.sweep_batch * partitions)
         async for messages in stream.take_events(settings.sink_batch_size,
                                                  within=settings.sink_batch_seconds):
             if rebalanced[0]:
