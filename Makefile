@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run stop test lint unit bench clean web browser promtool netns soak
+.PHONY: install run stop test lint unit bench clean web browser promtool netns soak wrk
 
 install: $(STAMP)
 
@@ -64,11 +64,18 @@ SOAK_MINUTES ?= 10
 soak: install
 	$(BIN)/python bench/soak.py --rate $(SOAK_RATE) --minutes $(SOAK_MINUTES)
 
-## make bench: one worker's events/s beside a raw consumer, close-to-queryable latency,
-## memory per million open sessions, the retention query over a million sessions
-## (bench/worker_throughput.py; prints one JSON line; figures in docs/benchmarks.md)
-bench: install
+## make bench: one worker's events/s beside a raw consumer (batch records from EventProducer,
+## then one event per record), close-to-queryable latency, memory per million open sessions,
+## the retention query over a million sessions (bench/worker_throughput.py); then one gateway
+## process under wrk beside a raw producer (bench/gateway_throughput.py). Each prints one
+## JSON line; figures in docs/benchmarks.md
+bench: install wrk
 	$(BIN)/python bench/worker_throughput.py
+	$(BIN)/python bench/gateway_throughput.py
+
+## make wrk: Debian's wrk, the HTTP load generator of the gateway benchmark
+wrk:
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 
 unit: install
 	$(BIN)/python -m pytest tests/processors tests/schemas
