@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    TypeAdapter,
+)
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError
 
 from schemas.bounds import MAX_TIMESTAMP, MIN_TIMESTAMP
@@ -60,3 +68,17 @@ IsoTimestamp = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(in
 def iso(stamp: datetime) -> str:
     """``2026-11-23T10:00:00.000Z``: how the examples write times."""
     return stamp.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def documented_as_list_of(item: Any) -> Any:
+    """A marker for ``Annotated[list[Any], ...]``: the OpenAPI document shows
+    ``list[item]``, while the route validates the items one by one (so one bad
+    item refuses only itself)."""
+
+    class DocumentedAsList:
+        @classmethod
+        def __get_pydantic_json_schema__(cls, _: Any,
+                                         handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+            return handler(TypeAdapter(list[item]).core_schema)
+
+    return DocumentedAsList

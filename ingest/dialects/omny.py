@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, TypeAdapter
-from pydantic.json_schema import JsonSchemaValue
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from ingest.dialects.fields import documented_as_list_of
 from ingest.policy import EventRejected, TimestampPolicy
 from schemas.bounds import MAX_SEQUENCE
 from schemas.event import Action, EventKind, PlaybackEvent, derived_event_id
@@ -68,21 +68,13 @@ class OmnyRequest(BaseModel):
 EVENT = TypeAdapter(OmnyEvent)
 
 
-class _DocumentedAsEvents:
-    """Documents a raw list as a list of OmnyEvent (see OmnyEnvelope)."""
-
-    @classmethod
-    def __get_pydantic_json_schema__(cls, _: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        return handler(TypeAdapter(list[OmnyEvent]).core_schema)
-
-
 class OmnyEnvelope(BaseModel):
     """An Omny request with its events not yet read: they are judged per session."""
 
     model_config = ConfigDict(extra="forbid")
 
     Source: OmnySource
-    Events: Annotated[list[Any], _DocumentedAsEvents] = Field(
+    Events: Annotated[list[Any], documented_as_list_of(OmnyEvent)] = Field(
         min_length=1, json_schema_extra={"minItems": 1},
         description="Events of one or several sessions")
     Completed: Literal[True] = Field(description="Must be true: send only completed sessions")

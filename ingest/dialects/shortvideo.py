@@ -27,16 +27,21 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    GetJsonSchemaHandler,
     StringConstraints,
-    TypeAdapter,
     ValidationInfo,
     field_validator,
 )
-from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError
 
-from ingest.dialects.fields import Identifier, IsoTimestamp, KeyPart, Seconds, Text, iso
+from ingest.dialects.fields import (
+    Identifier,
+    IsoTimestamp,
+    KeyPart,
+    Seconds,
+    Text,
+    documented_as_list_of,
+    iso,
+)
 from ingest.policy import Locate, TimestampPolicy
 from schemas.bounds import MAX_VALUE_MS
 from schemas.event import Action, EventKind, PlaybackEvent
@@ -187,20 +192,12 @@ class ShortVideoEvent(BaseModel):
         return self.contentId
 
 
-class _DocumentedAsEvents:
-    """Documents a raw list as a list of ShortVideoEvent (see ShortVideoBatch)."""
-
-    @classmethod
-    def __get_pydantic_json_schema__(cls, _: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        return handler(TypeAdapter(list[ShortVideoEvent]).core_schema)
-
-
 class ShortVideoBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Validated one by one in the route (a bad event must not sink the batch), so
     # the model takes the raw list; the schema still documents the events.
-    events: Annotated[list[Any], _DocumentedAsEvents] = Field(
+    events: Annotated[list[Any], documented_as_list_of(ShortVideoEvent)] = Field(
         json_schema_extra={"minItems": 1, "maxItems": MAX_BATCH},
         description=f"1 to {MAX_BATCH} events")
 
