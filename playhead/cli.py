@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     from playhead.ops_cli import add_commands  # migrate, topics, loadgen
 
     add_commands(commands)
+    from playhead.dlq import add_command as add_dlq
+
+    add_dlq(commands)
     commands.add_parser("openapi", help="print the gateway's OpenAPI document (JSON)")
     sample = commands.add_parser(
         "sample", help="print a dialect's reference request, moved to the present",
@@ -169,6 +172,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from playhead import ops_cli
 
         return ops_cli.run(args, settings)
+    elif command == "dlq":
+        from playhead import dlq
+
+        return dlq.run(args, settings)
     elif command == "openapi":
         from ingest.app import create_app
 
