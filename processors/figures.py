@@ -112,11 +112,29 @@ def _elapsed_ms(began: float, ended: float) -> int:
     return max(round((ended - began) * 1000), 0)
 
 
+def session_platform(timeline: Sequence[PlaybackEvent]) -> str:
+    """The platform the session's app stated when it started (its first ``app_start``).
+
+    Only ``app_start`` speaks for the session: a share's ``platform`` is where
+    the clip was shared to, not what the listener plays on.
+    """
+    for event in timeline:
+        if event.action == Action.APP_START and event.attributes.get("platform"):
+            return event.attributes["platform"]
+    return ""
+
+
 def content_events(timeline: Sequence[PlaybackEvent]) -> tuple[ContentEvent, ...]:
+    """Engagement and rights events, each with the session's platform unless it names its own.
+
+    A late ``app_start`` re-closes the session and rewrites these rows, keyed
+    by event id, so every play ends up counted under the session's platform.
+    """
+    platform = session_platform(timeline)
     return tuple(
         ContentEvent(event_id=e.event_id, clip_id=e.clip_id, action=e.action,
                      at=datetime.fromtimestamp(e.timestamp, tz=UTC),
-                     platform=e.attributes.get("platform", ""),
+                     platform=e.attributes.get("platform") or platform,
                      method=e.attributes.get("method", ""),
                      rights=e.attributes.get("rights", ""))
         for e in timeline if e.action in CONTENT_ACTIONS

@@ -91,3 +91,17 @@ def test_a_short_session_still_reports_its_content_events() -> None:
     # Royalties are paid per play event, whatever was listened.
     result = summarize([act("track_play", 1, 10, platform="web", method="stream")], Rules())
     assert not result.kept and [c.action for c in result.content] == ["track_play"]
+
+
+def test_plays_are_counted_under_the_platform_the_sessions_app_started_on() -> None:
+    # /app-start states the platform; the plays after it do not, a share names
+    # where it was shared. Whatever order they arrive in, plays count under "ios".
+    events = [act("app_start", 1, 100, platform="ios"), act("clip_play", 2, 101),
+              act("share", 3, 102, platform="instagram"), act("download", 4, 103),
+              act("add", 5, 104)]
+    for arrival in (events, events[::-1]):
+        content = summarize(arrival, Rules()).content
+        assert [(c.action, c.platform) for c in content] == [
+            ("clip_play", "ios"), ("share", "instagram"), ("download", "ios"), ("add", "ios")]
+    without_start = summarize(events[1:], Rules()).content
+    assert [c.platform for c in without_start] == ["", "instagram", "", ""]
