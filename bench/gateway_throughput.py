@@ -9,6 +9,7 @@ Starts a broker of its own, then in the same run:
 
 Prints progress on stderr and one JSON line on stdout at the end.
 Usage: .venv/bin/python bench/gateway_throughput.py [--seconds 20] [--connections 16]
+       [--processes 1]
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="gateway processes sharing the port (PLAYHEAD_GATEWAY_PROCESSES)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench needs wrk: `apt-get install wrk` (make bench installs it)")
@@ -140,10 +143,11 @@ def main() -> None:
         ensure_topics(settings)
         say(f"raw aiokafka producer for {args.seconds:.0f}s")
         raw = asyncio.run(raw_producer(settings, args.seconds))
-        say(f"raw: {raw:,.0f} events/s; starting one gateway process")
+        say(f"raw: {raw:,.0f} events/s; starting the gateway, {args.processes} process(es)")
         services.start(settings, "gateway", ["gateway"],
                        services.http_ok(f"{settings.gateway_url}/healthz"),
-                       env={**to_env(settings), "PLAYHEAD_LOG_LEVEL": "warning"})
+                       env={**to_env(settings), "PLAYHEAD_LOG_LEVEL": "warning",
+                            "PLAYHEAD_GATEWAY_PROCESSES": str(args.processes)})
         wrk_gateway(settings, 3, args.connections, work)  # warm up: producer, caches
         say(f"gateway under wrk, {args.connections} connections, {args.seconds:.0f}s")
         before = answers(settings)
@@ -164,6 +168,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "gateway_throughput", "date": time.strftime("%Y-%m-%d"),
         "cpus": os.cpu_count(), "events_per_request": EVENTS_PER_REQUEST,
+        "gateway_processes": args.processes,
         "gateway_events_per_s": round(gateway["events_per_s"]),
         "raw_producer_events_per_s": round(raw),
         "gateway_share_of_raw": round(gateway["events_per_s"] / raw, 3),

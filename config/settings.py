@@ -44,6 +44,9 @@ class Settings(BaseSettings):
 
     gateway_host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     gateway_port: int = Field(8080, ge=1, le=65535, description="Port of the gateway.")
+    gateway_processes: int = Field(1, ge=1, le=64, description=(
+        "Processes `playhead gateway` serves with, sharing its port (uvicorn workers): the "
+        "gateway is stateless and CPU-bound, so one per core (docs/scaling.md)."))
     disabled_organizations: frozenset[str] = Field(frozenset(), description=(
         'Organizations told {"Enabled": false}; a JSON list of GUIDs.'))
 

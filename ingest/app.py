@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from config.settings import Settings
+from config.settings import Settings, load_settings
 from ingest.access import AccessDenied
 from ingest.body import BodyNormalizer
 from ingest.gateway import Gateway, Problem, Publisher
@@ -103,7 +103,10 @@ def create_app(
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
         allow_headers=["Content-Type", "Content-Encoding", "Authorization", "X-Playhead-Key",
-                       "X-Playhead-Organization", "Idempotency-Key"],
+                       "X-Playhead-Organization", "Idempotency-Key",
+                       # mParticle's web SDK sends its API key so on identity calls
+                       # (ingest/routes/mparticle_sdk.py); refused, the SDK never starts.
+                       "x-mp-key"],
         max_age=3600,
     )
 
@@ -176,3 +179,8 @@ def create_app(
     for router in all_routers():
         app.include_router(router(gateway), responses=ERROR_RESPONSES)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several gateway processes, its settings read from the environment."""
+    return create_app(load_settings())

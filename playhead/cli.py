@@ -7,8 +7,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from config.settings import Settings, SettingsError, load_settings
+from config.settings import Settings, SettingsError, load_settings, to_env
 from playhead.logs import configure as configure_logs
 
 EPILOG = """\
@@ -156,9 +157,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         # Access lines are left to /metrics and the gateway's own structured
         # log: at hundreds of requests a second they would cost more than the work.
-        uvicorn.run(create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
-                    access_log=False, log_config=None, log_level=settings.log_level.lower(),
-                    loop="uvloop", http="httptools")
+        serving: dict[str, Any] = dict(
+            host=settings.gateway_host, port=settings.gateway_port, access_log=False,
+            log_config=None, log_level=settings.log_level.lower(), loop="uvloop",
+            http="httptools")
+        if settings.gateway_processes == 1:
+            uvicorn.run(create_app(settings), **serving)
+        else:
+            # Each process builds its app from the environment: pass these settings on.
+            os.environ.update(to_env(settings))
+            uvicorn.run("ingest.app:app_from_environment", factory=True,
+                        workers=settings.gateway_processes, **serving)
     elif command == "worker":
         from playhead.worker import run_worker
 
