@@ -17,6 +17,11 @@ class GatewayMetrics:
         self.dead_letters = Counter(
             "playhead_gateway_dead_letters", "Refused input kept in the dead-letter topic "
             "(Omny sessions), by reason", ["dialect", "reason"], registry=self.registry)
+        self.skipped = Counter(
+            "playhead_gateway_events_skipped", "Events of a batch that carry no playback "
+            "(mParticle SDK batches: session, screen view, app state and other non-media "
+            "events), by type; accepted and not stored", ["dialect", "event_type"],
+            registry=self.registry)
         self.requests = Counter(
             "playhead_gateway_requests", "Requests answered, by route and status",
             ["route", "status"], registry=self.registry)

@@ -77,8 +77,10 @@ MEANINGS: dict[str, Meaning] = {
     "Pause": Meaning(EventKind.STOP, Action.PAUSE, 7),
     "Media Content End": Meaning(EventKind.STOP, Action.END, 8),
     "Media Session End": Meaning(_OTHER, Action.SESSION_END, 9),
+    # The Roku SDK's summary names, then the web media SDK's own for ads and segments.
     **{name: Meaning(_OTHER, SUMMARY, 10) for name in (
-        "Ad Session Summary", "Segment Session Summary", "Media Session Summary")},
+        "Ad Session Summary", "Segment Session Summary", "Media Session Summary",
+        "Media Ad Summary", "Media Segment Summary")},
 }
 _BY_LOWER = {name.lower(): name for name in MEANINGS}
 CUSTOM_MEANING = Meaning(_OTHER, CUSTOM, 6)  # an app's own media event name

@@ -93,6 +93,8 @@ NAMES = [
     ("Ad Session Summary", EventKind.OTHER, "summary"),
     ("Segment Session Summary", EventKind.OTHER, "summary"),
     ("Media Session Summary", EventKind.OTHER, "summary"),
+    ("Media Ad Summary", EventKind.OTHER, "summary"),  # the web media SDK's names
+    ("Media Segment Summary", EventKind.OTHER, "summary"),
     ("Chapter Bookmarked", EventKind.OTHER, "custom"),  # an app's own media event
 ]
 
