@@ -1,0 +1,25 @@
+"""The pure core imports no Faust, Kafka, RocksDB, ClickHouse or HTTP code."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PROCESSORS = Path(__file__).resolve().parents[2] / "processors"
+CORE = ["intervals", "histogram", "figures", "session", "handling", "batch", "state_codec",
+        "open_index", "dead_letters", "sink_flusher"]
+SHELL_LIBRARIES = {"faust", "mode", "aiokafka", "rocksdict", "clickhouse_connect", "chdb",
+                   "prometheus_client", "httpx", "fastapi", "sinks", "ingest", "readapi",
+                   "playhead"}
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_a_core_module_imports_no_shell_library(module: str) -> None:
+    tree = ast.parse((PROCESSORS / f"{module}.py").read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    assert not imported & SHELL_LIBRARIES, imported & SHELL_LIBRARIES
