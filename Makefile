@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run stop test lint unit bench clean web browser promtool netns soak wrk
+.PHONY: install run stop test lint unit bench clean web mparticle-sdk browser promtool netns soak wrk
 
 install: $(STAMP)
 
@@ -21,6 +21,15 @@ web: $(WEB_STAMP)
 $(WEB_STAMP): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	touch $(WEB_STAMP)
+
+## make mparticle-sdk: mParticle's browser SDKs from the npm registry, loaded unchanged by
+## tests/e2e/test_mparticle_sdk.py (tests/e2e/mparticle_sdk/package-lock.json)
+MPARTICLE_SDK_STAMP := tests/e2e/mparticle_sdk/node_modules/.installed
+mparticle-sdk: $(MPARTICLE_SDK_STAMP)
+
+$(MPARTICLE_SDK_STAMP): tests/e2e/mparticle_sdk/package.json tests/e2e/mparticle_sdk/package-lock.json
+	cd tests/e2e/mparticle_sdk && npm ci --no-audit --no-fund
+	touch $(MPARTICLE_SDK_STAMP)
 
 ## make browser: Debian's chromium and its driver, for the dashboard test
 browser:
@@ -54,7 +63,7 @@ stop: install
 	$(BIN)/playhead down
 
 ## make test: install, lint, then the whole suite on a real broker and the real ClickHouse engine
-test: install web browser promtool netns lint
+test: install web mparticle-sdk browser promtool netns lint
 	$(BIN)/python -m pytest
 
 ## make soak: SOAK_RATE sessions/s for SOAK_MINUTES through a throwaway platform; zero loss,
