@@ -9,7 +9,9 @@ go out by navigator.sendBeacon. Between the browser and the gateway sits a relay
 that forwards everything and can "stop answering": it still hands an upload to
 the gateway (which stores it) but closes the connection without an answer, as a
 network cut after the request left would. The SDK then retries that batch, and
-the figures in ClickHouse must still be those of one play.
+the figures in ClickHouse must still be those of one play. A last run cuts the
+network before requests leave (DevTools' offline emulation): the SDK keeps what
+it could not send and sends it once the network is back.
 """
 
 from __future__ import annotations
@@ -271,6 +273,32 @@ def test_retries_after_answers_were_lost_count_once(
     assert len(tries) >= 3 and {u.status for u in tries} == {202}
     # The same events each time, under the same ids: the workers count them once.
     assert len({tuple(u.events) for u in tries}) == 1
+    played_figures(pipeline, clip)
+    assert time.monotonic() - started < 60
+
+
+def test_events_logged_while_offline_are_sent_once_the_network_is_back(
+        pipeline: Pipeline, site: str, relay: tuple[RelayState, str],
+        browser: webdriver.Chrome) -> None:
+    started = time.monotonic()
+    state, domain = relay
+    clip = f"clip-{time.time_ns()}"
+    open_player(browser, site, domain, interval_ms=1000)
+    start_session(browser, clip)
+    play(browser, FIRST_HALF)
+    wait_until(lambda: state.sent("Seek End", 90000, answered=True), 15, "the first upload")
+    # DevTools' network emulation: the page's requests fail before leaving the browser.
+    browser.set_network_conditions(offline=True, latency=0, download_throughput=-1,
+                                   upload_throughput=-1)
+    try:
+        play(browser, SECOND_HALF)
+        time.sleep(2.5)  # two of the SDK's upload intervals, each failing
+        assert not state.holding("Pause", 120000)
+    finally:
+        browser.delete_network_conditions()
+    wait_until(lambda: state.sent("Pause", 120000, answered=True), 15,
+               "the upload once back online")
+    browser.get("about:blank")
     played_figures(pipeline, clip)
     assert time.monotonic() - started < 60
 

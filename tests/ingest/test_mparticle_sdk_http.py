@@ -243,3 +243,10 @@ def test_as_dialect_event_leaves_the_senders_event_alone() -> None:
     assert event == kept
     assert shaped["data"]["event_id"] == "m-9"
     assert shaped["data"]["custom_attributes"]["seek_position"] == 0
+
+
+def test_an_mpid_without_a_device_stamp_keeps_the_one_the_sdk_has() -> None:
+    assert mparticle_sdk.mpid("acme", {"previous_mpid": "-42"}) == "-42"
+    fresh = mparticle_sdk.mpid("acme", {"previous_mpid": None, "known_identities": {}})
+    assert fresh == mparticle_sdk.mpid("acme", {}) and -2**63 <= int(fresh) < 2**63
+    assert mparticle_sdk.mpid("acme", {"known_identities": "not an object"}) == fresh
