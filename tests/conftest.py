@@ -3,6 +3,7 @@ test session, throwaway topics and databases per test module."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from clickhouse_connect.driver.client import Client
 
 from config.settings import Settings, to_env
@@ -44,6 +46,18 @@ def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "con
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.25)
+
+
+def produce_raw(settings: Settings, value: bytes) -> None:
+    """One message with ``value`` on the events topic, as any Kafka client could write it."""
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.events_topic, value)
+        finally:
+            await producer.stop()
+    asyncio.run(send())
 
 
 @pytest.fixture(scope="session")

@@ -250,16 +250,23 @@ def test_a_session_played_through_the_sdks_lands_including_the_page_hide_beacon(
     assert time.monotonic() - started < 60
 
 
-def test_retries_after_answers_were_lost_count_once(
-        pipeline: Pipeline, site: str, relay: tuple[RelayState, str],
-        browser: webdriver.Chrome) -> None:
-    started = time.monotonic()
-    state, domain = relay
+def first_half_uploaded(browser: webdriver.Chrome, site: str, domain: str,
+                        state: RelayState) -> str:
+    """A new media session whose first half is played and uploaded; returns its clip."""
     clip = f"clip-{time.time_ns()}"
     open_player(browser, site, domain, interval_ms=1000)
     start_session(browser, clip)
     play(browser, FIRST_HALF)
     wait_until(lambda: state.sent("Seek End", 90000, answered=True), 15, "the first upload")
+    return clip
+
+
+def test_retries_after_answers_were_lost_count_once(
+        pipeline: Pipeline, site: str, relay: tuple[RelayState, str],
+        browser: webdriver.Chrome) -> None:
+    started = time.monotonic()
+    state, domain = relay
+    clip = first_half_uploaded(browser, site, domain, state)
     state.cut = True
     play(browser, SECOND_HALF)
     # Each try reached the gateway and was stored; the SDK heard nothing and tried again.
@@ -282,11 +289,7 @@ def test_events_logged_while_offline_are_sent_once_the_network_is_back(
         browser: webdriver.Chrome) -> None:
     started = time.monotonic()
     state, domain = relay
-    clip = f"clip-{time.time_ns()}"
-    open_player(browser, site, domain, interval_ms=1000)
-    start_session(browser, clip)
-    play(browser, FIRST_HALF)
-    wait_until(lambda: state.sent("Seek End", 90000, answered=True), 15, "the first upload")
+    clip = first_half_uploaded(browser, site, domain, state)
     # DevTools' network emulation: the page's requests fail before leaving the browser.
     browser.set_network_conditions(offline=True, latency=0, download_throughput=-1,
                                    upload_throughput=-1)

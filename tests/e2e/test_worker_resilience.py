@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import produce_raw, wait_until
 from worker_cluster import (
     Expected,
     Warehouse,
@@ -27,7 +27,6 @@ from worker_cluster import (
     make_sessions,
     noisy,
     produce,
-    produce_raw,
 )
 
 from config.settings import Settings

@@ -97,17 +97,6 @@ def produce(settings: Settings, events: Iterable[PlaybackEvent]) -> None:
     asyncio.run(_produce(settings.kafka_bootstrap, settings.events_topic, events))
 
 
-def produce_raw(settings: Settings, value: bytes) -> None:
-    async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(settings.events_topic, value)
-        finally:
-            await producer.stop()
-    asyncio.run(send())
-
-
 def dead_letters(settings: Settings, timeout: float = 5.0) -> list[tuple[bytes, dict[str, bytes]]]:
     async def read() -> list[tuple[bytes, dict[str, bytes]]]:
         consumer = AIOKafkaConsumer(settings.dead_letter_topic,

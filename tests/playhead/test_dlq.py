@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
-from conftest import Pipeline, free_port, running_pipeline, wait_until
+from conftest import Pipeline, free_port, produce_raw, running_pipeline, wait_until
 from samples import omny_request
 
 from config.settings import Settings
@@ -28,17 +26,6 @@ def pipeline(kafka: Settings, warehouse_url: str,
                           max_event_age_seconds=3600.0, metrics_port=free_port()
                           ) as (settings, client):
         yield Pipeline(settings, client)
-
-
-def produce_raw(settings: Settings, value: bytes) -> None:
-    async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(settings.events_topic, value)
-        finally:
-            await producer.stop()
-    asyncio.run(send())
 
 
 def duplicates(pipeline: Pipeline) -> float:
