@@ -1,4 +1,4 @@
-"""Bucket math for consumption histograms (DESIGN.md, rule 5)."""
+"""Bucket math for consumption histograms (docs/semantics.md, rule 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Listened intervals from a session's ordered events (DESIGN.md, rule 3)."""
+"""Listened intervals from a session's ordered events (docs/semantics.md, rule 3)."""
 
 from __future__ import annotations
 

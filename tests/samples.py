@@ -1,4 +1,4 @@
-"""The Omny reference request (shared/reference/omny-consumption-api.txt) as test data."""
+"""The Omny reference request (the example on Omny's consumption API page) as test data."""
 
 from __future__ import annotations
 

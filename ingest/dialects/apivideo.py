@@ -1,4 +1,4 @@
-"""api.video-style player session events (shared/reference/apivideo-session-events.txt).
+"""api.video-style player session events (its public API page; the mapping is in docs/semantics.md).
 
 api.video publishes a read API that lists the events a player emitted in one
 session (ready, play, pause, resume, seek.forward, seek.backward, end, each

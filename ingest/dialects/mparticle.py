@@ -1,4 +1,4 @@
-"""mParticle media events (shared/reference/mparticle-media-events.txt).
+"""mParticle media events (its public API page; the mapping is in docs/semantics.md).
 
 Each event is a ``custom_event`` of ``custom_event_type: media`` whose
 ``event_name`` says what happened and whose ``custom_attributes`` carry the

@@ -1,4 +1,4 @@
-"""Music clips event tracking (shared/reference/feed-clips-event-tracking.txt).
+"""Music clips event tracking (its public API page; the mapping is in docs/semantics.md).
 
 One request is one event: ``/app-start``, ``/app-close``, ``/play``,
 ``/track-play``, ``/add``, ``/share``, ``/download``. These events pay rights

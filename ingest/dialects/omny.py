@@ -1,4 +1,4 @@
-"""Omny Studio consumption API (shared/reference/omny-consumption-api.txt).
+"""Omny Studio consumption API (its public API page; the mapping is in docs/semantics.md).
 
 Mapping onto canonical events: ``Type: Start`` -> START, ``Type: Stop`` ->
 STOP, ``Position`` -> position_seconds, ``SeqNumber`` -> sequence_number,

@@ -1,4 +1,4 @@
-"""Short-video engagement events (shared/reference/short-video-engagement-events.txt).
+"""Short-video engagement events (its public API page; the mapping is in docs/semantics.md).
 
 One event is an envelope (eventType, contentId, sessionId, deviceId, userId,
 timestamp, eventId) plus ``data`` whose fields depend on the type. The

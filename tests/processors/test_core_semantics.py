@@ -1,4 +1,4 @@
-"""The consumption semantics of DESIGN.md, rule by rule, on the pure core."""
+"""The consumption semantics of docs/semantics.md, rule by rule, on the pure core."""
 
 from __future__ import annotations
 
