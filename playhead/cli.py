@@ -18,7 +18,7 @@ for example PLAYHEAD_KAFKA_BOOTSTRAP=127.0.0.1:9092 or
 PLAYHEAD_CLICKHOUSE_URL=http://clickhouse:8123, or from --set KEY=VALUE flags
 before the command (playhead --set gateway_port=8081 up), which win.
 
-Start here:  playhead up    then    playhead sql "SELECT * FROM playhead.sessions"
+Start here:  playhead up    then    playhead sql "SELECT * FROM sessions"
 """
 
 
@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--as-is", action="store_true",
                         help="the request exactly as the reference page shows it")
     sql = commands.add_parser("sql", help="run a query; prints TabSeparated rows")
-    sql.add_argument("query", help='e.g. "SELECT count() FROM playhead.sessions"')
+    sql.add_argument("query", help='e.g. "SELECT count() FROM sessions" (in the configured '
+                     'database, PLAYHEAD_CLICKHOUSE_DATABASE)')
     from readapi.cli import add_commands as add_read_commands  # api, report
 
     add_read_commands(commands)
@@ -200,6 +201,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from sinks.client import connect
 
         client = connect(settings.clickhouse_url)
+        # Playhead's tables are in their own database; a query naming another
+        # (system.tables, default.x) still reads it.
+        client.database = settings.clickhouse_database
         output = client.raw_query(args.query, fmt="TabSeparated")
         sys.stdout.buffer.write(output)
     return 0

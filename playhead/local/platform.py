@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import secrets
+from pathlib import Path
+
 from config.settings import Settings
 from playhead.local import services
 from playhead.local.kafka import KafkaBroker
@@ -13,6 +17,35 @@ GATEWAY, WAREHOUSE, WORKER = "gateway", "warehouse", "worker"
 API = "api"  # the read API, started last: it reads the tables the worker migrated
 # The organization of the Omny reference request (ingest/examples/omny.json).
 SAMPLE_ORG = "126281f8-200e-4c9f-8378-a4870055423b"
+SAMPLE_CLIP = "9b5c82f7-74cf-4841-a870-a670017cc8eb"
+
+
+def read_token_file(settings: Settings) -> Path:
+    return settings.state_dir / "read-token"
+
+
+def local_read_tokens(settings: Settings) -> dict[str, str]:
+    """The read tokens the local read API serves: the configured ones, or else one
+    local token of the sample organization, made on the first start and kept in the
+    state folder (ignored by git), so the dashboard works right after `playhead up`
+    and a bookmarked link keeps working across restarts."""
+    if settings.read_tokens:
+        return dict(settings.read_tokens)
+    path = read_token_file(settings)
+    token = path.read_text().strip() if path.exists() else ""
+    if not token:
+        token = f"local-{secrets.token_urlsafe(18)}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(token + "\n")
+        path.chmod(0o600)
+    return {token: SAMPLE_ORG}
+
+
+def dashboard_url(settings: Settings, tokens: dict[str, str]) -> str:
+    """The sample clip's dashboard with a token of the sample organization (or, with
+    tokens configured for other organizations only, the first of them)."""
+    token = next((t for t, org in tokens.items() if org == SAMPLE_ORG), next(iter(tokens)))
+    return f"{settings.api_url}/dashboard/clips/{SAMPLE_CLIP}?token={token}"
 
 
 def _warehouse_is_embedded(settings: Settings) -> bool:
@@ -39,15 +72,18 @@ def up(settings: Settings) -> None:
     services.start(settings, WORKER, ["worker"], services.file_exists(ready_file(settings)),
                    timeout=120)
     print(f"read API on {settings.api_url} ...", flush=True)
-    services.start(settings, API, ["api"], services.http_ok(f"{settings.api_url}/healthz"))
+    tokens = local_read_tokens(settings)
+    services.start(settings, API, ["api"], services.http_ok(f"{settings.api_url}/healthz"),
+                   env={"PLAYHEAD_READ_TOKENS": json.dumps(tokens)})
     endpoint = f"{settings.gateway_url}/api/consumption/events?organizationId={SAMPLE_ORG}"
     print(f"""
 Playhead is running.
   send events:  playhead sample omny | curl -X POST '{endpoint}' \\
                   -H 'Content-Type: application/json' --data-binary @-
-  query:        playhead sql "SELECT * FROM {settings.clickhouse_database}.sessions"
+  query:        playhead sql "SELECT * FROM sessions"
   report:       playhead report <clip id>
-  dashboard:    {settings.api_url}/dashboard/clips/<clip id>?token=<PLAYHEAD_READ_TOKENS token>
+  dashboard:    {dashboard_url(settings, tokens)}
+                (the sample's clip; any clip id of that organization works in its place)
   status:       playhead status        logs: {log.parent}
   stop:         playhead down""")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from conftest import KAFKA_LIBS, REPO, free_port, wait_until
 
 from config.settings import Settings, to_env
 from ingest.examples import reference
+from playhead.local.platform import SAMPLE_CLIP, SAMPLE_ORG, local_read_tokens, read_token_file
 
 SAMPLE = reference("omny")
 ORG = SAMPLE["Events"][0]["OrganizationId"]
@@ -68,6 +70,19 @@ def test_up_sample_sql_down(platform_env: dict[str, str]) -> None:
     sessions = playhead(env, "sql", "SELECT session_id, duration_seconds, kept FROM "
                                     "playhead.sessions").stdout
     assert sessions == f"{SAMPLE['Events'][0]['SessionId']}\t239.144\t1\n"
+    # The configured database is the default one, as the README's first query has it.
+    unqualified = playhead(env, "sql", "SELECT session_id FROM sessions")
+    assert unqualified.stdout == f"{SAMPLE['Events'][0]['SessionId']}\n", unqualified.stderr
+
+    # The dashboard URL `playhead up` printed works as printed: a local read token
+    # (none was configured) of the sample's organization, kept in the state folder.
+    [url] = re.findall(r"dashboard:\s+(\S+)", started.stdout)
+    token = read_token_file(Settings(state_dir=Path(env["PLAYHEAD_STATE_DIR"]))).read_text()
+    assert url.endswith(f"/dashboard/clips/{CLIP}?token={token.strip()}")
+    assert httpx.get(url, timeout=30).status_code == 200
+    figures = httpx.get(url.replace("/dashboard/clips/", "/api/consumption/clips/").split("?")[0],
+                        headers={"Authorization": f"Bearer {token.strip()}"}, timeout=30)
+    assert figures.status_code == 200 and figures.json()["totals"]["sessions"] == 1
 
     status = playhead(env, "status").stdout
     assert all(f"{name:<10} running" in status
@@ -79,3 +94,16 @@ def test_up_sample_sql_down(platform_env: dict[str, str]) -> None:
     stopped = playhead(env, "down")
     assert stopped.returncode == 0
     assert "running" not in playhead(env, "status").stdout
+
+
+def test_the_local_read_token_is_made_once_and_reused(tmp_path: Path) -> None:
+    assert (SAMPLE_ORG, SAMPLE_CLIP) == (ORG, CLIP)
+    settings = Settings(state_dir=tmp_path / "state")
+    [(token, org)] = local_read_tokens(settings).items()
+    assert org == ORG and token.startswith("local-") and len(token) > 20
+    assert local_read_tokens(settings) == {token: ORG}  # a later start reuses it
+    assert read_token_file(settings).stat().st_mode & 0o077 == 0
+    # Configured tokens win, and no local one is made for them.
+    configured = Settings(state_dir=tmp_path / "other", read_tokens={"mine": "org-x"})
+    assert local_read_tokens(configured) == {"mine": "org-x"}
+    assert not read_token_file(configured).exists()
