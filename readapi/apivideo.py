@@ -6,6 +6,13 @@ players emit is listed: ready, play, resume, pause, end and the two seeks.
 Heartbeats, quality and engagement events have no api.video name and are
 left out (they count in the other endpoints). An event without an action
 (an older producer) is named by its kind: a start is a play, a stop a pause.
+
+Music-clips sessions are app sessions of one event per request, none of them
+a playback event (kind OTHER): app start and close, clip and track plays,
+adds, shares and downloads. They are named too, so such a session lists
+what it holds: the start as ``ready``, the plays as ``play``, the close as
+``end``, and adds, shares and downloads under their own names (types
+api.video does not have, documented in docs/read-api.md).
 """
 
 from __future__ import annotations
@@ -16,6 +23,9 @@ from typing import Any
 
 NAMED = ("ready", "play", "resume", "pause", "end")
 SEEKS = ("seek.forward", "seek.backward")
+# Music-clips actions (kind OTHER) and their listed types.
+APP_EVENTS = {"app_start": "ready", "clip_play": "play", "track_play": "play",
+              "app_close": "end", "add": "add", "share": "share", "download": "download"}
 # The SQL filter that selects exactly the events ``to_item`` names, so the
 # page's item count and the total agree (a test checks every combination).
 LISTED_SQL = ("(attributes['event'] IN ('ready', 'play', 'resume', 'pause', 'end') "
@@ -23,7 +33,9 @@ LISTED_SQL = ("(attributes['event'] IN ('ready', 'play', 'resume', 'pause', 'end
               "('seek.forward', 'seek.backward') OR kind = 'SEEK' OR action = 'seek') "
               "OR kind != 'SEEK' AND action != 'seek' "
               "AND (action IN ('ready', 'play', 'resume', 'pause', 'end') "
-              "OR kind IN ('START', 'STOP')))")
+              "OR kind IN ('START', 'STOP')) "
+              "OR kind = 'OTHER' AND action IN ('app_start', 'clip_play', 'track_play', "
+              "'app_close', 'add', 'share', 'download'))")
 
 
 def emitted_at(moment: datetime) -> str:
@@ -49,6 +61,8 @@ def event_type(kind: str, action: str, position: float, seek_to: float | None) -
         return "seek.forward" if seek_to >= position else "seek.backward"
     if action in NAMED:
         return action
+    if kind == "OTHER" and action in APP_EVENTS:
+        return APP_EVENTS[action]
     if kind == "START":
         return "play"
     if kind == "STOP":

@@ -37,7 +37,7 @@ organization: open it as <code>/dashboard/clips/&lt;clip id&gt;?token=&lt;token&
 def dashboard_router(tokens: ReadTokens) -> APIRouter:
     routes = APIRouter(tags=["dashboard"])
 
-    @routes.get("/dashboard/clips/{clipId}", response_class=HTMLResponse,
+    @routes.get("/dashboard/clips/{clipId:path}", response_class=HTMLResponse,
                 summary="The dashboard page of a clip (HTML)",
                 description="Retention curve, key figures and the split by source, with a "
                 "date-range picker. The token goes in the query because a link is how people "

@@ -10,7 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EventType = Literal["ready", "play", "resume", "pause", "end", "seek.forward", "seek.backward"]
+# The last three are Playhead's (music-clips adds, shares and downloads), not api.video's.
+EventType = Literal["ready", "play", "resume", "pause", "end", "seek.forward", "seek.backward",
+                    "add", "share", "download"]
 
 
 class Link(BaseModel):
@@ -118,6 +120,69 @@ class ClipConsumption(BaseModel):
     histogram: list[CurvePoint] = Field(description=(
         "Points from 0 to curveEndSeconds, pointBuckets buckets each (the last may have "
         "fewer), at most maxPoints; silent ones are zeros"))
+
+
+class FigureDays(BaseModel):
+    clipId: str
+    source: str | None = Field(None, description="The source filter, null for all")
+    fromDay: str | None = Field(description="The `from` of the request, null for open")
+    toDay: str | None = Field(description="The `to` of the request, null for open")
+
+
+class Quality(BaseModel):
+    sessions: int = Field(description="Every session, kept or not")
+    listenedSeconds: float
+    startupMeasured: int = Field(description="Sessions whose player reported a startup time")
+    averageStartupMs: float | None = Field(description=(
+        "Mean startup time of those sessions; null when none reported one"))
+    rebuffers: int = Field(description="Stalls")
+    rebufferSeconds: float = Field(description="Time spent stalled")
+    stalledShareOfListening: float | None = Field(description=(
+        "rebufferSeconds / listenedSeconds; null without listening"))
+    sessionsWithRebuffers: int
+    sessionsWithRebuffersShare: float | None = Field(description="Of all sessions")
+    qualityChanges: int
+    errors: int
+    sessionsWithErrors: int
+    sessionsWithErrorsShare: float | None = Field(description="Of all sessions")
+
+
+class ClipQuality(FigureDays):
+    quality: Quality
+
+
+class Engagement(BaseModel):
+    impressions: int
+    likes: int
+    shares: int
+    saves: int
+    swipes: int
+    completions: int
+
+
+class ClipEngagement(FigureDays):
+    engagement: Engagement
+
+
+class RightsCounts(BaseModel):
+    clipPlays: int = Field(description="Plays the rights check allowed (or did not check)")
+    deniedPlays: int = Field(description="Plays the rights check refused: not paid on")
+    trackPlays: int
+    adds: int
+    downloads: int
+
+
+class RightsRow(RightsCounts):
+    platform: str = Field(description="The player's platform (empty when it sent none)")
+    method: str = Field(description="Stream or Sync (empty when the event has none)")
+
+
+class ClipRoyalties(BaseModel):
+    clipId: str
+    fromDay: str | None
+    toDay: str | None
+    totals: RightsCounts
+    byPlatform: list[RightsRow] = Field(description="Per platform and method")
 
 
 class Problem(BaseModel):

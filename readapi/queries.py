@@ -121,9 +121,14 @@ class Reader:
         return int(total), [tuple(r) for r in rows]
 
     def clip_known(self, org: str, clip: str) -> bool:
-        rows = self._rows("SELECT count() FROM {db}.session_versions "
-                          "WHERE organization_id = {org:String} AND clip_id = {clip:String}",
-                          org=org, clip=clip)
+        # A session is filed under one clip (its first listening event's), but a
+        # music-clips app session plays, adds and downloads several: those clips
+        # are known by their content events (each under the event's own clip).
+        rows = self._rows(
+            "SELECT (SELECT count() FROM {db}.session_versions WHERE organization_id = "
+            "{org:String} AND clip_id = {clip:String}) + (SELECT count() FROM "
+            "{db}.content_events WHERE organization_id = {org:String} AND clip_id = "
+            "{clip:String})", org=org, clip=clip)
         return bool(rows[0][0])
 
     def clip_sessions(self, org: str, clip: str, first: date | None, last: date | None,
@@ -131,8 +136,13 @@ class Reader:
         """(sessions in the range, this page's (session, started, ended, source, listened,
         kept)), oldest first."""
         start, end = clamp(first, last)
-        where = ("organization_id = {org:String} AND clip_id = {clip:String} "
-                 "AND day BETWEEN {start:Date} AND {end:Date}")
+        # The clip's own sessions, and the sessions with content events of it (a
+        # music-clips app session is filed under its first event's clip, often
+        # none: its plays of this clip would otherwise list nowhere).
+        where = ("organization_id = {org:String} AND day BETWEEN {start:Date} AND {end:Date} "
+                 "AND (clip_id = {clip:String} OR session_id IN (SELECT session_id FROM "
+                 "{db}.content_events WHERE organization_id = {org:String} "
+                 "AND clip_id = {clip:String}))")
         params: dict[str, Any] = {"org": org, "clip": clip, "start": start, "end": end}
         total = self._rows(f"SELECT count() FROM {{db}}.session_consumption WHERE {where}",
                            **params)[0][0]
@@ -215,6 +225,50 @@ class Reader:
             " GROUP BY bin ORDER BY bin",
             **params, width=binning.width, buckets=binning.buckets)
         return [Bin(int(b), int(n), int(k), int(total)) for b, n, k, total in rows]
+
+    # -- quality, engagement, royalties ------------------------------------------
+
+    def clip_quality(self, org: str, clip: str, first: date | None, last: date | None,
+                     source: str | None) -> dict[str, Any]:
+        """quality_daily's sums over the days (of the sessions' first events)."""
+        start, end = clamp(first, last)
+        names = ("sessions", "listened_seconds", "startup_measured", "startup_ms_sum",
+                 "rebuffers", "rebuffer_ms", "sessions_with_rebuffers", "quality_changes",
+                 "errors", "sessions_with_errors")
+        [row] = self._rows(
+            f"SELECT {', '.join(f'sum({n})' for n in names)} FROM {{db}}.quality_daily "
+            "WHERE organization_id = {org:String} AND clip_id = {clip:String} "
+            "AND day BETWEEN {start:Date} AND {end:Date} "
+            "AND ({source:String} = '' OR source = {source:String})",
+            org=org, clip=clip, start=start, end=end, source=source or "")
+        return {n: (v or 0) for n, v in zip(names, row, strict=True)}
+
+    def clip_engagement(self, org: str, clip: str, first: date | None, last: date | None,
+                        source: str | None) -> dict[str, int]:
+        """engagement_by_clip's counts over the days (of the events themselves)."""
+        start, end = clamp(first, last)
+        names = ("impressions", "likes", "shares", "saves", "swipes", "completions")
+        [row] = self._rows(
+            f"SELECT {', '.join(f'sum({n})' for n in names)} FROM {{db}}.engagement_by_clip "
+            "WHERE organization_id = {org:String} AND clip_id = {clip:String} "
+            "AND day BETWEEN {start:Date} AND {end:Date} "
+            "AND ({source:String} = '' OR source = {source:String})",
+            org=org, clip=clip, start=start, end=end, source=source or "")
+        return {n: int(v or 0) for n, v in zip(names, row, strict=True)}
+
+    def clip_rights(self, org: str, clip: str, first: date | None, last: date | None
+                    ) -> list[dict[str, Any]]:
+        """rights_by_clip's counts per platform and method over the days (of the events)."""
+        start, end = clamp(first, last)
+        names = ("clip_plays", "denied_plays", "track_plays", "adds", "downloads")
+        rows = self._rows(
+            f"SELECT platform, method, {', '.join(f'sum({n})' for n in names)} "
+            "FROM {db}.rights_by_clip WHERE organization_id = {org:String} "
+            "AND clip_id = {clip:String} AND day BETWEEN {start:Date} AND {end:Date} "
+            "GROUP BY platform, method ORDER BY platform, method",
+            org=org, clip=clip, start=start, end=end)
+        return [{"platform": str(r[0]), "method": str(r[1]),
+                 **{n: int(v) for n, v in zip(names, r[2:], strict=True)}} for r in rows]
 
     def clip_organizations(self, clip: str) -> list[str]:
         """Organizations with sessions of ``clip``: for the operator's `playhead report`."""

@@ -1,5 +1,7 @@
-// The clip dashboard: reads /api/consumption/clips/{clipId} and draws it.
-// The clip id is the last part of the path; the read token comes from ?token=
+// The clip dashboard: reads /api/consumption/clips/{clipId} (curve and totals) and the
+// clip's quality, engagement and royalty figures (/api/quality|engagement|royalties/
+// clips/{clipId}) and draws them. The clip id is the rest of the path after
+// /dashboard/clips/ (percent-encoded when it holds a "/"); the read token comes from ?token=
 // and goes on as a Bearer header. window.playheadDashboard exposes the chart
 // and the last answer so tests (and curious people) can read what is drawn.
 "use strict";
@@ -7,7 +9,7 @@
 (function () {
   const params = new URLSearchParams(window.location.search);
   const token = params.get("token") || "";
-  const clipId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop());
+  const clipId = decodeURIComponent(window.location.pathname.replace(/^.*?\/dashboard\/clips\//, ""));
   const $ = (id) => document.getElementById(id);
   const state = { from: params.get("from") || "", to: params.get("to") || "",
                   source: params.get("source") || "" };
@@ -53,20 +55,29 @@
     remember();
     const q = query();
     q.set("maxPoints", String(MAX_POINTS));
-    const url = "../../api/consumption/clips/" + encodeURIComponent(clipId) + "?" + q;
-    let answer;
+    // Royalties have no source: they are per platform and method.
+    const days = query();
+    days.delete("source");
+    const asks = [["consumption", q], ["quality", query()], ["engagement", query()],
+                  ["royalties", days]];
+    let answers;
     try {
-      answer = await fetch(url, { headers: { Authorization: "Bearer " + token } });
+      answers = await Promise.all(asks.map(([name, params]) => fetch(
+        "../../api/" + name + "/clips/" + encodeURIComponent(clipId) + "?" + params,
+        { headers: { Authorization: "Bearer " + token } })));
     } catch (err) {
       return fail("The read API cannot be reached: " + err);
     }
-    if (!answer.ok) {
-      let detail = answer.statusText;
-      try { detail = (await answer.json()).detail || detail; } catch (_) { /* not JSON */ }
-      return fail(answer.status === 404 ? "No sessions of this clip in your organization."
-                                        : "The read API answered " + answer.status + ": " + detail);
+    const bad = answers.find((answer) => !answer.ok);
+    if (bad) {
+      let detail = bad.statusText;
+      try { detail = (await bad.json()).detail || detail; } catch (_) { /* not JSON */ }
+      return fail(bad.status === 404 ? "No sessions of this clip in your organization."
+                                     : "The read API answered " + bad.status + ": " + detail);
     }
-    render(await answer.json());
+    const [data, quality, engagement, royalties] = await Promise.all(
+      answers.map((answer) => answer.json()));
+    render(data, quality.quality, engagement.engagement, royalties);
   }
 
   function fail(text) {
@@ -75,8 +86,57 @@
     document.body.dataset.state = "error";
   }
 
-  function render(data) {
+  function count(value) {
+    return value.toLocaleString("en");
+  }
+
+  function milliseconds(ms) {
+    if (ms === null || ms === undefined) return "–";
+    return ms >= 1000 ? (ms / 1000).toFixed(2) + " s" : Math.round(ms) + " ms";
+  }
+
+  function renderQuality(q) {
+    $("startup").textContent = milliseconds(q.averageStartupMs);
+    $("startup-note").textContent = q.startupMeasured ? "mean of " + count(q.startupMeasured) +
+      " sessions that reported it" : "no player reported one";
+    $("rebuffers").textContent = count(q.rebuffers);
+    $("rebuffers-note").textContent = q.rebufferSeconds.toFixed(1) + " s stalled · " +
+      percent(q.sessionsWithRebuffersShare) + " of sessions";
+    $("stalled").textContent = percent(q.stalledShareOfListening);
+    $("quality-changes").textContent = count(q.qualityChanges);
+    $("errors").textContent = count(q.errors);
+    $("errors-note").textContent = percent(q.sessionsWithErrorsShare) + " of sessions";
+  }
+
+  function renderEngagement(e) {
+    for (const name of ["impressions", "likes", "shares", "saves", "swipes", "completions"]) {
+      $(name).textContent = count(e[name]);
+    }
+  }
+
+  function renderRoyalties(r) {
+    const names = ["clipPlays", "deniedPlays", "trackPlays", "adds", "downloads"];
+    const body = $("royalties");
+    body.replaceChildren();
+    for (const row of [...r.byPlatform, { platform: "Total", method: "", ...r.totals }]) {
+      const line = body.insertRow();
+      if (row.platform === "Total" && row.method === "") line.className = "total";
+      line.insertCell().textContent = row.platform || "(none)";
+      line.insertCell().textContent = row.method;
+      for (const name of names) {
+        const cell = line.insertCell();
+        cell.className = "num";
+        cell.dataset.figure = name;
+        cell.textContent = count(row[name]);
+      }
+    }
+  }
+
+  function render(data, quality, engagement, royalties) {
     $("message").hidden = true;
+    renderQuality(quality);
+    renderEngagement(engagement);
+    renderRoyalties(royalties);
     const t = data.totals;
     $("sessions").textContent = t.sessions.toLocaleString("en");
     $("kept").textContent = t.keptSessions.toLocaleString("en");
@@ -104,7 +164,8 @@
       (data.curveTruncated ? " · the curve stops at " + clock(data.curveEndSeconds) +
                              ", the longest clip accepted" : "") +
       " · sessions under the minimum length are counted but not in the curve";
-    window.playheadDashboard = { chart: chart, data: data };
+    window.playheadDashboard = { chart: chart, data: data, quality: quality,
+                                 engagement: engagement, royalties: royalties };
     document.body.dataset.state = "ready";
   }
 

@@ -26,8 +26,9 @@ from readside_serving import RecordingClient, chromium, drawn, serve  # noqa: F4
 from selenium import webdriver
 
 from config.settings import Settings
+from ingest.dialects import musicclips, shortvideo
 from ingest.dialects.apivideo import PlayerSessionEvents, to_events
-from ingest.examples import reference
+from ingest.examples import reference, retimed
 from readapi.apivideo import LISTED_SQL, to_item
 from readapi.app import create_app
 from sinks.client import connect
@@ -99,8 +100,22 @@ def sessions(warehouse: tuple[Client, str]) -> dict[str, Any]:
     short = listening(ORG_A, "clip-a", [(0, 5)], start + 86400, "Web")
     theirs = listening(ORG_B, SHARED_CLIP, [(0, 50)], start, "Web")
     ours = listening(ORG_A, SHARED_CLIP, [(10, 30)], start, "Web")
-    write(client, db, apivideo, web, mobile, short, theirs, ours)
-    return {"web": web, "mobile": mobile, "theirs": theirs, "ours": ours, "days": start}
+    # The short-video and music-clips references, through their own dialects: a
+    # short-video session id is `<session>/<clip>`, a music-clips one `<client>:<day>`.
+    now = time.time()
+    short_video = [e for event in retimed("shortvideo", now)["events"] for e in
+                   shortvideo.to_events(shortvideo.ShortVideoEvent.model_validate(event),
+                                        ORG_A, now)]
+    music = [musicclips.to_event(endpoint, musicclips.MODELS[endpoint].model_validate(body),
+                                 ORG_A, now)
+             for path, body in retimed("musicclips", now).items()
+             for endpoint in [musicclips.Endpoint(path.strip("/"))]]
+    apps: dict[str, list[Any]] = {}
+    for event in [*short_video, *music]:
+        apps.setdefault(event.session_id, []).append(event)
+    write(client, db, apivideo, web, mobile, short, theirs, ours, *apps.values())
+    return {"web": web, "mobile": mobile, "theirs": theirs, "ours": ours, "days": start,
+            "short_video": short_video, "music": music}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +125,12 @@ def api(backend: tuple[str, Client], warehouse: tuple[Client, str], sessions: di
     url, client = backend
     settings = Settings(clickhouse_url=url, clickhouse_database=warehouse[1],
                         read_tokens=TOKENS, api_port=free_port())
-    for api_url in serve(settings, lambda: RecordingClient(client, texts)):  # type: ignore[arg-type,return-value]
+    # A client per thread on the server, as the app makes them (the dashboard asks
+    # several routes at once); chDB is one engine per process, so its one client.
+    def factory() -> Client:
+        return RecordingClient(connect(url) if url.startswith("http") else client, texts)  # type: ignore[return-value]
+
+    for api_url in serve(settings, factory):
         yield api_url, texts
 
 
@@ -405,7 +425,8 @@ def test_listed_events_agree_with_the_sql_filter(warehouse: tuple[Client, str]) 
     # every combination must be listed by both or by neither.
     client, _ = warehouse
     kinds = ["START", "STOP", "SEEK", "HEARTBEAT", "OTHER", ""]
-    actions = ["play", "resume", "pause", "end", "ready", "seek", "progress", "like", ""]
+    actions = ["play", "resume", "pause", "end", "ready", "seek", "progress", "like", "",
+               "clip_play", "track_play", "app_start", "app_close", "add", "share", "download"]
     originals = ["", "play", "seek.backward", "Media Content End"]
     cases = [(k, a, s, o) for k in kinds for a in actions for s in (None, 3.0) for o in originals]
     rows = client.query(
@@ -436,13 +457,114 @@ def test_dashboard_page_needs_a_token_and_locks_down_its_sources(
         assert get(api, f"/assets/{name}").status_code == 404
 
 
+def test_a_session_id_with_a_slash_lists_as_is_and_percent_encoded(
+    api: tuple[str, list[str]], sessions: dict[str, Any]
+) -> None:
+    session = sessions["short_video"][0].session_id
+    assert "/" in session
+    raw = get(api, f"/analytics/sessions/{session}/events", A)
+    encoded = get(api, f"/analytics/sessions/{quote(session, safe='')}/events", A)
+    assert raw.status_code == encoded.status_code == 200, raw.text
+    assert raw.json() == encoded.json()
+    types = [item["type"] for item in raw.json()["data"]]
+    assert types and types[0] == "play"
+    assert raw.json()["pagination"]["links"][0]["uri"].startswith(
+        f"/analytics/sessions/{quote(session, safe='')}/events?")
+    # Its clip lists it, and a clip id with a slash is a clip id like any other.
+    clip = sessions["short_video"][0].clip_id
+    listed = get(api, f"/analytics/videos/{clip}", A).json()["data"]
+    assert session in [item["session"]["sessionId"] for item in listed]
+    assert get(api, "/analytics/videos/no/such/clip", A).status_code == 404
+    assert get(api, f"/analytics/sessions/{session}/events", B).status_code == 404
+
+
+def test_music_clips_sessions_list_their_events(
+    api: tuple[str, list[str]], sessions: dict[str, Any]
+) -> None:
+    music = sessions["music"]
+    by_session: dict[str, list[Any]] = {}
+    for event in music:
+        by_session.setdefault(event.session_id, []).append(event)
+    names = {"app-start": "ready", "play": "play", "track-play": "play", "add": "add",
+             "share": "share", "download": "download", "app-close": "end"}
+    for session, events in by_session.items():
+        body = get(api, f"/analytics/sessions/{quote(session, safe='')}/events", A).json()
+        ordered = sorted(events, key=lambda e: (e.sequence_number, e.timestamp, e.event_id))
+        assert [item["type"] for item in body["data"]] == [
+            names[e.attributes["event"]] for e in ordered], session
+        assert body["pagination"]["itemsTotal"] == len(events)
+    # A clip the app session played (filed under the session's first event, the app's
+    # start, which names no clip) lists that session.
+    played = next(e for e in music if e.action == "clip_play")
+    listed = get(api, f"/analytics/videos/{played.clip_id}", A).json()["data"]
+    assert [item["session"]["sessionId"] for item in listed] == [played.session_id]
+
+
+def test_live_streams_answer_404_saying_why(api: tuple[str, list[str]]) -> None:
+    answer = get(api, "/analytics/live-streams/li400mYKSgQ6xs7taUeSaEKr", A)
+    assert answer.status_code == 404
+    assert answer.json()["name"] == "liveStreamId"
+    assert "not live streams" in answer.json()["detail"]
+    assert get(api, "/analytics/live-streams/li400mYKSgQ6xs7taUeSaEKr").status_code == 401
+
+
+def test_quality_engagement_and_royalties_of_a_clip(
+    api: tuple[str, list[str]], sessions: dict[str, Any]
+) -> None:
+    # The oracle is the short-video request itself: what its player reported.
+    batch = retimed("shortvideo", time.time())["events"]
+    clip = batch[0]["contentId"]
+    mine = [e for e in batch if e.get("contentId") == clip]
+    quality = get(api, f"/api/quality/clips/{clip}", A).json()
+    starts = [e["data"]["startupTime"] for e in mine if e["eventType"] == "playStart"]
+    stalls = [e["data"]["duration"] for e in mine if e["eventType"] == "rebuffer"]
+    assert quality["clipId"] == clip and quality["fromDay"] is None
+    q = quality["quality"]
+    assert q["sessions"] == 1 and q["startupMeasured"] == 1
+    assert q["averageStartupMs"] == starts[0]
+    assert (q["rebuffers"], q["rebufferSeconds"]) == (len(stalls), sum(stalls) / 1000)
+    assert q["qualityChanges"] == sum(e["eventType"] == "qualityChange" for e in mine)
+    assert q["sessionsWithRebuffersShare"] == (1.0 if stalls else 0.0)
+    engagement = get(api, f"/api/engagement/clips/{clip}", A).json()["engagement"]
+    assert engagement["likes"] == sum(e["eventType"] == "like" for e in mine)
+    assert engagement["impressions"] == sum(e["eventType"] == "impression" for e in mine)
+    assert get(api, f"/api/engagement/clips/{clip}", A, source="Web").json()[
+        "engagement"]["likes"] == 0
+    assert get(api, f"/api/quality/clips/{clip}", A, **{"from": "2001-01-01",
+                                                       "to": "2001-01-02"}).json()[
+        "quality"]["sessions"] == 0
+
+    # Royalties: the music-clips reference's play, add and download of their clips.
+    music = sessions["music"]
+    played = next(e for e in music if e.action == "clip_play")
+    royalties = get(api, f"/api/royalties/clips/{played.clip_id}", A).json()
+    expected = {"clipPlays": 0, "deniedPlays": 0, "trackPlays": 0, "adds": 0, "downloads": 0}
+    keys = {"clip_play": "clipPlays", "add": "adds", "download": "downloads"}
+    for event in music:
+        if event.clip_id == played.clip_id and event.action in keys:
+            expected[keys[event.action]] += 1
+    assert royalties["totals"] == expected and expected["clipPlays"] == 1
+    assert sum(row["clipPlays"] for row in royalties["byPlatform"]) == 1
+    track = next(e for e in music if e.action == "track_play")
+    assert get(api, f"/api/royalties/clips/{track.clip_id}", A).json()["totals"][
+        "trackPlays"] == 1
+    # Organization-scoped, and the same refusals as the other routes.
+    for route in ("quality", "engagement", "royalties"):
+        assert get(api, f"/api/{route}/clips/{clip}", B).status_code == 404
+        assert get(api, f"/api/{route}/clips/{clip}").status_code == 401
+        bad = get(api, f"/api/{route}/clips/{clip}", A, to="2200-01-01")
+        assert bad.status_code == 400 and bad.json()["name"] == "to"
+
+
 def test_published_openapi_document_is_current() -> None:
     published = json.loads((REPO / "docs" / "read-openapi.json").read_text())
     assert published == create_app(Settings()).openapi(), (
         "regenerate it: .venv/bin/playhead api --openapi > docs/read-openapi.json")
     paths = published["paths"]
     assert {"/analytics/sessions/{sessionId}/events", "/analytics/videos/{videoId}",
-            "/api/consumption/clips/{clipId}"} <= set(paths)
+            "/api/consumption/clips/{clipId}", "/analytics/live-streams/{liveStreamId}",
+            "/api/quality/clips/{clipId}", "/api/engagement/clips/{clipId}",
+            "/api/royalties/clips/{clipId}"} <= set(paths)
     assert "HTTPBearer" in json.dumps(published["components"]["securitySchemes"])
 
 
