@@ -86,8 +86,10 @@ bench: install wrk
 wrk:
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 
+## make unit: the tests that need no broker, warehouse or browser (seconds)
 unit: install
-	$(BIN)/python -m pytest tests/processors tests/schemas
+	$(BIN)/python -m pytest -m "not integration" tests/processors tests/schemas tests/config \
+		tests/test_package_layers.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -15,6 +15,8 @@ from schemas.event import EventKind, PlaybackEvent
 from schemas.producer import EventProducer, PublishFailed
 
 
+pytestmark = pytest.mark.integration  # a real broker (the session's)
+
 def events(count: int, org: str) -> list[PlaybackEvent]:
     return [PlaybackEvent(f"e{i}", org, f"s{i % 50}", "clip", "Custom",
                           EventKind.START if i % 2 == 0 else EventKind.STOP, float(i), i // 50 + 1,
