@@ -198,13 +198,23 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         body = reference(args.dialect) if args.as_is else retimed(args.dialect, time.time())
         print(json.dumps(body, indent=2))
     elif command == "sql":
+        from clickhouse_connect.driver.exceptions import DatabaseError
+
         from sinks.client import connect
 
         client = connect(settings.clickhouse_url)
         # Playhead's tables are in their own database; a query naming another
         # (system.tables, default.x) still reads it.
         client.database = settings.clickhouse_database
-        output = client.raw_query(args.query, fmt="TabSeparated")
+        try:
+            output = client.raw_query(args.query, fmt="TabSeparated")
+        except DatabaseError as err:
+            if "UNKNOWN_DATABASE" in str(err) and settings.clickhouse_database in str(err):
+                raise DatabaseError(
+                    f"{err}\nThe database {settings.clickhouse_database!r} is made by the "
+                    "worker's migrations: start the platform (`playhead up`) or run "
+                    "`playhead migrate` first, or set PLAYHEAD_CLICKHOUSE_DATABASE") from err
+            raise
         sys.stdout.buffer.write(output)
     return 0
 

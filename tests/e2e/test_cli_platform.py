@@ -107,3 +107,15 @@ def test_the_local_read_token_is_made_once_and_reused(tmp_path: Path) -> None:
     configured = Settings(state_dir=tmp_path / "other", read_tokens={"mine": "org-x"})
     assert local_read_tokens(configured) == {"mine": "org-x"}
     assert not read_token_file(configured).exists()
+
+
+def test_sql_runs_in_the_configured_database_and_says_what_to_do_without_it(
+        tmp_path: Path) -> None:
+    env = {**os.environ, "PLAYHEAD_CLICKHOUSE_URL": f"chdb://{tmp_path / 'warehouse'}"}
+    here = playhead({**env, "PLAYHEAD_CLICKHOUSE_DATABASE": "default"}, "sql",
+                    "SELECT currentDatabase()")
+    assert here.returncode == 0 and here.stdout == "default\n", here.stderr
+    missing = playhead({**env, "PLAYHEAD_CLICKHOUSE_DATABASE": "not_migrated"}, "sql",
+                       "SELECT * FROM sessions")
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "run `playhead migrate` first" in missing.stderr
