@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from ingest.examples import retimed
 from processors.session import Rules, SessionResult, summarize
 from schemas.event import Action, EventKind, PlaybackEvent
 from sinks.writer import ClickHouseSink
@@ -61,3 +62,28 @@ def write(client: Client, db: str, *sessions: Sequence[PlaybackEvent]) -> list[S
                  for e in events]
     client.insert(f"{db}.session_events", rows, column_names=list(SESSION_EVENT_COLUMNS))
     return results
+
+
+def short_video_session(clip: str, now: float) -> list[dict[str, Any]]:
+    """The short-video reference's first session on one clip, renamed ``clip``: an
+    impression, a play with its startup time, a stall, a quality change, a like, a
+    save, a share and a completion, as the player sends them (POST /v1/events/batch)."""
+    events = retimed("shortvideo", now)["events"]
+    first = events[0]["contentId"]
+    return [{**e, "contentId": clip} for e in events if e.get("contentId") == first]
+
+
+def music_session(clip: str, client: str, now: float) -> list[tuple[str, dict[str, Any]]]:
+    """A music-clips app session (path, body): it plays ``clip``, adds and downloads it,
+    and the app closes. Its first event names ``clip``, so the session is filed under it
+    (an app start first would file it under no clip, as test_read_api's sessions show)."""
+    def at(seconds: int) -> str:
+        return (datetime.fromtimestamp(now, UTC) - timedelta(minutes=5)
+                + timedelta(seconds=seconds)).isoformat()
+    return [
+        ("/play", {"clientId": client, "timestamp": at(5), "clipId": clip, "method": "Stream"}),
+        ("/add", {"clientId": client, "timestamp": at(9), "clipId": clip, "method": "Stream"}),
+        ("/download", {"clientId": client, "timestamp": at(12), "clipId": clip, "appId": 1,
+                       "credentialId": 1, "country": "US"}),
+        ("/app-close", {"clientId": client, "timestamp": at(20)}),
+    ]

@@ -18,11 +18,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 from conftest import KAFKA_LIBS, REPO, free_port, wait_until
+from readside_data import music_session, short_video_session
 from readside_serving import chromium, drawn  # noqa: F401 (chromium: a fixture)
 from selenium import webdriver
 from selenium.webdriver.common.by import By
@@ -60,7 +62,12 @@ PLAN: dict[str, list[list[tuple[float, float]]]] = {
     "MobileApp": _listeners(2024, 14),
     "SmartSpeaker": _listeners(7, 9),
 }
-SESSIONS = sum(len(sessions) for sessions in PLAN.values()) + 1  # + one mParticle session
+# + one mParticle, one short-video and one music-clips session.
+SESSIONS = sum(len(sessions) for sessions in PLAN.values()) + 3
+SHORT_VIDEO = short_video_session(CLIP, time.time())
+SHORT_VIDEO_SESSION = f"{SHORT_VIDEO[0]['sessionId']}/{CLIP}"
+MUSIC = music_session(CLIP, "e2e-listener", time.time())
+MUSIC_SESSION = f"e2e-listener:{MUSIC[0][1]['timestamp'][:10]}"
 DASHBOARD_PNG = REPO / "docs" / "images" / "dashboard.png"
 
 
@@ -114,6 +121,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         wait_until(lambda: client.query(
             "SELECT count() FROM playhead.sessions WHERE clip_id = {c:String}",
             parameters={"c": CLIP}).result_rows[0][0] == SESSIONS, 90, "every session")
+        wait_until(lambda: client.query(
+            "SELECT sum(downloads) FROM playhead.rights_by_clip WHERE clip_id = {c:String}",
+            parameters={"c": CLIP}).result_rows[0][0] == 1, 90, "the music-clips session")
         yield env
     finally:
         playhead(env, "down")
@@ -139,6 +149,16 @@ def _send_sessions(settings: Settings) -> None:
     answer = httpx.post(f"{settings.gateway_url}/v1/mparticle/events",
                         params={"organizationId": ORG}, json=batch, timeout=30)
     assert answer.status_code == 202, answer.text
+    # A short-video session of the clip (quality and engagement figures) and a
+    # music-clips app session that plays, adds and downloads it (royalties).
+    organization = {"X-Playhead-Organization": ORG}
+    answer = httpx.post(f"{settings.gateway_url}/v1/events/batch", headers=organization,
+                        json={"events": SHORT_VIDEO}, timeout=30)
+    assert answer.status_code == 202 and answer.json()["accepted"] == len(SHORT_VIDEO), answer.text
+    for path, body in MUSIC:
+        answer = httpx.post(f"{settings.gateway_url}{path}", headers=organization, json=body,
+                            timeout=30)
+        assert answer.status_code in (200, 204), answer.text
 
 
 @pytest.fixture(scope="module")
@@ -227,10 +247,93 @@ def test_dashboard_draws_what_clickhouse_has(platform: dict[str, str], warehouse
     assert [(int(x), n) for x, _, n in web["points"] if n] == sorted(oracle.items())
     assert web["figures"][:2] == ["6", "5"]
 
+    # Quality, engagement and royalties: drawn as ClickHouse's views have them, and
+    # those are what the short-video and music-clips players sent.
+    browser.get(f"{api}/dashboard/clips/{CLIP}?token={TOKEN}")
+    assert drawn(browser)["figures"][0] == str(SESSIONS)
+    figures = dict(browser.execute_script(
+        "const d = window.playheadDashboard; const text = (id) => "
+        "document.getElementById(id).textContent;"
+        "return {quality: d.quality, engagement: d.engagement, royalties: d.royalties.totals,"
+        " shown: ['rebuffers', 'quality-changes', 'errors', 'likes', 'impressions', 'shares',"
+        "  'saves', 'completions'].map(text), startup: text('startup'),"
+        " total: Array.from(document.querySelectorAll('#royalties tr.total td[data-figure]'))"
+        "  .map(td => td.textContent)};"))
+    quality = rows(warehouse, "SELECT sum(sessions), sum(startup_ms_sum), "
+                              "sum(startup_measured), sum(rebuffers), sum(rebuffer_ms), "
+                              "sum(quality_changes), sum(errors) FROM playhead.quality_daily "
+                              f"WHERE clip_id = '{CLIP}'")[0]
+    q = figures["quality"]
+    assert (q["sessions"], q["startupMeasured"], q["rebuffers"], q["qualityChanges"],
+            q["errors"]) == (quality[0], quality[2], quality[3], quality[5], quality[6])
+    assert q["averageStartupMs"] == pytest.approx(quality[1] / quality[2])
+    assert q["rebufferSeconds"] == pytest.approx(quality[4] / 1000)
+    sent = SHORT_VIDEO
+    stall = [e["data"]["duration"] for e in sent if e["eventType"] == "rebuffer"]
+    start = [e["data"]["startupTime"] for e in sent if e["eventType"] == "playStart"]
+    # The short-video session holds what its player reported; the clip's figures add
+    # up every session's (the mParticle one reports a startup time too).
+    per_session = rows(warehouse, "SELECT session_id, startup_ms, rebuffer_count, rebuffer_ms "
+                                  f"FROM playhead.session_figures WHERE clip_id = '{CLIP}' "
+                                  "AND (startup_ms IS NOT NULL OR rebuffer_count > 0)")
+    assert (SHORT_VIDEO_SESSION, start[0], len(stall), sum(stall)) in per_session
+    measured = [r[1] for r in per_session if r[1] is not None]
+    assert q["averageStartupMs"] == pytest.approx(sum(measured) / len(measured))
+    assert (q["rebuffers"], q["rebufferSeconds"]) == (
+        sum(r[2] for r in per_session), pytest.approx(sum(r[3] for r in per_session) / 1000))
+    assert q["rebuffers"] >= len(stall) > 0
+    assert figures["startup"] == f"{round(q['averageStartupMs'])} ms"
+    engagement = rows(warehouse, "SELECT sum(impressions), sum(likes), sum(shares), "
+                                 "sum(saves), sum(swipes), sum(completions) FROM "
+                                 f"playhead.engagement_by_clip WHERE clip_id = '{CLIP}'")[0]
+    names = ["impression", "like", "share", "save", "swipe", "completion"]
+    assert [figures["engagement"][f"{n}s"] for n in names] == list(engagement) == [
+        sum(e["eventType"] == n for e in sent) for n in names]
+    assert figures["shown"] == [str(v) for v in (
+        q["rebuffers"], q["qualityChanges"], q["errors"], *engagement[1:2], engagement[0],
+        engagement[2], engagement[3], engagement[5])]
+    rights = rows(warehouse, "SELECT sum(clip_plays), sum(denied_plays), sum(track_plays), "
+                             f"sum(adds), sum(downloads) FROM playhead.rights_by_clip "
+                             f"WHERE clip_id = '{CLIP}'")[0]
+    totals = figures["royalties"]  # the browser hands objects back with keys sorted
+    assert [totals[k] for k in ("clipPlays", "deniedPlays", "trackPlays", "adds",
+                                "downloads")] == list(rights) == [1, 0, 0, 1, 1]
+    assert figures["total"] == ["1", "0", "0", "1", "1"]
+
     # A date range without sessions: zeros, no error.
     browser.get(f"{api}/dashboard/clips/{CLIP}?token={TOKEN}&from=2001-01-01&to=2001-01-31")
     empty = drawn(browser)
     assert empty["figures"][:2] == ["0", "0"] and not any(y for _, y, _ in empty["points"])
+
+
+def test_every_dialect_s_sessions_list_through_the_pipeline(platform: dict[str, str]) -> None:
+    api = f"http://127.0.0.1:{platform['PLAYHEAD_API_PORT']}"
+    token = {"Authorization": f"Bearer {TOKEN}"}
+    # A short-video session id holds a "/": as is and percent-encoded, the same session.
+    listings = [httpx.get(f"{api}/analytics/sessions/{session}/events", headers=token,
+                          timeout=30) for session in (SHORT_VIDEO_SESSION,
+                                                      quote(SHORT_VIDEO_SESSION, safe=""))]
+    assert [answer.status_code for answer in listings] == [200, 200], listings[0].text
+    assert listings[0].json() == listings[1].json()
+    assert [item["type"] for item in listings[0].json()["data"]][:1] == ["play"]
+    # The music-clips app session lists every request it was made of.
+    def music() -> list[str]:
+        answer = httpx.get(f"{api}/analytics/sessions/{quote(MUSIC_SESSION, safe='')}/events",
+                           headers=token, timeout=30)
+        return [item["type"] for item in answer.json().get("data", [])]
+
+    # Written at its close; waited for, as a late app close could rewrite it once more.
+    wait_until(lambda: music() == ["play", "add", "download", "end"], 30,
+               "the music-clips session's four events")
+    # The clip lists every kind of session.
+    videos = httpx.get(f"{api}/analytics/videos/{CLIP}", headers=token, timeout=30,
+                       params={"pageSize": 100}).json()
+    listed = {item["session"]["sessionId"] for item in videos["data"]}
+    assert {SHORT_VIDEO_SESSION, MUSIC_SESSION, REFERENCE_SESSION} <= listed
+    assert videos["pagination"]["itemsTotal"] == SESSIONS
+    # No live streams in Playhead: a clear 404.
+    live = httpx.get(f"{api}/analytics/live-streams/li400mYKSgQ6xs7taUeSaEKr", headers=token)
+    assert live.status_code == 404 and live.json()["name"] == "liveStreamId"
 
 
 def test_dashboard_refuses_a_wrong_token(platform: dict[str, str]) -> None:
