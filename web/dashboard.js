@@ -118,10 +118,13 @@
     const names = ["clipPlays", "deniedPlays", "trackPlays", "adds", "downloads"];
     const body = $("royalties");
     body.replaceChildren();
-    for (const row of [...r.byPlatform, { platform: "Total", method: "", ...r.totals }]) {
+    // The totals row is marked by position, not name: a platform may be called "Total".
+    const rows = [...r.byPlatform, { platform: "Total", method: "", ...r.totals }];
+    rows.forEach((row, index) => {
       const line = body.insertRow();
-      if (row.platform === "Total" && row.method === "") line.className = "total";
-      line.insertCell().textContent = row.platform || "(none)";
+      const total = index === rows.length - 1;
+      if (total) line.className = "total";
+      line.insertCell().textContent = total || row.platform ? row.platform : "(none)";
       line.insertCell().textContent = row.method;
       for (const name of names) {
         const cell = line.insertCell();
@@ -129,7 +132,7 @@
         cell.dataset.figure = name;
         cell.textContent = count(row[name]);
       }
-    }
+    });
   }
 
   function render(data, quality, engagement, royalties) {

@@ -69,6 +69,7 @@ SHORT_VIDEO_SESSION = f"{SHORT_VIDEO[0]['sessionId']}/{CLIP}"
 MUSIC = music_session(CLIP, "e2e-listener", time.time())
 MUSIC_SESSION = f"e2e-listener:{MUSIC[0][1]['timestamp'][:10]}"
 DASHBOARD_PNG = REPO / "docs" / "images" / "dashboard.png"
+FIGURES_PNG = REPO / "docs" / "images" / "dashboard-figures.png"  # quality, engagement, royalties
 
 
 def playhead(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -299,6 +300,9 @@ def test_dashboard_draws_what_clickhouse_has(platform: dict[str, str], warehouse
     assert [totals[k] for k in ("clipPlays", "deniedPlays", "trackPlays", "adds",
                                 "downloads")] == list(rights) == [1, 0, 0, 1, 1]
     assert figures["total"] == ["1", "0", "0", "1", "1"]
+    browser.execute_script("document.getElementById('startup').closest('.card')"
+                           ".scrollIntoView({block: 'start'});")
+    assert browser.save_screenshot(str(FIGURES_PNG))
 
     # A date range without sessions: zeros, no error.
     browser.get(f"{api}/dashboard/clips/{CLIP}?token={TOKEN}&from=2001-01-01&to=2001-01-31")
