@@ -14,6 +14,7 @@ from readapi.pagination import Page, pagination
 from readapi.periods import BadPeriod, check_days, parse_period
 from readapi.queries import ClipFigures, SourceFigures, clamp, curve_points
 from readapi.report import bar, clock, render, resample, sparkline
+from readapi.routes import quality, royalties
 
 
 @pytest.mark.parametrize(("text", "first", "last"), [
@@ -221,3 +222,42 @@ def test_report_of_a_huge_session_is_as_wide_as_asked_and_ends_at_the_longest_cl
     assert "│" + "█" * 58 + "│\n 0:00" in text and "24:00:00\n" in text
     assert "  18:00:00  24:00:00  100.0%" in text  # the last row ends where the curve does
     assert all(len(line) <= 60 for line in text.splitlines())
+
+
+def test_quality_divides_sums_and_says_null_where_nothing_was_measured() -> None:
+    sums = {"sessions": 4, "listened_seconds": 200.0, "startup_measured": 2,
+            "startup_ms_sum": 900, "rebuffers": 3, "rebuffer_ms": 5000,
+            "sessions_with_rebuffers": 1, "quality_changes": 2, "errors": 1,
+            "sessions_with_errors": 1}
+    answer = quality(sums)
+    assert answer["averageStartupMs"] == 450  # over the two that reported one, not all four
+    assert answer["rebufferSeconds"] == 5 and answer["stalledShareOfListening"] == 0.025
+    assert answer["sessionsWithRebuffersShare"] == 0.25
+    assert answer["sessionsWithErrorsShare"] == 0.25
+    empty = quality(dict.fromkeys(sums, 0))
+    assert empty["averageStartupMs"] is None and empty["stalledShareOfListening"] is None
+    assert empty["sessionsWithErrorsShare"] is None and empty["sessions"] == 0
+
+
+def test_royalties_total_every_platform_and_method() -> None:
+    rows = [{"platform": "", "method": "Stream", "clip_plays": 2, "denied_plays": 1,
+             "track_plays": 0, "adds": 1, "downloads": 0},
+            {"platform": "ios", "method": "Sync", "clip_plays": 3, "denied_plays": 0,
+             "track_plays": 4, "adds": 0, "downloads": 2}]
+    answer = royalties(rows)
+    assert answer["totals"] == {"clipPlays": 5, "deniedPlays": 1, "trackPlays": 4, "adds": 1,
+                                "downloads": 2}
+    assert answer["byPlatform"][1] == {"platform": "ios", "method": "Sync", "clipPlays": 3,
+                                       "deniedPlays": 0, "trackPlays": 4, "adds": 0,
+                                       "downloads": 2}
+    assert royalties([])["totals"] == dict.fromkeys(
+        ("clipPlays", "deniedPlays", "trackPlays", "adds", "downloads"), 0)
+
+
+@pytest.mark.parametrize("action, listed", [
+    ("app_start", "ready"), ("clip_play", "play"), ("track_play", "play"),
+    ("app_close", "end"), ("add", "add"), ("share", "share"), ("download", "download"),
+    ("like", None), ("impression", None)])
+def test_music_clips_events_are_named(action: str, listed: str | None) -> None:
+    item = to_item("OTHER", action, 0.0, None, datetime(2024, 1, 1, tzinfo=UTC))
+    assert (item and item["type"]) == listed
