@@ -30,17 +30,11 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
-from sinks.migrate import Migration, available
+from sinks.migrate import MIGRATIONS_TABLE, Migration, available, check_database
 
 ZK_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
 LOCAL_SUFFIX = "_local"
 SESSION_SHARDING = "cityHash64(organization_id, session_id)"
-# What migrate() itself creates before any migration (same text as sinks/migrate.py).
-MIGRATIONS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
-    "(number UInt32, name String, applied_at DateTime DEFAULT now()) "
-    "ENGINE = ReplacingMergeTree ORDER BY number"
-)
 
 _NAME = r"`?(\w+)`?\.`?(\w+)`?"
 _CREATE_TABLE = re.compile(rf"^\s*CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?{_NAME}\s*\(", re.I)
@@ -216,8 +210,7 @@ def migrate_cluster(client: Client, database: str, cluster: str | None) -> list[
     runs it that way against chDB); with one, the DDL goes ON CLUSTER through
     the server ``client`` points at.
     """
-    if not re.fullmatch(r"[A-Za-z_]\w*", database):
-        raise ValueError(f"database name {database!r} must be a plain identifier")
+    check_database(database)
     replicated: set[str] = set()
     schema = [f"CREATE DATABASE IF NOT EXISTS {database}", MIGRATIONS_TABLE.format(db=database)]
     for statement in render(schema, cluster, replicated):

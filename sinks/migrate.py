@@ -14,6 +14,18 @@ import sinks.migrations
 
 _NAME = re.compile(r"^m(\d{4})_\w+$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What migrate() creates before any migration, to remember which ones ran.
+MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
+    "(number UInt32, name String, applied_at DateTime DEFAULT now()) "
+    "ENGINE = ReplacingMergeTree ORDER BY number"
+)
+
+
+def check_database(database: str) -> None:
+    """Database names go into DDL as they are: only plain identifiers."""
+    if not _IDENTIFIER.match(database):
+        raise ValueError(f"database name {database!r} must be a plain identifier")
 
 
 @dataclass(frozen=True)
@@ -40,14 +52,9 @@ def available() -> list[Migration]:
 
 def migrate(client: Client, database: str) -> list[Migration]:
     """Bring ``database`` up to date; return the migrations applied now."""
-    if not _IDENTIFIER.match(database):
-        raise ValueError(f"database name {database!r} must be a plain identifier")
+    check_database(database)
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    client.command(
-        f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
-        "(number UInt32, name String, applied_at DateTime DEFAULT now()) "
-        "ENGINE = ReplacingMergeTree ORDER BY number"
-    )
+    client.command(MIGRATIONS_TABLE.format(db=database))
     done = {row[0] for row in client.query(
         f"SELECT number FROM {database}.schema_migrations").result_rows}
     applied = []
