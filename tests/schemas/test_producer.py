@@ -14,8 +14,8 @@ from schemas import event_codec
 from schemas.event import EventKind, PlaybackEvent
 from schemas.producer import EventProducer, PublishFailed
 
-
 pytestmark = pytest.mark.integration  # a real broker (the session's)
+
 
 def events(count: int, org: str) -> list[PlaybackEvent]:
     return [PlaybackEvent(f"e{i}", org, f"s{i % 50}", "clip", "Custom",
