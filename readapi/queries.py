@@ -231,30 +231,31 @@ class Reader:
     def clip_quality(self, org: str, clip: str, first: date | None, last: date | None,
                      source: str | None) -> dict[str, Any]:
         """quality_daily's sums over the days (of the sessions' first events)."""
-        start, end = clamp(first, last)
         names = ("sessions", "listened_seconds", "startup_measured", "startup_ms_sum",
                  "rebuffers", "rebuffer_ms", "sessions_with_rebuffers", "quality_changes",
                  "errors", "sessions_with_errors")
-        [row] = self._rows(
-            f"SELECT {', '.join(f'sum({n})' for n in names)} FROM {{db}}.quality_daily "
-            "WHERE organization_id = {org:String} AND clip_id = {clip:String} "
-            "AND day BETWEEN {start:Date} AND {end:Date} "
-            "AND ({source:String} = '' OR source = {source:String})",
-            org=org, clip=clip, start=start, end=end, source=source or "")
+        row = self._clip_sums("quality_daily", names, org, clip, first, last, source)
         return {n: (v or 0) for n, v in zip(names, row, strict=True)}
 
     def clip_engagement(self, org: str, clip: str, first: date | None, last: date | None,
                         source: str | None) -> dict[str, int]:
         """engagement_by_clip's counts over the days (of the events themselves)."""
-        start, end = clamp(first, last)
         names = ("impressions", "likes", "shares", "saves", "swipes", "completions")
+        row = self._clip_sums("engagement_by_clip", names, org, clip, first, last, source)
+        return {n: int(v or 0) for n, v in zip(names, row, strict=True)}
+
+    def _clip_sums(self, view: str, names: Sequence[str], org: str, clip: str,
+                   first: date | None, last: date | None, source: str | None
+                   ) -> Sequence[Any]:
+        """One row: each of ``names`` summed over a clip's days in ``view``, one source or all."""
+        start, end = clamp(first, last)
         [row] = self._rows(
-            f"SELECT {', '.join(f'sum({n})' for n in names)} FROM {{db}}.engagement_by_clip "
+            f"SELECT {', '.join(f'sum({n})' for n in names)} FROM {{db}}.{view} "
             "WHERE organization_id = {org:String} AND clip_id = {clip:String} "
             "AND day BETWEEN {start:Date} AND {end:Date} "
             "AND ({source:String} = '' OR source = {source:String})",
             org=org, clip=clip, start=start, end=end, source=source or "")
-        return {n: int(v or 0) for n, v in zip(names, row, strict=True)}
+        return row
 
     def clip_rights(self, org: str, clip: str, first: date | None, last: date | None
                     ) -> list[dict[str, Any]]:
