@@ -93,7 +93,7 @@ unit: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy config playhead ingest processors sinks schemas readapi
+	$(BIN)/mypy config devkit playhead ingest processors sinks schemas readapi
 
 clean:
 	-$(BIN)/playhead down

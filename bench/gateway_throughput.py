@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from config.settings import Settings, to_env  # noqa: E402
-from playhead.local import services  # noqa: E402
-from playhead.local.kafka import KafkaBroker  # noqa: E402
-from playhead.topics import ensure_topics  # noqa: E402
+from devkit.local import services  # noqa: E402
+from devkit.local.kafka import KafkaBroker  # noqa: E402
+from processors.topics import ensure_topics  # noqa: E402
 from schemas import event_codec  # noqa: E402
 from schemas.event import EventKind, PlaybackEvent  # noqa: E402
 

@@ -24,11 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from config.settings import Settings, to_env  # noqa: E402
-from playhead.local import services  # noqa: E402
-from playhead.local.kafka import KafkaBroker  # noqa: E402
-from playhead.status import worker_gauges  # noqa: E402
-from playhead.topics import ensure_topics  # noqa: E402
-from playhead.worker import ready_file  # noqa: E402
+from devkit.local import services  # noqa: E402
+from devkit.local.kafka import KafkaBroker  # noqa: E402
+from devkit.status import worker_gauges  # noqa: E402
+from processors.topics import ensure_topics  # noqa: E402
 from sinks.client import connect  # noqa: E402
 from sinks.migrate import migrate  # noqa: E402
 
@@ -121,7 +120,7 @@ class BenchPlatform:
                                                   "metrics_port": free_port()})
         self.workers.append(worker)
         services.start(worker, "worker", ["worker", "--loglevel", "warning"],
-                       services.file_exists(ready_file(worker)),
+                       services.file_exists(worker.worker_ready_file),
                        env={**to_env(worker), **(extra_env or {})}, timeout=300)
         return worker
 

@@ -48,10 +48,10 @@ from platform_kit import (  # noqa: E402
 from worker_throughput import processed, produce, session_events  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
-from playhead.loadcheck import wait_for  # noqa: E402
-from playhead.loadgen import run  # noqa: E402
-from playhead.local.kafka import KafkaBroker  # noqa: E402
-from playhead.status import kafka_figures, metrics_url  # noqa: E402
+from devkit.loadcheck import wait_for  # noqa: E402
+from devkit.loadgen import run  # noqa: E402
+from devkit.local.kafka import KafkaBroker  # noqa: E402
+from devkit.status import kafka_figures, metrics_url  # noqa: E402
 from processors.session import Rules  # noqa: E402
 from sinks.client import connect  # noqa: E402
 

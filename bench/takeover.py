@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from platform_kit import BenchPlatform, git_revision, machine, say  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
-from playhead.status import open_sessions  # noqa: E402
+from devkit.status import open_sessions  # noqa: E402
 from schemas.event import EventKind, PlaybackEvent, session_key  # noqa: E402
 from schemas.partitioner import partition_of  # noqa: E402
 from schemas.producer import EventProducer  # noqa: E402

@@ -44,7 +44,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 from platform_kit import BenchPlatform, git_revision, machine, rss_mib, say  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
-from playhead.local import services  # noqa: E402
+from devkit.local import services  # noqa: E402
 from schemas import event_codec  # noqa: E402
 from schemas.event import EventKind, PlaybackEvent  # noqa: E402
 from schemas.producer import EventProducer  # noqa: E402

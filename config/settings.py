@@ -175,6 +175,12 @@ class Settings(BaseSettings):
         return self.state_dir / "run"
 
     @property
+    def worker_ready_file(self) -> Path:
+        """Exists while this worker has finished starting (recovery done, partitions
+        assigned): what the local platform and container probes wait for."""
+        return self.run_dir / f"{self.worker_id}.ready"
+
+    @property
     def gateway_url(self) -> str:
         return f"http://{self.gateway_host}:{self.gateway_port}"
 

@@ -214,13 +214,14 @@ async def replay(settings: Settings, letters: Sequence[Letter],
     return sent, refused
 
 
-def add_command(commands: Any) -> None:
+def add_commands(commands: Any) -> None:
     dlq = commands.add_parser(
         "dlq", help="list, inspect and replay dead letters",
         description="The dead-letter topic (PLAYHEAD_DEAD_LETTER_TOPIC): `list` counts its "
         "messages by reason, `show` prints them, `replay` sends the chosen ones back into the "
         "pipeline once their cause is fixed. A message replayed twice counts once (events "
         "keep their ids).")
+    dlq.set_defaults(run=run)
     actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="messages per reason, with the first, last and an example")
     show = actions.add_parser("show", help="print dead letters in full")

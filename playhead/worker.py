@@ -11,18 +11,13 @@ from typing import Any
 import faust
 
 from config.settings import Settings
-from playhead.topics import ensure_topics
 from processors.faust_app import build_app
+from processors.topics import ensure_topics
 from sinks.client import connect
 from sinks.migrate import migrate
 from sinks.writer import ClickHouseSink
 
 log = logging.getLogger("playhead.worker")
-
-
-def ready_file(settings: Settings) -> Path:
-    """Exists while the worker has finished starting (recovery done, partitions assigned)."""
-    return settings.run_dir / f"{settings.worker_id}.ready"
 
 
 class _Worker(faust.Worker):
@@ -49,7 +44,7 @@ class _Worker(faust.Worker):
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     # First: a marker left by a killed worker must not make this one look ready
     # (or healthy to a startup probe) while it is still starting.
-    marker = ready_file(settings)
+    marker = settings.worker_ready_file
     marker.unlink(missing_ok=True)
     ensure_topics(settings)
     client = connect(settings.clickhouse_url)

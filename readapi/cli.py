@@ -1,6 +1,7 @@
 """`playhead api` and `playhead report`: the read side's commands.
 
-Kept here so playhead/cli.py only hooks them in; heavy imports wait until a
+Kept here so playhead/cli.py only hooks them in (each sub-command names its
+handler with ``set_defaults(run=...)``); heavy imports wait until a
 command runs, so `playhead --help` stays fast.
 """
 
@@ -15,8 +16,6 @@ from typing import Any
 
 from config.settings import Settings
 
-COMMANDS = ("api", "report")
-
 
 def add_commands(commands: Any) -> None:
     api = commands.add_parser(
@@ -26,6 +25,7 @@ def add_commands(commands: Any) -> None:
         "token from PLAYHEAD_READ_TOKENS. Dashboard: /dashboard/clips/<clip id>?token=<token>.")
     api.add_argument("--openapi", action="store_true",
                      help="print the read API's OpenAPI document (JSON) and exit")
+    api.set_defaults(run=_api)
     report = commands.add_parser(
         "report", help="print a clip's retention curve and totals in the terminal",
         description="Reads the warehouse directly (like `playhead sql`), so it needs no read "
@@ -41,12 +41,7 @@ def add_commands(commands: Any) -> None:
     report.add_argument("--width", type=int, default=0,
                         help="columns to use (default: the terminal's)")
     report.add_argument("--rows", type=int, default=12, help="rows of the bar chart")
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "api":
-        return _api(args, settings)
-    return _report(args, settings)
+    report.set_defaults(run=_report)
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,7 +4,6 @@ test session, throwaway topics and databases per test module."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,24 +16,17 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from clickhouse_connect.driver.client import Client
+from services.local import KAFKA_LIBS, REPO, free_port
 
 from config.settings import Settings, to_env
-from playhead.local import services
-from playhead.local.kafka import KafkaBroker
-from playhead.topics import ensure_topics
-from playhead.worker import ready_file
+from devkit.local import services
+from processors.topics import ensure_topics
 from sinks.client import connect
 from sinks.migrate import migrate
 
-REPO = Path(__file__).resolve().parents[1]
-# Jars are resolved once per machine into the repo's ignored state folder and reused.
-KAFKA_LIBS = REPO / ".playhead" / "kafka" / "libs-{version}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# `kafka` and `warehouse_url` come from the provider `--services` chooses (tests/services/).
+pytest_plugins = ["services.plugin"]
+__all__ = ["KAFKA_LIBS", "REPO", "free_port"]  # test modules import these from here
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
@@ -58,33 +50,6 @@ def produce_raw(settings: Settings, value: bytes) -> None:
         finally:
             await producer.stop()
     asyncio.run(send())
-
-
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    base = Settings()
-    settings = Settings(
-        state_dir=tmp_path_factory.mktemp("kafka"),
-        kafka_bootstrap=f"127.0.0.1:{free_port()}",
-        kafka_controller_port=free_port(),
-        kafka_libs_dir=Path(str(KAFKA_LIBS).format(version=base.kafka_version)),
-    )
-    broker = KafkaBroker(settings)
-    broker.up(timeout=600)
-    yield settings
-    broker.down()
-
-
-@pytest.fixture(scope="session")
-def warehouse_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``playhead warehouse`` in its own process, as `playhead up` runs it."""
-    port = free_port()
-    settings = Settings(state_dir=tmp_path_factory.mktemp("warehouse"), warehouse_port=port)
-    url = f"http://127.0.0.1:{port}"
-    services.start(settings, "warehouse", ["warehouse"], services.http_ok(f"{url}/ping"),
-                   env=to_env(settings))
-    yield url
-    services.stop(settings, "warehouse")
 
 
 @dataclass
@@ -146,7 +111,7 @@ def running_pipeline(kafka: Settings, warehouse_url: str, state_dir: Path,
         services.start(settings, "gateway", ["gateway"],
                        services.http_ok(f"{settings.gateway_url}/healthz"), env=env)
         services.start(settings, "worker", ["worker", "--loglevel", "warning"],
-                       services.file_exists(ready_file(settings)), env=env, timeout=120)
+                       services.file_exists(settings.worker_ready_file), env=env, timeout=120)
         yield settings, client
     finally:
         # Also when starting failed: never leave a process behind.

@@ -2,7 +2,9 @@
 
 An event's path runs one way (wire -> gateway -> worker -> sink -> read
 side), and so do the imports: ``schemas`` (the wire format) and ``config``
-(settings) at the bottom, ``playhead`` (commands and local tooling) at the top.
+(settings) at the bottom, ``playhead`` (the command and process entries) at the
+top. ``devkit`` (local tooling) sits beside the top: no production package
+imports it, and the command loads it only inside functions.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = sorted(p.parent.name for p in ROOT.glob("*/__init__.py"))
 
 
-def imports_of(package: str) -> set[str]:
+PRODUCTION = ("config", "schemas", "ingest", "processors", "sinks", "readapi", "playhead")
+
+
+def imports_of(package: str, top_level_only: bool = False) -> set[str]:
     found: set[str] = set()
     for path in (ROOT / package).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in (tree.body if top_level_only else ast.walk(tree)):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -50,3 +56,14 @@ def test_the_wire_format_and_settings_import_no_other_package() -> None:
     assert imports_of("schemas") == set()
     assert imports_of("config") == set()
     assert "playhead" not in set().union(*(imports_of(p) for p in PACKAGES if p != "playhead"))
+
+
+def test_production_packages_never_load_local_tooling() -> None:
+    assert set(PRODUCTION) | {"devkit"} == set(PACKAGES), "a new package: place it here"
+    for package in PRODUCTION:
+        if package == "playhead":
+            # The command's front door registers devkit's sub-commands, lazily.
+            assert "devkit" not in imports_of(package, top_level_only=True)
+        else:
+            assert "devkit" not in imports_of(package), f"{package} imports devkit"
+    assert "playhead" not in imports_of("devkit")

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from config.settings import Settings
-from playhead.local.kafka import KafkaBroker
+from devkit.local.kafka import KafkaBroker
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -177,7 +177,7 @@ class ComposeRehearsal:
         self.kafka_settings = settings
         container.env = {"PATH": os.environ["PATH"], "HOME": str(container.volume)}
         done = container.exec(
-            [sys.executable, "-c", "import sys; from playhead.local.kafka import KafkaBroker; "
+            [sys.executable, "-c", "import sys; from devkit.local.kafka import KafkaBroker; "
              "from config.settings import Settings; "
              "KafkaBroker(Settings.model_validate_json(sys.argv[1])).up(timeout=180)",
              settings.model_dump_json()], timeout=240)

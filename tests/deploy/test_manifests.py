@@ -20,7 +20,6 @@ from conftest import REPO
 from config.settings import Settings, load_settings
 from ingest.app import create_app as gateway_app
 from playhead.cli import _parser
-from playhead.worker import ready_file
 from readapi.app import create_app as api_app
 
 DEPLOY = REPO / "deploy"
@@ -133,7 +132,7 @@ def test_worker_keeps_its_state_on_its_own_volume_and_signals_readiness() -> Non
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert mounts[str(settings.state_dir)] in claims
     assert container["readinessProbe"]["exec"]["command"] == [
-        "test", "-f", str(ready_file(settings))]
+        "test", "-f", str(settings.worker_ready_file)]
     assert env["PLAYHEAD_METRICS_HOST"] == "0.0.0.0"
     assert container["ports"][0]["containerPort"] == settings.metrics_port
 
@@ -153,7 +152,7 @@ def test_worker_liveness_restarts_a_stalled_worker_but_rides_out_a_brief_outage(
     assert 300 <= restart_after <= 600, restart_after
     assert live["timeoutSeconds"] < live["periodSeconds"]
     # Liveness only counts once the worker has started: recovery finishes no batch.
-    marker = ["test", "-f", str(ready_file(settings))]
+    marker = ["test", "-f", str(settings.worker_ready_file)]
     startup = container["startupProbe"]
     assert startup["exec"]["command"] == marker
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 600

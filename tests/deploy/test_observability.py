@@ -19,7 +19,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import Settings, to_env
-from playhead.local import services
+from devkit.local import services
 from processors.handling import WorkerCounters
 from processors.metrics import Progress, WorkerMetrics
 
@@ -63,7 +63,7 @@ def gateway_metrics(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -
         "state_dir": tmp_path_factory.mktemp("observability"),
         "events_topic": f"test.{uuid.uuid4().hex[:10]}.events",
         "gateway_port": free_port()})
-    from playhead.topics import ensure_topics
+    from processors.topics import ensure_topics
 
     ensure_topics(settings)
     try:

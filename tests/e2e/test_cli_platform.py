@@ -15,8 +15,8 @@ import pytest
 from conftest import KAFKA_LIBS, REPO, free_port, wait_until
 
 from config.settings import Settings, to_env
+from devkit.local.platform import SAMPLE_CLIP, SAMPLE_ORG, local_read_tokens, read_token_file
 from ingest.examples import reference
-from playhead.local.platform import SAMPLE_CLIP, SAMPLE_ORG, local_read_tokens, read_token_file
 
 SAMPLE = reference("omny")
 ORG = SAMPLE["Events"][0]["OrganizationId"]

@@ -28,8 +28,8 @@ from samples import omny_request
 from worker_cluster import produce
 
 from config.settings import Settings, to_env
-from playhead.local import services
-from playhead.status import screen
+from devkit.local import services
+from devkit.status import screen
 from schemas.event import EventKind, PlaybackEvent
 
 NOW = time.time()

@@ -30,8 +30,8 @@ from worker_cluster import (
 )
 
 from config.settings import Settings
-from playhead.topics import ensure_topics
 from processors.session import Rules
+from processors.topics import ensure_topics
 from sinks.client import connect
 from sinks.migrate import migrate
 

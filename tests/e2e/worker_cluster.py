@@ -25,8 +25,7 @@ from clickhouse_connect.driver.client import Client
 from conftest import free_port, wait_until
 
 from config.settings import Settings, to_env
-from playhead.local import services
-from playhead.worker import ready_file
+from devkit.local import services
 from processors.session import Rules, summarize
 from schemas import event_codec
 from schemas.event import EventKind, PlaybackEvent
@@ -198,7 +197,7 @@ class Workers:
     def start(self, name: str) -> Settings:
         settings = self.running.get(name) or self.settings(name)
         services.start(settings, "worker", ["worker", "--loglevel", "warning"],
-                       services.file_exists(ready_file(settings)), env=to_env(settings),
+                       services.file_exists(settings.worker_ready_file), env=to_env(settings),
                        timeout=120)
         self.running[name] = settings
         return settings

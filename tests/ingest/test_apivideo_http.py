@@ -15,8 +15,8 @@ from video_topic import events_with_keys
 
 from config.settings import Settings
 from ingest.examples import reference, retimed
-from playhead.topics import ensure_topics
 from processors.session import Rules, summarize
+from processors.topics import ensure_topics
 from schemas.event import EventKind
 
 

@@ -16,7 +16,7 @@ from serving import serve_app
 
 from config.settings import Settings
 from ingest.app import create_app
-from playhead.topics import ensure_topics
+from processors.topics import ensure_topics
 
 ORG = str(uuid.uuid4())
 OTHER_ORG = str(uuid.uuid4())

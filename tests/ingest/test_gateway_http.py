@@ -18,7 +18,7 @@ from topic_reader import read_dead_letters, read_keys
 from video_topic import events_with_keys
 
 from config.settings import Settings
-from playhead.topics import ensure_topics
+from processors.topics import ensure_topics
 from schemas import event_codec
 from schemas.event import PlaybackEvent
 

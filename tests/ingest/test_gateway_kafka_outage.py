@@ -23,8 +23,8 @@ from samples import omny_request
 from test_gateway_foundations import serve
 
 from config.settings import Settings
-from playhead.local.kafka import KafkaBroker
-from playhead.topics import ensure_topics
+from devkit.local.kafka import KafkaBroker
+from processors.topics import ensure_topics
 from schemas import event_codec
 
 ORG = str(uuid.uuid4())

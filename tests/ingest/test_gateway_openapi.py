@@ -18,7 +18,7 @@ from test_gateway_foundations import serve
 
 from config.settings import Settings
 from ingest.app import create_app
-from playhead.topics import ensure_topics
+from processors.topics import ensure_topics
 
 CHECKS = ("not_a_server_error,response_schema_conformance,status_code_conformance,"
           "content_type_conformance")

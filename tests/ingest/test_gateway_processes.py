@@ -12,8 +12,8 @@ from conftest import free_port
 from samples import omny_request
 
 from config.settings import Settings, to_env
-from playhead.local import services
-from playhead.topics import ensure_topics
+from devkit.local import services
+from processors.topics import ensure_topics
 
 
 def test_two_gateway_processes_share_the_port_and_acknowledge_every_request(

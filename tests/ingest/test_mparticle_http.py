@@ -17,7 +17,7 @@ from topic_reader import read_keys
 
 from config.settings import Settings
 from ingest.examples import retimed
-from playhead.topics import ensure_topics
+from processors.topics import ensure_topics
 
 LIMIT = 12
 

@@ -21,7 +21,7 @@ from config.settings import Settings
 from ingest.app import create_app
 from ingest.examples import retimed
 from ingest.rights import CatalogueError
-from playhead.topics import ensure_topics
+from processors.topics import ensure_topics
 
 KEY = "key-" + uuid.uuid4().hex
 KEY_ORG = "org-" + uuid.uuid4().hex[:8]

@@ -12,7 +12,7 @@ import pytest
 from config.settings import Settings
 from ingest.gateway import DeadLetter
 from ingest.publisher import KafkaPublisher, PublishRefused
-from playhead.topics import ensure_topics
+from processors.topics import ensure_topics
 from schemas.event import EventKind, PlaybackEvent
 
 

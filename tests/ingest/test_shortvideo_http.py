@@ -15,7 +15,7 @@ from video_topic import events_with_keys
 
 from config.settings import Settings
 from ingest.examples import retimed
-from playhead.topics import ensure_topics
+from processors.topics import ensure_topics
 from schemas.event import Action, EventKind
 
 KEY = "key-" + uuid.uuid4().hex

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from config.settings import Settings
-from playhead.topics import ensure_topics
+from processors.topics import ensure_topics
 from schemas import event_codec
 from schemas.event import EventKind, PlaybackEvent
 from schemas.producer import EventProducer, PublishFailed

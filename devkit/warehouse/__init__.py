@@ -4,6 +4,6 @@
 ``start()``/``stop()`` run it in a background thread for tests and embedding.
 """
 
-from playhead.warehouse.server import WarehouseError, WarehouseServer
+from devkit.warehouse.server import WarehouseError, WarehouseServer
 
 __all__ = ["WarehouseError", "WarehouseServer"]

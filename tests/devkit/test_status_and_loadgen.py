@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from conftest import REPO, free_port, running_pipeline, wait_until
 
 from config.settings import Settings, to_env
-from playhead.status import kafka_figures, open_sessions, report
+from devkit.status import kafka_figures, open_sessions, report
 from schemas.event import EventKind, PlaybackEvent
 from schemas.producer import EventProducer
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import chdb
 
-from playhead.warehouse.protocol import ClickHouseError, RequestSpec
-from playhead.warehouse.sql import Statement
+from devkit.warehouse.protocol import ClickHouseError, RequestSpec
+from devkit.warehouse.sql import Statement
 
 logger = logging.getLogger(__name__)
 

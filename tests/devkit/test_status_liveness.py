@@ -21,8 +21,8 @@ import pytest
 from conftest import REPO, free_port
 
 from config.settings import Settings, to_env
-from playhead import status
-from playhead.status import KafkaFigures, PartitionLag
+from devkit import status
+from devkit.status import KafkaFigures, PartitionLag
 
 HEALTHY = """\
 # HELP playhead_worker_seconds_since_progress Seconds since the worker last finished a batch.

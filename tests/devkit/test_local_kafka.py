@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from config.settings import Settings, load_settings
-from playhead.local.kafka import KafkaBroker, KafkaPlatformError
+from devkit.local.kafka import KafkaBroker, KafkaPlatformError
 
 REPO = Path(__file__).resolve().parents[2]
 BOOTSTRAP = "127.0.0.1:19392"

@@ -7,10 +7,9 @@ import secrets
 from pathlib import Path
 
 from config.settings import Settings
-from playhead.local import services
-from playhead.local.kafka import KafkaBroker
-from playhead.topics import ensure_topics
-from playhead.worker import ready_file
+from devkit.local import services
+from devkit.local.kafka import KafkaBroker
+from processors.topics import ensure_topics
 
 # Started in this order, stopped in reverse.
 GATEWAY, WAREHOUSE, WORKER = "gateway", "warehouse", "worker"
@@ -69,7 +68,7 @@ def up(settings: Settings) -> None:
                    services.http_ok(f"{settings.gateway_url}/healthz"))
     print("worker ...", flush=True)
     log = services.log_file(settings, WORKER)
-    services.start(settings, WORKER, ["worker"], services.file_exists(ready_file(settings)),
+    services.start(settings, WORKER, ["worker"], services.file_exists(settings.worker_ready_file),
                    timeout=120)
     print(f"read API on {settings.api_url} ...", flush=True)
     tokens = local_read_tokens(settings)

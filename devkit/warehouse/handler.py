@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from playhead.warehouse.engine import Engine, Result
-from playhead.warehouse.protocol import (
+from devkit.warehouse.engine import Engine, Result
+from devkit.warehouse.protocol import (
     ClickHouseError,
     choose_encoding,
     content_type,
@@ -28,7 +28,7 @@ from playhead.warehouse.protocol import (
     parse_request,
     summary_header,
 )
-from playhead.warehouse.sql import READ_KINDS, SqlError, analyze
+from devkit.warehouse.sql import READ_KINDS, SqlError, analyze
 
 logger = logging.getLogger(__name__)
 

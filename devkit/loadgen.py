@@ -6,7 +6,7 @@ seven under 10 s (counted but kept out of the curves), a few with an event
 repeated inside the request, and a few requests sent twice (a client retry).
 The expected figures of every session are computed with the pure core
 (``processors.session.summarize``) over the very events sent, so a run can be
-checked against what ClickHouse counted (``playhead.loadcheck``).
+checked against what ClickHouse counted (``devkit.loadcheck``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
+from devkit.loadcheck import Expected
 from ingest.dialects.omny import OmnyRequest, OmnySource, to_events
-from playhead.loadcheck import Expected
 from processors.session import Rules
 
 SHORT_SHARE = 0.15  # sessions under 10 s
@@ -207,7 +207,7 @@ def command(gateway_url: str, rate: float, seconds: float, organization: str | N
     result: dict[str, Any] = {"organization": organization, "offered_rate": rate,
                               **progress.summary(), "expected": vars(expected.figures())}
     if verify:
-        from playhead.loadcheck import wait_for
+        from devkit.loadcheck import wait_for
         from sinks.client import connect
 
         url, database = verify

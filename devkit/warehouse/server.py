@@ -16,9 +16,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from playhead.warehouse.engine import Engine
-from playhead.warehouse.handler import WarehouseHTTPServer
-from playhead.warehouse.protocol import ClickHouseError
+from devkit.warehouse.engine import Engine
+from devkit.warehouse.handler import WarehouseHTTPServer
+from devkit.warehouse.protocol import ClickHouseError
 
 logger = logging.getLogger(__name__)
 

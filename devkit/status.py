@@ -238,7 +238,7 @@ def livez_detail(settings: Settings) -> str | None:
 
 
 def _worker_log(settings: Settings) -> str:
-    from playhead.local.services import log_file
+    from devkit.local.services import log_file
 
     log = log_file(settings, "worker")
     return str(log) if log.exists() else "`kubectl logs` of the worker pod"
@@ -378,8 +378,8 @@ def worker_process_state(running: bool, settings: Settings, scraped: Gauges) -> 
 
 def screen(settings: Settings) -> str:
     """All of `playhead status`: the local processes, then the report."""
-    from playhead.local import platform, services
-    from playhead.local.kafka import KafkaBroker
+    from devkit.local import platform, services
+    from devkit.local.kafka import KafkaBroker
 
     with _quiet("aiokafka", "httpx"):
         scraped = worker_gauges(settings)

@@ -32,9 +32,9 @@ from backports import zstd
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from playhead.warehouse import WarehouseError, WarehouseServer
-from playhead.warehouse.protocol import ClickHouseError, choose_encoding, parse_request
-from playhead.warehouse.sql import SqlError, analyze
+from devkit.warehouse import WarehouseError, WarehouseServer
+from devkit.warehouse.protocol import ClickHouseError, choose_encoding, parse_request
+from devkit.warehouse.sql import SqlError, analyze
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -341,7 +341,7 @@ def test_a_second_server_on_another_path_fails_clearly(server: WarehouseServer,
 def test_serve_forever_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     path = tmp_path / "data"
     code = ("import logging, sys; from pathlib import Path; "
-            "from playhead.warehouse import WarehouseServer; logging.basicConfig(level='INFO'); "
+            "from devkit.warehouse import WarehouseServer; logging.basicConfig(level='INFO'); "
             "WarehouseServer(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2])).serve_forever()")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
