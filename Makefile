@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run stop test lint unit bench clean web mparticle-sdk browser promtool netns soak wrk
+.PHONY: install run stop test lint unit bench clean web mparticle-sdk player-sdk browser promtool netns soak wrk
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ mparticle-sdk: $(MPARTICLE_SDK_STAMP)
 $(MPARTICLE_SDK_STAMP): tests/e2e/mparticle_sdk/package.json tests/e2e/mparticle_sdk/package-lock.json
 	cd tests/e2e/mparticle_sdk && npm ci --no-audit --no-fund
 	touch $(MPARTICLE_SDK_STAMP)
+
+## make player-sdk: the unit tests of the browser SDK @playhead/player (clients/player), in
+## Node, which needs no install: the SDK has no dependencies
+player-sdk:
+	cd clients/player && node --test test/*.test.js
 
 ## make browser: Debian's chromium and its driver, for the dashboard test
 browser:
@@ -63,7 +68,7 @@ stop: install
 	$(BIN)/playhead down
 
 ## make test: install, lint, then the whole suite on a real broker and the real ClickHouse engine
-test: install web mparticle-sdk browser promtool netns lint
+test: install web mparticle-sdk player-sdk browser promtool netns lint
 	$(BIN)/python -m pytest
 
 ## make soak: SOAK_RATE sessions/s for SOAK_MINUTES through a throwaway platform; zero loss,
