@@ -19,6 +19,8 @@ from compose_rehearsal import ComposeRehearsal, Container
 
 from config.settings import Settings
 
+pytestmark = pytest.mark.integration  # network namespaces (root) and the compose services in them
+
 if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("curl"):
     pytest.fail("the compose rehearsal makes network namespaces, so it needs root, ip "
                 "(iproute2) and curl: run the suite as root (as CI does; `make netns` installs "

@@ -112,6 +112,7 @@ def test_worker_serves_livez_for_its_liveness_probe() -> None:
         server.server_close()
 
 
+@pytest.mark.integration
 def test_every_referenced_metric_is_exported(gateway_metrics: str) -> None:
     exported = names_in(gateway_metrics) | names_in(worker_metrics())
     assert {"playhead_gateway_requests", "playhead_worker_open_sessions"} <= exported

@@ -19,6 +19,8 @@ from devkit.status import kafka_figures, open_sessions, report
 from schemas.event import EventKind, PlaybackEvent
 from schemas.producer import EventProducer
 
+pytestmark = pytest.mark.integration  # a pipeline
+
 
 @pytest.fixture(scope="module")
 def ops(kafka: Settings, warehouse_url: str,

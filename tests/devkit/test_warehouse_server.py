@@ -36,6 +36,8 @@ from devkit.warehouse import WarehouseError, WarehouseServer
 from devkit.warehouse.protocol import ClickHouseError, choose_encoding, parse_request
 from devkit.warehouse.sql import SqlError, analyze
 
+pytestmark = pytest.mark.integration  # the warehouse server over chDB
+
 REPO = Path(__file__).resolve().parents[2]
 
 

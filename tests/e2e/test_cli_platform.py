@@ -48,6 +48,7 @@ def platform_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         playhead(env, "down")
 
 
+@pytest.mark.integration
 def test_up_sample_sql_down(platform_env: dict[str, str]) -> None:
     env = platform_env
     started = playhead(env, "up")
@@ -109,6 +110,7 @@ def test_the_local_read_token_is_made_once_and_reused(tmp_path: Path) -> None:
     assert not read_token_file(configured).exists()
 
 
+@pytest.mark.integration
 def test_sql_runs_in_the_configured_database_and_says_what_to_do_without_it(
         tmp_path: Path) -> None:
     env = {**os.environ, "PLAYHEAD_CLICKHOUSE_URL": f"chdb://{tmp_path / 'warehouse'}"}

@@ -32,6 +32,8 @@ from devkit.local import services
 from devkit.status import screen
 from schemas.event import EventKind, PlaybackEvent
 
+pytestmark = pytest.mark.integration  # the session's broker, warehouse and pipelines
+
 NOW = time.time()
 
 

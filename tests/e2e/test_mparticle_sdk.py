@@ -34,6 +34,8 @@ from selenium.webdriver.chrome.service import Service
 
 from config.settings import Settings
 
+pytestmark = pytest.mark.integration  # a pipeline and Chromium
+
 SDK_DIR = REPO / "tests" / "e2e" / "mparticle_sdk"
 API_KEY = "acme-media"  # no write keys configured: the API key names the organization
 # Played: [0, 30) s, a seek while paused, then [90, 120) s: 60 s in two stretches.

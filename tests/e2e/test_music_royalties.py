@@ -13,6 +13,8 @@ from conftest import Pipeline, running_pipeline, wait_until
 
 from config.settings import Settings
 
+pytestmark = pytest.mark.integration  # a pipeline
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 

@@ -13,6 +13,8 @@ from samples import omny_request
 from schemas.event import session_key
 from schemas.partitioner import partition_of
 
+pytestmark = pytest.mark.integration  # the session's pipeline
+
 ORG = str(uuid.uuid4())
 
 

@@ -35,6 +35,8 @@ from processors.topics import ensure_topics
 from sinks.client import connect
 from sinks.migrate import migrate
 
+pytestmark = pytest.mark.integration  # workers on the session's broker and warehouse
+
 RULES = Rules(idle_timeout_seconds=3.0)
 
 

@@ -19,6 +19,8 @@ from processors.session import Rules, summarize
 from processors.topics import ensure_topics
 from schemas.event import EventKind
 
+pytestmark = pytest.mark.integration  # gateways on the session's broker
+
 
 @pytest.fixture(scope="module")
 def gateway(kafka: Settings) -> Iterator[Settings]:

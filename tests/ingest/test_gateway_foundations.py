@@ -18,6 +18,8 @@ from config.settings import Settings
 from ingest.app import create_app
 from processors.topics import ensure_topics
 
+pytestmark = pytest.mark.integration  # gateways on the session's broker
+
 ORG = str(uuid.uuid4())
 OTHER_ORG = str(uuid.uuid4())
 KEY = "key-" + uuid.uuid4().hex

@@ -22,6 +22,8 @@ from processors.topics import ensure_topics
 from schemas import event_codec
 from schemas.event import PlaybackEvent
 
+pytestmark = pytest.mark.integration  # gateways on the session's broker
+
 DISABLED = str(uuid.uuid4())
 
 

@@ -27,6 +27,8 @@ from devkit.local.kafka import KafkaBroker
 from processors.topics import ensure_topics
 from schemas import event_codec
 
+pytestmark = pytest.mark.integration  # a broker of its own, stopped and started
+
 ORG = str(uuid.uuid4())
 
 

@@ -34,6 +34,7 @@ def gateway(kafka: Settings) -> Iterator[str]:
     yield from serve(settings)
 
 
+@pytest.mark.integration
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     gateway: str, tmp_path: Path
 ) -> None:

@@ -8,12 +8,15 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import free_port
 from samples import omny_request
 
 from config.settings import Settings, to_env
 from devkit.local import services
 from processors.topics import ensure_topics
+
+pytestmark = pytest.mark.integration  # gateway processes on the session's broker
 
 
 def test_two_gateway_processes_share_the_port_and_acknowledge_every_request(

@@ -19,6 +19,8 @@ from config.settings import Settings
 from ingest.examples import retimed
 from processors.topics import ensure_topics
 
+pytestmark = pytest.mark.integration  # gateways on the session's broker
+
 LIMIT = 12
 
 

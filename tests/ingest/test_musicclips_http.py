@@ -23,6 +23,8 @@ from ingest.examples import retimed
 from ingest.rights import CatalogueError
 from processors.topics import ensure_topics
 
+pytestmark = pytest.mark.integration  # gateways on the session's broker
+
 KEY = "key-" + uuid.uuid4().hex
 KEY_ORG = "org-" + uuid.uuid4().hex[:8]
 CATALOGUE = {"clips": [

@@ -18,6 +18,8 @@ from ingest.examples import retimed
 from processors.topics import ensure_topics
 from schemas.event import Action, EventKind
 
+pytestmark = pytest.mark.integration  # gateways on the session's broker
+
 KEY = "key-" + uuid.uuid4().hex
 KEY_ORG = "org-" + uuid.uuid4().hex[:8]
 

@@ -15,6 +15,8 @@ from samples import omny_request
 from config.settings import Settings
 from playhead import dlq
 
+pytestmark = pytest.mark.integration  # a pipeline
+
 NOW = time.time()
 
 

@@ -34,6 +34,8 @@ from readapi.app import create_app
 from sinks.client import connect
 from sinks.migrate import migrate
 
+pytestmark = pytest.mark.integration  # the warehouse server or chDB, and Chromium
+
 ORG_A, ORG_B = str(uuid.uuid4()), str(uuid.uuid4())
 TOKENS = {"token-of-a": ORG_A, "token-of-b": ORG_B}
 A = {"Authorization": "Bearer token-of-a"}

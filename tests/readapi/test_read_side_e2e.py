@@ -33,6 +33,8 @@ from config.settings import Settings, to_env
 from ingest.examples import reference, retimed
 from sinks.client import connect
 
+pytestmark = pytest.mark.integration  # a platform started by `playhead up`, and Chromium
+
 SAMPLE = reference("omny")["Events"][0]
 ORG, CLIP, REFERENCE_SESSION = SAMPLE["OrganizationId"], SAMPLE["ClipId"], SAMPLE["SessionId"]
 TOKEN = "dashboard-demo-token"

@@ -39,6 +39,7 @@ def test_every_migration_is_rendered() -> None:
     assert names == ["schema", *(m.name for m in available())]
 
 
+@pytest.mark.integration
 def test_cluster_ddl_parses_with_clickhouse(client: Client) -> None:
     for statement in cluster_statements():
         formatted = client.query("SELECT formatQuery({q:String})",
@@ -113,6 +114,7 @@ def databases(client: Client) -> Iterator[tuple[str, str]]:
         client.command(f"DROP DATABASE IF EXISTS {name}")
 
 
+@pytest.mark.integration
 def test_one_server_form_runs_on_the_engine_like_migrate(
         client: Client, databases: tuple[str, str]) -> None:
     rendered_db, plain_db = databases

@@ -26,6 +26,8 @@ from sinks.client import connect
 from sinks.migrate import available, migrate
 from sinks.writer import ClickHouseSink, SinkUnavailable
 
+pytestmark = pytest.mark.integration  # chDB and the warehouse server
+
 ORG = "org-sink-test"
 
 
