@@ -13,6 +13,7 @@ import faust
 from config.settings import Settings
 from processors.faust_app import build_app
 from processors.topics import ensure_topics
+from processors.worker_config import WorkerConfig
 from sinks.client import connect
 from sinks.migrate import migrate
 from sinks.writer import ClickHouseSink
@@ -52,7 +53,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     if applied:
         log.info("applied migrations: %s", ", ".join(m.name for m in applied))
     sink = ClickHouseSink(client, settings.clickhouse_database)
-    app = build_app(settings, sink)
+    app = build_app(WorkerConfig.from_settings(settings), sink)
     worker = _Worker(app, marker, loglevel=loglevel, quiet=True)
     profile = os.environ.get("PLAYHEAD_BENCH_PROFILE")
     if not profile:

@@ -27,7 +27,6 @@ from typing import IO, Any, Protocol
 import faust
 from faust.types import TP, EventT
 
-from config.settings import Settings
 from processors.batch import SessionBatch
 from processors.dead_letters import (
     ConsecutiveLimit,
@@ -37,11 +36,11 @@ from processors.dead_letters import (
 )
 from processors.handling import InvalidMessage, Refused, WorkerCounters, decode_events
 from processors.metrics import Progress, WorkerMetrics
-from processors.session import Rules, SessionResult
+from processors.session import SessionResult
 from processors.sink_flusher import SinkFlusher
 from processors.state_table import StateTable
+from processors.worker_config import WorkerConfig
 from schemas import event_codec
-from schemas.bounds import Bounds
 
 log = logging.getLogger("playhead.worker")
 
@@ -66,19 +65,6 @@ def lock_state_dir(datadir: Path) -> IO[bytes]:
     return handle  # the lock lives as long as this handle
 
 
-def rules_of(settings: Settings) -> Rules:
-    return Rules(
-        min_session_seconds=settings.min_session_seconds,
-        bucket_seconds=settings.bucket_seconds,
-        idle_timeout_seconds=settings.idle_timeout_seconds,
-        lateness_seconds=settings.lateness_seconds,
-        tombstone_seconds=settings.tombstone_seconds,
-        max_position_seconds=settings.max_clip_seconds,
-        max_session_events=settings.max_session_events,
-        max_session_bytes=settings.max_session_state_bytes,
-    )
-
-
 class Sink(Protocol):
     """What the worker needs of its sink (sinks.writer.ClickHouseSink); blocking calls."""
 
@@ -87,19 +73,17 @@ class Sink(Protocol):
     def refuses_content(self, err: BaseException) -> bool: ...
 
 
-def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.time
+def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = time.time
               ) -> faust.App:
     """The worker app over ``sink`` (its blocking calls run in a thread)."""
-    rules = rules_of(settings)
-    bounds = Bounds(settings.max_clip_seconds)
-    partitions = settings.topic_partitions
+    rules, bounds, partitions = config.rules, config.bounds, config.partitions
     codec = event_codec()
     counters = WorkerCounters()
-    datadir = settings.state_dir / "worker" / settings.worker_id
+    datadir = config.state_dir
     state_lock = lock_state_dir(datadir)
     app = faust.App(
-        settings.worker_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        config.worker_id,
+        broker=f"kafka://{config.kafka_bootstrap}",
         store="rocksdb://",
         datadir=str(datadir),
         topic_partitions=partitions,
@@ -108,12 +92,12 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
         consumer_auto_offset_reset="earliest",
     )
     app.state_lock = state_lock  # type: ignore[attr-defined]
-    events = app.topic(settings.events_topic, partitions=partitions,
+    events = app.topic(config.events_topic, partitions=partitions,
                        key_serializer="raw", value_serializer="raw")
-    dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=1,
+    dead_letter_topic = app.topic(config.dead_letter_topic, partitions=1,
                                   key_serializer="raw", value_serializer="raw")
-    state = StateTable(app, partitions, settings.state_memory_mib, settings.sweep_batch)
-    progress = Progress(settings.stall_seconds)
+    state = StateTable(app, partitions, config.state_memory_mib, config.sweep_batch)
+    progress = Progress(config.stall_seconds)
     metrics = WorkerMetrics(counters, state.open_sessions, state.memory, progress)
 
     async def send_dead_letter(key: bytes | None, value: bytes | None,
@@ -121,7 +105,7 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
         await dead_letter_topic.send(key=key, value=value, headers=headers)
 
     dead_letters = DeadLetters(send_dead_letter, counters, codec,
-                               ConsecutiveLimit(settings.dead_letter_limit))
+                               ConsecutiveLimit(config.dead_letter_limit))
 
     async def in_thread(call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, call, *args)
@@ -151,7 +135,7 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
         metrics.sink_batch.observe(len(results))
         metrics.sink_seconds.observe(time.perf_counter() - started)
 
-    async def apply(work: SessionBatch, event: EventT) -> None:
+    async def apply(work: SessionBatch, event: EventT[bytes]) -> None:
         """Every event of one message (one, or a batch of one session's) to its session."""
         message = event.message
         source = f"{message.topic}/{message.partition}/{message.offset}"
@@ -192,9 +176,9 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
         # batch stores its sessions. Each batch already waits for all of them
         # (changelog_handed_over), so let a whole batch's changes wait quietly.
         app.producer.buffer.max_messages = max(
-            100, settings.sink_batch_size + settings.sweep_batch * partitions)
-        async for messages in stream.take_events(settings.sink_batch_size,
-                                                 within=settings.sink_batch_seconds):
+            100, config.sink_batch_size + config.sweep_batch * partitions)
+        async for messages in stream.take_events(config.sink_batch_size,
+                                                 within=config.sink_batch_seconds):
             if rebalanced[0]:
                 rebalanced[0] = False
                 state.forget_indexes()
@@ -203,7 +187,7 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
             progress.batch_started(
                 {m.message.tp: m.message.offset for m in reversed(messages)}, offsets)
             work = SessionBatch(clock(), rules, state.load, counters)
-            ticks: dict[int, EventT] = {}
+            ticks: dict[int, EventT[bytes]] = {}
             for event in messages:
                 message = event.message
                 if message.headers and TICK_HEADER in dict(message.headers):
@@ -221,20 +205,20 @@ def build_app(settings: Settings, sink: Sink, clock: Callable[[], float] = time.
                 counters.count_close(result)
             progress.batch_done(offsets, {tp: app.consumer.highwater(tp) for tp in offsets})
 
-    @app.timer(settings.tick_seconds)
+    @app.timer(config.tick_seconds)  # type: ignore[untyped-decorator]  # faust: no hints
     async def tick() -> None:
         # Idle sessions close inside the stream (table changes need an event
         # of their partition), so send each owned partition a tick message.
         stamp = str(clock()).encode()
         for tp in app.assignor.assigned_actives():
-            if tp.topic == settings.events_topic:
+            if tp.topic == config.events_topic:
                 await events.send(value=b"", partition=tp.partition,
                                   headers=[(TICK_HEADER, stamp)])
 
-    @app.timer(60.0)
+    @app.timer(60.0)  # type: ignore[untyped-decorator]  # faust: no hints
     async def report() -> None:
         log.info("events %s sessions %s dead letters %s", dict(counters.events),
                  dict(counters.sessions), dict(counters.dead_letters))
 
-    metrics.serve(settings.metrics_host, settings.metrics_port)
+    metrics.serve(config.metrics_host, config.metrics_port)
     return app

@@ -29,7 +29,7 @@ class _Processing:
     # Faust writes a table change to the changelog partition of the event
     # being processed. In a batch, that is the batch's last event, not the
     # event that changed the key, so bind one of the key's partition.
-    def __init__(self, event: EventT):
+    def __init__(self, event: EventT[bytes]):
         self._ref = weakref.ref(event)
 
     def __enter__(self) -> None:

@@ -146,7 +146,8 @@ class Engine:
 
     def _connect(self, *, persistent: bool) -> _Handle:
         try:
-            return _Handle(conn=chdb.connect(str(self.path)), persistent=persistent)
+            conn = chdb.connect(str(self.path))  # type: ignore[no-untyped-call]  # chDB: no hints
+            return _Handle(conn=conn, persistent=persistent)
         except Exception as err:
             raise ClickHouseError.from_engine(err) from err
 
