@@ -152,6 +152,7 @@ def test_broker_round_trip_survives_restart(broker: KafkaBroker) -> None:
     broker.down()  # stopping a stopped broker is fine
 
 
+@pytest.mark.integration
 def test_up_refuses_a_port_held_by_someone_else(tmp_path: Path) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
