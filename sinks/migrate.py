@@ -11,21 +11,23 @@ from types import ModuleType
 from clickhouse_connect.driver.client import Client
 
 import sinks.migrations
+from sinks.ddl import Database, Step, Table, render
+from sinks.identifiers import check_database
+
+__all__ = ["Migration", "available", "check_database", "migrate", "schema_steps"]
 
 _NAME = re.compile(r"^m(\d{4})_\w+$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# What migrate() creates before any migration, to remember which ones ran.
-MIGRATIONS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
-    "(number UInt32, name String, applied_at DateTime DEFAULT now()) "
-    "ENGINE = ReplacingMergeTree ORDER BY number"
-)
 
 
-def check_database(database: str) -> None:
-    """Database names go into DDL as they are: only plain identifiers."""
-    if not _IDENTIFIER.match(database):
-        raise ValueError(f"database name {database!r} must be a plain identifier")
+def schema_steps(database: str) -> list[Step]:
+    """What migrate() creates before any migration, to remember which ones ran."""
+    return [
+        Database(database),
+        Table(database, "schema_migrations",
+              columns=(("number", "UInt32"), ("name", "String"),
+                       ("applied_at", "DateTime DEFAULT now()")),
+              engine="ReplacingMergeTree", order_by=("number",)),
+    ]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class Migration:
     name: str
     reason: str
     module: ModuleType
+
+    def steps(self, database: str) -> list[Step]:
+        steps: list[Step] = self.module.steps(database)
+        return steps
 
 
 def available() -> list[Migration]:
@@ -53,8 +59,8 @@ def available() -> list[Migration]:
 def migrate(client: Client, database: str) -> list[Migration]:
     """Bring ``database`` up to date; return the migrations applied now."""
     check_database(database)
-    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    client.command(MIGRATIONS_TABLE.format(db=database))
+    for statement in render(schema_steps(database), None):
+        client.command(statement)
     done = {row[0] for row in client.query(
         f"SELECT number FROM {database}.schema_migrations").result_rows}
     applied = []

@@ -6,6 +6,8 @@ replay-safe row as the rest of a session, and exposed as the
 Rows written before this migration read as zeros and NULLs.
 """
 
+from sinks.ddl import AddColumn, Step, View, render
+
 COLUMNS = (
     ("unique_seconds", "Float64"),
     ("furthest_seconds", "Float64"),
@@ -19,16 +21,19 @@ COLUMNS = (
 )
 
 
-def statements(database: str) -> list[str]:
+def steps(database: str) -> list[Step]:
+    db = database
     return [
-        *(f"ALTER TABLE {database}.session_versions ADD COLUMN IF NOT EXISTS {name} {kind}"
-          for name, kind in COLUMNS),
-        f"""
-        CREATE OR REPLACE VIEW {database}.session_figures AS
-        SELECT organization_id, clip_id, session_id, source, day, started_at, ended_at,
-               duration_seconds AS listened_seconds, unique_seconds, furthest_seconds,
-               clip_length_seconds, completion_share, startup_ms, rebuffer_count,
-               rebuffer_ms, quality_changes, errors, kept, version
-        FROM {database}.session_versions FINAL
-        """,
+        *(AddColumn(db, "session_versions", name, kind) for name, kind in COLUMNS),
+        View(db, "session_figures", f"""
+            SELECT organization_id, clip_id, session_id, source, day, started_at, ended_at,
+                   duration_seconds AS listened_seconds, unique_seconds, furthest_seconds,
+                   clip_length_seconds, completion_share, startup_ms, rebuffer_count,
+                   rebuffer_ms, quality_changes, errors, kept, version
+            FROM {db}.session_versions FINAL
+            """),
     ]
+
+
+def statements(database: str) -> list[str]:
+    return render(steps(database), None)

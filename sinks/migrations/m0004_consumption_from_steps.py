@@ -16,47 +16,52 @@ get their steps from it here (same version, inserted later, which
 ReplacingMergeTree keeps).
 """
 
-from sinks.migrations.m0002_session_figures import COLUMNS as FIGURES
+from sinks.ddl import AddColumn, Backfill, Step, View, render
 
+# Written out, not imported from m0002: an applied migration never changes.
 BASE = ("organization_id", "clip_id", "session_id", "source", "day", "started_at", "ended_at",
         "duration_seconds", "kept", "interval_starts", "interval_ends", "version",
-        *(name for name, _ in FIGURES))
-STEPS = ("edges", "listener_steps", "listen_steps")
+        "unique_seconds", "furthest_seconds", "clip_length_seconds", "completion_share",
+        "startup_ms", "rebuffer_count", "rebuffer_ms", "quality_changes", "errors")
+STEP_COLUMNS = ("edges", "listener_steps", "listen_steps")
+
+
+def steps(database: str) -> list[Step]:
+    db = database
+    return [
+        AddColumn(db, "session_versions", "edges", "Array(UInt32)"),
+        AddColumn(db, "session_versions", "listener_steps", "Array(Int32)"),
+        AddColumn(db, "session_versions", "listen_steps", "Array(Int32)"),
+        Backfill(_backfill(db)),
+        View(db, "consumption_by_bucket", f"""
+            SELECT organization_id, clip_id, source, day, bucket, listeners, listens
+            FROM (
+                SELECT organization_id, clip_id, source, day, edge,
+                       sum(d_listeners) OVER running AS listeners,
+                       sum(d_listens) OVER running AS listens,
+                       leadInFrame(edge, 1, edge) OVER (
+                           PARTITION BY organization_id, clip_id, source, day ORDER BY edge
+                           ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_edge
+                FROM (
+                    SELECT organization_id, clip_id, source, day, edge,
+                           sum(step_listeners) AS d_listeners, sum(step_listens) AS d_listens
+                    FROM {db}.session_versions FINAL
+                    ARRAY JOIN edges AS edge, listener_steps AS step_listeners,
+                               listen_steps AS step_listens
+                    WHERE kept
+                    GROUP BY organization_id, clip_id, source, day, edge
+                )
+                WINDOW running AS (PARTITION BY organization_id, clip_id, source, day
+                                   ORDER BY edge ROWS UNBOUNDED PRECEDING)
+            )
+            ARRAY JOIN range(edge, next_edge) AS bucket
+            WHERE listeners > 0
+            """),
+    ]
 
 
 def statements(database: str) -> list[str]:
-    db = database
-    return [
-        f"ALTER TABLE {db}.session_versions ADD COLUMN IF NOT EXISTS edges Array(UInt32)",
-        f"ALTER TABLE {db}.session_versions ADD COLUMN IF NOT EXISTS listener_steps Array(Int32)",
-        f"ALTER TABLE {db}.session_versions ADD COLUMN IF NOT EXISTS listen_steps Array(Int32)",
-        _backfill(db),
-        f"""
-        CREATE OR REPLACE VIEW {db}.consumption_by_bucket AS
-        SELECT organization_id, clip_id, source, day, bucket, listeners, listens
-        FROM (
-            SELECT organization_id, clip_id, source, day, edge,
-                   sum(d_listeners) OVER running AS listeners,
-                   sum(d_listens) OVER running AS listens,
-                   leadInFrame(edge, 1, edge) OVER (
-                       PARTITION BY organization_id, clip_id, source, day ORDER BY edge
-                       ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_edge
-            FROM (
-                SELECT organization_id, clip_id, source, day, edge,
-                       sum(step_listeners) AS d_listeners, sum(step_listens) AS d_listens
-                FROM {db}.session_versions FINAL
-                ARRAY JOIN edges AS edge, listener_steps AS step_listeners,
-                           listen_steps AS step_listens
-                WHERE kept
-                GROUP BY organization_id, clip_id, source, day, edge
-            )
-            WINDOW running AS (PARTITION BY organization_id, clip_id, source, day
-                               ORDER BY edge ROWS UNBOUNDED PRECEDING)
-        )
-        ARRAY JOIN range(edge, next_edge) AS bucket
-        WHERE listeners > 0
-        """,
-    ]
+    return render(steps(database), None)
 
 
 def _backfill(db: str) -> str:
@@ -64,7 +69,7 @@ def _backfill(db: str) -> str:
     # listener and ends one; listens step by their change from bucket to bucket.
     key = "organization_id, clip_id, session_id, version"
     return f"""
-    INSERT INTO {db}.session_versions ({", ".join(BASE + STEPS)})
+    INSERT INTO {db}.session_versions ({", ".join(BASE + STEP_COLUMNS)})
     SELECT {", ".join(f"v.{c}" for c in BASE)},
            arrayMap(s -> s.1, steps), arrayMap(s -> s.2, steps), arrayMap(s -> s.3, steps)
     FROM (SELECT * FROM {db}.session_versions FINAL WHERE kept AND empty(edges)) AS v

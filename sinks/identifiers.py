@@ -1,0 +1,17 @@
+"""Names that go into SQL text as they are, so they must be plain identifiers.
+
+Values always travel as query parameters; a database name cannot (DDL and
+``FROM db.table`` take no parameters), so it is checked here, once for the
+migrations and the read side alike.
+"""
+
+from __future__ import annotations
+
+import re
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_database(database: str) -> None:
+    if not IDENTIFIER.match(database):
+        raise ValueError(f"database name {database!r} must be a plain identifier")
