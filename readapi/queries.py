@@ -15,7 +15,6 @@ instead (readapi/curve.py), so only the answer's points leave the database.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -27,8 +26,8 @@ from readapi.apivideo import LISTED_SQL
 from readapi.curve import DEFAULT_MAX_POINTS, Bin, Binning, plan, points
 from readapi.periods import FIRST_DAY, LAST_DAY
 from schemas.bounds import DEFAULT_MAX_CLIP_SECONDS
+from sinks.identifiers import check_database
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Every query is read-only on the server too (2 still lets the client send settings).
 READ_ONLY = {"readonly": 2, "max_execution_time": 30}
 
@@ -81,8 +80,7 @@ def clamp(first: date | None, last: date | None) -> tuple[date, date]:
 class Reader:
     def __init__(self, client: Client, database: str, bucket_seconds: float = 1.0,
                  max_clip_seconds: float = DEFAULT_MAX_CLIP_SECONDS):
-        if not _IDENTIFIER.match(database):
-            raise ValueError(f"database name {database!r} must be a plain identifier")
+        check_database(database)
         self._client = client
         self._db = database
         self._bucket_seconds = bucket_seconds
