@@ -15,18 +15,6 @@ def touched_buckets(interval: Interval, width: float) -> range:
     return range(math.floor(interval.start / width), math.ceil(interval.end / width))
 
 
-def bucket_listens(intervals: Iterable[Interval], width: float) -> dict[int, int]:
-    """Per bucket, how many of one session's intervals touch it.
-
-    The session counts as one listener in every bucket present here; the
-    value is its ``listens`` (replays count again).
-    """
-    counts: Counter[int] = Counter()
-    for interval in intervals:
-        counts.update(touched_buckets(interval, width))
-    return dict(sorted(counts.items()))
-
-
 @dataclass(frozen=True, slots=True)
 class Steps:
     """One session's histogram as steps: where its listeners and listens change.
@@ -42,7 +30,7 @@ class Steps:
     listen_steps: tuple[int, ...]
 
     def buckets(self) -> dict[int, int]:
-        """Back to ``bucket -> listens`` (what ``bucket_listens`` gives)."""
+        """Back to ``bucket -> listens``: per bucket, how many intervals touch it."""
         out: dict[int, int] = {}
         listeners = listens = 0
         for i, edge in enumerate(self.edges):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from histogram_oracle import bucket_listens
 from samples import CLIP, ORGANIZATION, SESSION
 
 from processors import state_codec
-from processors.histogram import bucket_listens, touched_buckets
+from processors.histogram import touched_buckets
 from processors.intervals import Interval, listened_intervals, ordered
 from processors.session import Added, Rules, SessionState, summarize
 from schemas.event import EventKind, PlaybackEvent, derived_event_id

@@ -8,9 +8,11 @@ single pass over the distinct events.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import replace
 
 import pytest
+from histogram_oracle import bucket_listens
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from samples import CLIP, ORGANIZATION, SESSION
@@ -18,7 +20,7 @@ from test_core_semantics import OMNY
 
 from processors import state_codec
 from processors.handling import InvalidMessage, admit, apply_event, close_if_idle, expire
-from processors.histogram import bucket_listens, bucket_steps
+from processors.histogram import bucket_steps
 from processors.intervals import Interval
 from processors.session import Rules, SessionState, Tombstone, summarize
 from schemas.event import EventKind, PlaybackEvent
@@ -129,20 +131,32 @@ def test_within_the_lateness_window_a_new_event_reopens_and_a_duplicate_rewrites
     assert again.emit == summarize(OMNY, rules) and not again.closed
 
 
-def test_after_the_lateness_window_the_session_is_a_tombstone_and_events_are_late() -> None:
+def test_after_the_lateness_window_a_tombstone_keeps_event_ids_and_late_events_continue() -> None:
     rules = Rules(lateness_seconds=100, tombstone_seconds=50)
     state = closed_session(now=1000)
-    with pytest.raises(InvalidMessage) as late:
-        admit(state, OMNY[0], 1100, rules)  # even before the sweep turned it into a tombstone
-    assert late.value.reason == "late"
+    # Even before the sweep turned it into a tombstone, a late event begins part 1.
+    continuation = admit(state, OMNY[0], 1100, rules)
+    assert continuation.continuation == 1 and continuation.holds(OMNY[0])
+    assert continuation.events == {}
     tombstone = expire(state, 1100, rules)
-    assert tombstone == Tombstone(1000, 4)
-    assert len(state_codec.encode(tombstone)) < 30
-    with pytest.raises(InvalidMessage, match="late"):
-        admit(tombstone, OMNY[0], 1149, rules)
+    assert isinstance(tombstone, Tombstone)
+    assert (tombstone.closed_at, tombstone.version, tombstone.continuation) == (1000, 4, 0)
+    assert tombstone.clip == CLIP and tombstone.seen is not None and len(tombstone.seen) == 4
+    assert state_codec.decode(state_codec.encode(tombstone)) == tombstone
+    assert len(state_codec.encode(tombstone)) == 21 + 10 + len(CLIP) + 4 * 8
+    assert admit(tombstone, OMNY[0], 1149, rules) == continuation
     # After the tombstone's own time it is deleted and the id may start afresh.
     assert expire(tombstone, 1150, rules) is None
     assert admit(tombstone, OMNY[0], 1150, rules) == SessionState()
+
+
+def test_a_tombstone_stored_before_tombstones_kept_ids_still_refuses_late_events() -> None:
+    rules = Rules(lateness_seconds=100, tombstone_seconds=50)
+    legacy = state_codec.decode(struct.pack("<BddI", state_codec.TOMBSTONE, 0.0, 1000, 4))
+    assert legacy == Tombstone(1000, 4) and legacy.seen is None
+    with pytest.raises(InvalidMessage) as late:
+        admit(legacy, OMNY[0], 1149, rules)
+    assert late.value.reason == "late"
 
 
 def test_event_timestamps_never_make_an_event_late() -> None:
