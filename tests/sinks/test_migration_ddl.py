@@ -23,7 +23,7 @@ from clickhouse_connect.driver.client import Client
 from sinks import ddl
 from sinks.client import connect
 from sinks.cluster import all_ddl
-from sinks.migrate import available
+from sinks.migrate import available, migrate
 
 DB = "playhead"
 CLUSTER = "playhead_cluster"
@@ -44,6 +44,8 @@ APPLIED = {
         "f942a37e6c7a4cc259e6e9941b9812931b603175e34b957a00fc62bdb98d619f",
     "m0004_consumption_from_steps":
         "693933be253a5a39634a75d2fed5c418e143b0e7bbf620f0781341bc0411b247",
+    "m0005_drop_session_buckets":
+        "9f16703077f33a033541036c9b5545bbbfbcb3987b12ff72afc8e955a65769c4",
     "m0100_analyst_views":
         "4a6ff453f33be1af6533f7696357144d48bdaba5075715e325b5ff6ff5e24db8",
 }
@@ -168,3 +170,9 @@ def test_the_engine_sees_the_same_schema_as_before(
             for statement in rendered_migration.statements:
                 client.command(statement)
     assert schema(client, data_db) == schema(client, text_db)
+    assert "session_buckets" in schema(client, data_db)
+    # migrate() over it runs every migration again (all idempotent), then m0005.
+    migrate(client, data_db)
+    before = schema(client, text_db)
+    assert schema(client, data_db) == {
+        name: query for name, query in before.items() if name != "session_buckets"}
