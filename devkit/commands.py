@@ -136,7 +136,8 @@ def _loadgen(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sample(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.examples import reference, retimed
+    from devkit.sample_retime import retimed
+    from ingest.examples import reference
 
     body = reference(args.dialect) if args.as_is else retimed(args.dialect, time.time())
     print(json.dumps(body, indent=2))

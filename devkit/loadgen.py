@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from devkit.loadcheck import Expected
+from ingest.dialects.context import DialectContext
 from ingest.dialects.omny import OmnyRequest, OmnySource, to_events
 from processors.session import Rules
 
@@ -164,7 +165,7 @@ async def run(gateway_url: str, organization: str, rate: float, seconds: float,
                 progress.accepted += 1
                 # The gateway's own mapping, then the pure core: what the worker must count.
                 events = to_events(OmnyRequest.model_validate(body),
-                                   uuid.UUID(organization), time.time())
+                                   DialectContext(str(uuid.UUID(organization)), time.time()))
                 expected.add(events, rules)
         finally:
             slots.release()

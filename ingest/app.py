@@ -5,21 +5,23 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.settings import Settings, load_settings
 from ingest.access import AccessDenied
 from ingest.body import BodyNormalizer
 from ingest.gateway import Gateway, Problem, Publisher
+from ingest.gateway_config import GatewayConfig
 from ingest.publisher import KafkaPublisher, PublishRefused, PublishUnavailable
 from ingest.rejections import ERROR_RESPONSES, Rejected, internal_error
 from ingest.routes import all_routers
@@ -27,10 +29,8 @@ from ingest.routes import all_routers
 log = logging.getLogger("playhead.gateway")
 RETRY_AFTER_SECONDS = 5
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+# A dialect's routes: ingest/routes/<dialect>.py's router.
+RouterFactory = Callable[[Gateway], APIRouter]
 
 
 class InternalErrors:
@@ -41,7 +41,7 @@ class InternalErrors:
     middleware, so the answer still gets CORS headers and is counted.
     """
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]):
+    def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -76,12 +76,14 @@ def create_app(
     settings: Settings,
     publisher: Publisher | None = None,
     clock: Callable[[], float] = time.time,
+    routers: Sequence[RouterFactory] | None = None,
 ) -> FastAPI:
+    """The gateway's app; ``routers`` defaults to every module of ingest/routes/."""
+    config = GatewayConfig.from_settings(settings)  # the only reading of settings
     gateway = Gateway(
-        settings,
-        publisher or KafkaPublisher(settings.kafka_bootstrap, settings.events_topic,
-                                    settings.publish_timeout_seconds,
-                                    settings.dead_letter_topic),
+        config,
+        publisher or KafkaPublisher(config.kafka_bootstrap, config.events_topic,
+                                    config.publish_timeout_seconds, config.dead_letter_topic),
         clock,
     )
 
@@ -99,9 +101,9 @@ def create_app(
     )
     app.state.gateway = gateway
     app.add_middleware(InternalErrors)
-    app.add_middleware(BodyNormalizer, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyNormalizer, max_bytes=config.max_body_bytes)
     app.add_middleware(
-        CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+        CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
         allow_headers=["Content-Type", "Content-Encoding", "Authorization", "X-Playhead-Key",
                        "X-Playhead-Organization", "Idempotency-Key",
                        # mParticle's web SDK sends its API key so on identity calls
@@ -176,9 +178,14 @@ def create_app(
         return Response(generate_latest(gateway.metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
-    for router in all_routers():
-        app.include_router(router(gateway), responses=ERROR_RESPONSES)
+    for router in all_routers() if routers is None else routers:
+        add_routes(app, router)
     return app
+
+
+def add_routes(app: FastAPI, router: RouterFactory) -> None:
+    """A dialect's routes on the app, with the refusals every route documents."""
+    app.include_router(router(app.state.gateway), responses=ERROR_RESPONSES)
 
 
 def app_from_environment() -> FastAPI:

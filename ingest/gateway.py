@@ -11,8 +11,9 @@ from typing import Any, NewType, Protocol, cast
 
 from fastapi import Request
 
-from config.settings import Settings
 from ingest.access import AccessDenied, RateLimiter, WriteKeys
+from ingest.dialects.context import DialectContext
+from ingest.gateway_config import GatewayConfig
 from ingest.metrics import GatewayMetrics
 from ingest.policy import EventRejected, Locate, TimestampPolicy
 from schemas.bounds import Bounds
@@ -88,18 +89,22 @@ class OutOfBounds(EventRejected):
 
 @dataclass
 class Gateway:
-    settings: Settings
+    config: GatewayConfig
     publisher: Publisher
     clock: Callable[[], float] = time.time
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
 
     def __post_init__(self) -> None:
-        self.bounds = Bounds(self.settings.max_clip_seconds)
-        self.policy = TimestampPolicy(self.settings.max_future_seconds,
-                                      self.settings.max_event_age_seconds)
-        self.keys = WriteKeys(dict(self.settings.write_keys))
-        self.limiter = RateLimiter(self.settings.rate_limit_per_second,
-                                   self.settings.rate_limit_burst)
+        self.bounds = Bounds(self.config.max_clip_seconds)
+        self.policy = TimestampPolicy(self.config.max_future_seconds,
+                                      self.config.max_event_age_seconds)
+        self.keys = WriteKeys(dict(self.config.write_keys))
+        self.limiter = RateLimiter(self.config.rate_limit_per_second,
+                                   self.config.rate_limit_burst)
+
+    def context(self, organization: str, path: str = "") -> DialectContext:
+        """What a dialect converting this request is told: the time is read now."""
+        return DialectContext(organization, self.clock(), self.policy, path)
 
     @staticmethod
     def write_key(request: Request) -> str | None:
@@ -113,7 +118,7 @@ class Gateway:
         caller = self.write_key(request) or (request.client.host if request.client else "?")
         wait = self.limiter.admit(caller, self.clock())
         if wait:
-            raise AccessDenied(429, f"rate limit of {self.settings.rate_limit_per_second:g} "
+            raise AccessDenied(429, f"rate limit of {self.config.rate_limit_per_second:g} "
                                     f"requests/s exceeded; retry in {wait:g} s", wait)
 
     def authorize(self, request: Request, organizations: Iterable[str]) -> None:
@@ -161,9 +166,6 @@ class Gateway:
         await asyncio.gather(self.publish(dialect, events), dead_letters())
         for letter in letters:
             self.metrics.dead_letters.labels(dialect, letter.reason).inc()
-
-    def problems_from_validation(self, errors: Sequence[Any], prefix: str = "") -> list[Problem]:
-        return [Problem.from_validation(e, prefix) for e in errors]
 
 
 def field_path(location: tuple[Any, ...], prefix: str = "") -> str:

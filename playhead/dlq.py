@@ -34,7 +34,8 @@ from pydantic import ValidationError
 
 from config.settings import Settings
 from ingest.dialects import omny
-from ingest.policy import EventRejected, TimestampPolicy
+from ingest.dialects.context import DialectContext
+from ingest.policy import EventRejected
 from schemas import DecodeError, event_codec
 from schemas.bounds import Bounds
 from schemas.event import PlaybackEvent
@@ -165,8 +166,8 @@ def omny_events(letter: Letter, now: float, bounds: Bounds) -> list[PlaybackEven
     organization = (letter.key or b"").decode("utf-8", "replace").split("/", 1)[0]
     try:
         request = omny.OmnyRequest.model_validate_json(letter.value or b"")
-        events = omny.to_events(request, uuid.UUID(organization), now,
-                                TimestampPolicy(max_age_seconds=0))
+        # Of any age: a dead letter is replayed long after it was sent.
+        events = omny.to_events(request, DialectContext(str(uuid.UUID(organization)), now))
     except (ValidationError, ValueError, EventRejected) as err:
         raise NotReplayable(f"the session is still not valid: {err}") from err
     for event in events:

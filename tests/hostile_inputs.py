@@ -19,7 +19,7 @@ from typing import Any
 from hypothesis import strategies as st
 from samples import omny_request
 
-from ingest.examples import retimed
+from devkit.sample_retime import retimed
 
 Path = tuple[str | int, ...]
 

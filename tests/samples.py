@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.examples import reference, retimed
+from devkit.sample_retime import retimed
+from ingest.examples import reference
 
 _REFERENCE = reference("omny")
 ORGANIZATION = _REFERENCE["Events"][0]["OrganizationId"]

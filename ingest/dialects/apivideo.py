@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import (
@@ -35,8 +35,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ingest.dialects.fields import Identifier, IsoTimestamp, Seconds, iso
-from ingest.policy import Locate, TimestampPolicy
+from ingest.dialects.context import DialectContext
+from ingest.dialects.fields import Identifier, IsoTimestamp, Seconds
+from ingest.policy import Locate
 from schemas.event import Action, EventKind, PlaybackEvent
 
 DIALECT = "apivideo"
@@ -155,8 +156,22 @@ def read_scrubs(items: list[PlayerEvent]) -> tuple[dict[int, float], set[int]]:
     return corrected, restated
 
 
-def locate(request: PlayerSessionEvents) -> Locate:
+@dataclass(frozen=True, slots=True)
+class PlayerSession:
+    """What the dialect converts: a request's events and the session its path names."""
+
+    session_id: str
+    request: PlayerSessionEvents
+
+
+def locate(body: PlayerSession, path: str = "") -> Locate:
     """Where each canonical field of the request's events came from."""
+    request = body.request
+
+    def named(canonical: PlaybackEvent, field: str) -> str:
+        name = where(canonical, field)
+        return f"{path}.{name}" if path else name
+
     def where(event: PlaybackEvent, canonical: str) -> str:
         if canonical == "sequence_number":
             return "offset"
@@ -169,22 +184,19 @@ def locate(request: PlayerSessionEvents) -> Locate:
         name = {"position_seconds": "from" if item.type in SEEKS else "at",
                 "seek_to_seconds": "to", "timestamp": "emittedAt"}.get(canonical, canonical)
         return f"events[{index}].{name}"
-    return where
+    return named
 
 
-def to_events(
-    request: PlayerSessionEvents, session_id: str, organization: str, received_at: float,
-    policy: TimestampPolicy | None = None,
-) -> list[PlaybackEvent]:
+def to_events(body: PlayerSession, context: DialectContext) -> list[PlaybackEvent]:
     """Canonical events of one request; raises EventRejected for the first event that
     cannot be taken (the request is then refused whole)."""
+    request, session_id, organization = body.request, body.session_id, context.organization
     events = []
     corrected, restated = read_scrubs(request.events)
     for index, item in enumerate(request.events):
         sequence = request.offset + index + 1
         original = item.emittedAt.timestamp()
-        stamped = (policy or TimestampPolicy(max_age_seconds=0)).apply(
-            original, received_at, f"events[{index}].emittedAt")
+        stamped = context.stamp(original, f"events[{index}].emittedAt")
         kind, action = TIMELINE[item.type]
         attributes: dict[str, str] = {"event": item.type}
         position = (item.from_ if item.type in SEEKS else item.at) or 0.0
@@ -213,28 +225,7 @@ def to_events(
             timestamp=stamped.timestamp,
             session_complete=request.completed,
             dialect=DIALECT,
-            received_at=received_at,
+            received_at=context.received_at,
             attributes=attributes,
         ))
     return events
-
-
-MAX_GAP = timedelta(hours=1)
-
-
-def retime(body: dict[str, Any], now: float) -> dict[str, Any]:
-    """Move a request to the present for `playhead sample`: the latest event at ``now``.
-
-    The reference session spans two days, and the gateway refuses events older
-    than 24 h, so gaps longer than an hour shrink to an hour. Only the time
-    between events that leave no interval open changes (the player was idle
-    or reloaded), so the listened intervals stay exactly the reference's.
-    """
-    stamps = [datetime.fromisoformat(event["emittedAt"]) for event in body["events"]]
-    moved = [stamps[0]]
-    for before, after in zip(stamps, stamps[1:], strict=False):
-        moved.append(moved[-1] + min(after - before, MAX_GAP))
-    shift = datetime.fromtimestamp(now, tz=UTC) - moved[-1]
-    for event, stamp in zip(body["events"], moved, strict=True):
-        event["emittedAt"] = iso(stamp + shift)
-    return body

@@ -45,6 +45,11 @@ def out_of_bounds(message: str) -> PydanticCustomError:
     return PydanticCustomError("out_of_bounds", message)
 
 
+def zoned(value: datetime) -> datetime:
+    """``value``, read as UTC when it has no offset (what JavaScript's toISOString sends)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def in_utc(value: datetime) -> datetime:
     """``value`` in UTC, within the times of schemas/bounds.py, else ``out_of_bounds``.
 
@@ -52,9 +57,8 @@ def in_utc(value: datetime) -> datetime:
     the year 10000, which Python cannot represent (OverflowError, not a
     validation error): it must be refused here, not fail the request.
     """
-    # A time without an offset is taken as UTC (what JavaScript's toISOString sends).
     try:
-        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        utc = zoned(value).astimezone(UTC)
     except OverflowError as err:
         raise out_of_bounds(f"{OUTSIDE_TIMES}; {value.isoformat()} is not") from err
     if not MIN_TIMESTAMP <= utc.timestamp() < MAX_TIMESTAMP:

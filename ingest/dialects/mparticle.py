@@ -41,8 +41,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ingest.dialects.context import DialectContext
 from ingest.dialects.fields import OUTSIDE_TIMES, out_of_bounds
-from ingest.policy import EventRejected, Locate, TimestampPolicy
+from ingest.policy import EventRejected, Locate
 from schemas.bounds import MAX_TIMESTAMP, MAX_VALUE_MS, encodable
 from schemas.event import Action, EventKind, PlaybackEvent, derived_event_id
 
@@ -282,21 +283,17 @@ def locate(event: MParticleEvent, path: str = "") -> Locate:
     return where
 
 
-def to_events(
-    event: MParticleEvent, organization: str, received_at: float,
-    policy: TimestampPolicy | None = None, path: str = "",
-) -> list[PlaybackEvent]:
+def to_events(event: MParticleEvent, context: DialectContext) -> list[PlaybackEvent]:
     """The canonical events of one mParticle event (one; two for QoS with a startup time)."""
     data, media = event.data, event.data.custom_attributes
-    prefix = f"{path}." if path else ""
+    organization, received_at = context.organization, context.received_at
     session = session_of(event)
     if session is None:
-        raise EventRejected(f"{prefix}data.custom_attributes.media_session_id", "missing",
-                            f"{prefix}data.custom_attributes.media_session_id: the event names "
-                            "no media session (nor data.session_uuid)")
+        where = context.at("data.custom_attributes.media_session_id")
+        raise EventRejected(where, "missing", f"{where}: the event names no media session "
+                                              "(nor data.session_uuid)")
     name, meaning = meaning_of(data.event_name)
-    stamped = (policy or TimestampPolicy(max_age_seconds=0)).apply(
-        data.timestamp_unixtime_ms / 1000.0, received_at, f"{prefix}data.timestamp_unixtime_ms")
+    stamped = context.stamp(data.timestamp_unixtime_ms / 1000.0, "data.timestamp_unixtime_ms")
     # Our own keys win over custom attributes of the same name.
     attributes = {key: _string(value) for key, value in (media.model_extra or {}).items()
                   if value is not None}
@@ -308,7 +305,7 @@ def to_events(
         attributes["timestamp_adjusted"] = f"{stamped.adjusted}:{data.timestamp_unixtime_ms}"
     seek_to: float | None = None
     if meaning.kind is EventKind.SEEK:
-        position, seek_to = _seek(name, media, f"{prefix}data.custom_attributes")
+        position, seek_to = _seek(name, media, context.at("data.custom_attributes"))
     else:
         position, missing = _position(name, media)
         if missing:
@@ -346,17 +343,3 @@ def to_events(
                        ":startup",
         action=Action.STARTUP.value, value_ms=round(media.qos_startup_time))
     return [main, startup]
-
-
-def retime(body: dict[str, Any], now: float) -> dict[str, Any]:
-    """Shift a batch's timestamps so its latest event is ``now`` (for `playhead sample`)."""
-    fields = ("timestamp_unixtime_ms", "event_start_unixtime_ms", "session_start_unixtime_ms")
-    latest = max(int(event["data"]["timestamp_unixtime_ms"]) for event in body["events"])
-    shift = round(now * 1000) - latest
-    for event in body["events"]:
-        for field in fields:
-            value = event["data"].get(field)
-            if value is not None:
-                moved = int(value) + shift
-                event["data"][field] = str(moved) if isinstance(value, str) else moved
-    return body

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from ingest.dialects.fields import in_utc
-from ingest.policy import Locate, TimestampPolicy, fields_at
+from ingest.dialects.context import DialectContext
+from ingest.dialects.fields import in_utc, zoned
+from ingest.policy import Locate, fields_at
 from ingest.rights import UNCHECKED, Decision, FailureCode, Identifier
 from schemas.event import Action, EventKind, PlaybackEvent
 
@@ -54,14 +56,12 @@ ACTIONS = {
 }
 
 
-def _utc(value: datetime) -> datetime:
-    # A timestamp without a zone is read as UTC (the reference always writes "Z").
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+def _since_2000(value: datetime) -> datetime:
     # in_utc refuses times outside the bounds, also those with no UTC form; the
     # client's own offset is kept, as the flagged attribute quotes it.
     if in_utc(value) < EARLIEST:
         raise ValueError("must be later than 2000-01-01T00:00:00Z")
-    return value
+    return zoned(value)
 
 
 def _method(value: object) -> object:
@@ -74,7 +74,7 @@ def _printable(value: str) -> str:
     return value
 
 
-Timestamp = Annotated[datetime, AfterValidator(_utc), Field(
+Timestamp = Annotated[datetime, AfterValidator(_since_2000), Field(
     description="When it happened: ISO-8601 (e.g. 2024-10-26T10:01:00Z; no zone means UTC) "
                 "or unix seconds")]
 Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
@@ -247,28 +247,37 @@ def attributes_of(endpoint: Endpoint, body: ClipsEvent, decision: Decision,
     return {key: str(value) for key, value in given.items() if value is not None}
 
 
-def locate(body: ClipsEvent) -> Locate:
+@dataclass(frozen=True, slots=True)
+class ClipsRequest:
+    """What the dialect converts: the endpoint's body and what the gateway adds to it."""
+
+    endpoint: Endpoint
+    event: ClipsEvent
+    decision: Decision = UNCHECKED
+    idempotency_key: str | None = None
+    answered_app_id: int | None = None  # what /app-start answered, kept with the event
+
+
+def locate(request: ClipsRequest, path: str = "") -> Locate:
     """Where the canonical fields of a request's event came from (for bounds problems)."""
+    body = request.event
     subject = "trackId" if isinstance(body, TrackPlay) else "clipId"
     # Ids and the session are built around clientId, the longest free-form part.
-    return fields_at("", {"clip_id": subject, "timestamp": "timestamp",
+    return fields_at(path, {"clip_id": subject, "timestamp": "timestamp",
                           "sequence_number": "timestamp", "event_id": "clientId",
                           "session_id": "sessionId" if body.sessionId else "clientId",
                           "attributes": "body"})
 
 
-def to_event(
-    endpoint: Endpoint, body: ClipsEvent, organization: str, received_at: float,
-    policy: TimestampPolicy | None = None, decision: Decision = UNCHECKED,
-    idempotency_key: str | None = None, answered_app_id: int | None = None,
-) -> PlaybackEvent:
+def to_events(request: ClipsRequest, context: DialectContext) -> list[PlaybackEvent]:
     """The one canonical event of a request; EventRejected when it is too old."""
+    body, endpoint, idempotency_key = request.event, request.endpoint, request.idempotency_key
+    organization, received_at = context.organization, context.received_at
     client_stamp = None if body.timestamp is None else body.timestamp.timestamp()
-    stamped = (policy or TimestampPolicy(max_age_seconds=0)).apply(
-        client_stamp, received_at, "timestamp")
-    attributes = attributes_of(endpoint, body, decision, idempotency_key)
-    if answered_app_id is not None:
-        attributes["appId"] = str(answered_app_id)
+    stamped = context.stamp(client_stamp, "timestamp")
+    attributes = attributes_of(endpoint, body, request.decision, idempotency_key)
+    if request.answered_app_id is not None:
+        attributes["appId"] = str(request.answered_app_id)
     if stamped.adjusted:
         # "future:<the client's time>" or "missing", as the other dialects flag it.
         original = "" if body.timestamp is None else f":{body.timestamp.isoformat()}"
@@ -276,7 +285,7 @@ def to_event(
     # Sequence: the client's own clock in ms, so the order is the player's and
     # stable under retries; these events open no interval, so ties are harmless.
     sequence = _millis(body.timestamp) if body.timestamp else round(received_at * 1000)
-    return PlaybackEvent(
+    return [PlaybackEvent(
         event_id=event_id(endpoint, body, organization, received_at, idempotency_key),
         organization_id=organization,
         session_id=session_of(body, received_at),
@@ -290,22 +299,4 @@ def to_event(
         dialect=DIALECT,
         received_at=received_at,
         attributes=attributes,
-    )
-
-
-def retime(body: dict[str, Any], now: float) -> dict[str, Any]:
-    """Move the example requests (path -> body) to the present for `playhead sample`.
-
-    The reference's examples span months, so their order is kept but gaps are
-    capped at a minute, and the latest lands on ``now``.
-    """
-    ordered = sorted((datetime.fromisoformat(request["timestamp"]), path)
-                     for path, request in body.items() if "timestamp" in request)
-    moment = datetime.fromtimestamp(round(now), UTC)
-    later: datetime | None = None
-    for stamp, path in reversed(ordered):
-        if later is not None:
-            moment -= min(later - stamp, timedelta(minutes=1))
-        body[path]["timestamp"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-        later = stamp
-    return body
+    )]

@@ -14,6 +14,7 @@ as read before its events are, ``sessions_of`` groups the events as sent.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import uuid
@@ -23,8 +24,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from ingest.dialects.context import DialectContext
 from ingest.dialects.fields import documented_as_list_of
-from ingest.policy import EventRejected, TimestampPolicy
+from ingest.policy import EventRejected, Locate, fields_at
 from schemas.bounds import MAX_SEQUENCE
 from schemas.event import Action, EventKind, PlaybackEvent, derived_event_id
 
@@ -87,8 +89,7 @@ class OmnyAnswer(BaseModel):
 class OrganizationMismatch(EventRejected):
     """An event names another organization than the request's organizationId."""
 
-    def __init__(self, index: int, expected: uuid.UUID, found: uuid.UUID):
-        path = f"Events[{index}].OrganizationId"
+    def __init__(self, path: str, expected: str, found: uuid.UUID):
         super().__init__(path, "organization_mismatch",
                          f"{path} is {found} but organizationId is {expected}")
 
@@ -130,35 +131,26 @@ def sessions_of(events: list[Any]) -> list[Session]:
     return list(found.values())
 
 
-def retime(body: dict[str, Any], now: float) -> dict[str, Any]:
-    """Shift a request's timestamps so its latest is ``now`` (for `playhead sample`)."""
-    shift = now - max(event["Timestamp"] for event in body["Events"])
-    for event in body["Events"]:
-        event["Timestamp"] = round(event["Timestamp"] + shift)
-    return body
+def locate(_: OmnyEvent, path: str) -> Locate:
+    """Where each canonical field of the event at ``path`` (``Events[2]``) came from."""
+    return fields_at(path, FIELDS)
 
 
-def to_events(
-    request: OmnyRequest, organization_id: uuid.UUID, received_at: float,
-    policy: TimestampPolicy | None = None,
-) -> list[PlaybackEvent]:
+def to_events(request: OmnyRequest, context: DialectContext) -> list[PlaybackEvent]:
     """Canonical events of one request; raises for the first event that cannot be taken."""
-    return [to_event(index, item, request.Source, organization_id, received_at, policy)
+    within = dataclasses.replace(context, path=context.at("Events"))
+    return [to_event(item, request.Source, within.item(index))
             for index, item in enumerate(request.Events)]
 
 
-def to_event(
-    index: int, item: OmnyEvent, source: OmnySource, organization_id: uuid.UUID,
-    received_at: float, policy: TimestampPolicy | None = None,
-) -> PlaybackEvent:
-    """The canonical event of ``Events[index]``; EventRejected when it cannot be taken.
-
-    ``session_complete`` is always true: the model accepts only ``Completed: true``.
+def to_event(item: OmnyEvent, source: OmnySource, context: DialectContext) -> PlaybackEvent:
+    """The canonical event of the item at ``context.path``; EventRejected when it cannot be
+    taken. ``session_complete`` is always true: the model accepts only ``Completed: true``.
     """
-    if item.OrganizationId != organization_id:
-        raise OrganizationMismatch(index, organization_id, item.OrganizationId)
-    stamped = (policy or TimestampPolicy(max_age_seconds=0)).apply(
-        item.Timestamp, received_at, f"Events[{index}].Timestamp")
+    if str(item.OrganizationId) != context.organization:
+        raise OrganizationMismatch(context.at("OrganizationId"), context.organization,
+                                   item.OrganizationId)
+    stamped = context.stamp(item.Timestamp, "Timestamp")
     attributes: dict[str, str] = {"event": item.Type}
     if stamped.adjusted:
         attributes["timestamp_adjusted"] = f"{stamped.adjusted}:{item.Timestamp:.15g}"
@@ -177,5 +169,5 @@ def to_event(
         timestamp=stamped.timestamp,
         session_complete=True,
         dialect=DIALECT,
-        received_at=received_at,
+        received_at=context.received_at,
     )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -33,6 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ingest.dialects.context import DialectContext
 from ingest.dialects.fields import (
     Identifier,
     IsoTimestamp,
@@ -40,9 +40,8 @@ from ingest.dialects.fields import (
     Seconds,
     Text,
     documented_as_list_of,
-    iso,
 )
-from ingest.policy import Locate, TimestampPolicy
+from ingest.policy import Locate
 from schemas.bounds import MAX_VALUE_MS
 from schemas.event import Action, EventKind, PlaybackEvent
 
@@ -287,15 +286,12 @@ def locate(event: ShortVideoEvent, path: str = "") -> Locate:
     return where
 
 
-def to_events(
-    event: ShortVideoEvent, organization: str, received_at: float,
-    policy: TimestampPolicy | None = None, path: str = "",
-) -> list[PlaybackEvent]:
+def to_events(event: ShortVideoEvent, context: DialectContext) -> list[PlaybackEvent]:
     """Canonical events of one engagement event (two for playStart: the start and its
-    startup time). ``path`` locates the event in the request, e.g. ``events[3]``."""
+    startup time). ``context.path`` locates the event in the request, e.g. ``events[3]``."""
+    organization = context.organization
     original = event.timestamp.timestamp() if event.timestamp is not None else None
-    stamped = (policy or TimestampPolicy(max_age_seconds=0)).apply(
-        original, received_at, f"{path}.timestamp" if path else "timestamp")
+    stamped = context.stamp(original, "timestamp")
     kind, action = TIMELINE[event.eventType]
     attributes = {"event": event.eventType, "device_id": event.deviceId, **_details(event.data)}
     if event.userId is not None:
@@ -314,7 +310,7 @@ def to_events(
         "sequence_number": max(1, round(stamped.timestamp * 1000)),
         "timestamp": stamped.timestamp,
         "dialect": DIALECT,
-        "received_at": received_at,
+        "received_at": context.received_at,
     }
     value_ms = event.data.duration if isinstance(event.data, ShortVideoRebufferData) else None
     events = [PlaybackEvent(
@@ -329,13 +325,3 @@ def to_events(
             position_seconds=_position(event.data), value_ms=event.data.startupTime,
             attributes=attributes, **common))
     return events
-
-
-def retime(body: dict[str, Any], now: float) -> dict[str, Any]:
-    """Shift a batch's timestamps so its latest is ``now`` (for `playhead sample`)."""
-    timed = [event for event in body["events"] if "timestamp" in event]
-    stamps = [datetime.fromisoformat(event["timestamp"]).timestamp() for event in timed]
-    shift = now - max(stamps)
-    for event, stamp in zip(timed, stamps, strict=True):
-        event["timestamp"] = iso(datetime.fromtimestamp(stamp + shift, tz=UTC))
-    return body

@@ -12,11 +12,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from ingest.batch import BatchAnswer, convert_whole, refuse_oversized
+from ingest.batch import BatchAnswer, publish_whole, refuse_oversized
 from ingest.dialects import apivideo
+from ingest.dialects.context import Dialect
 from ingest.dialects.fields import KEY_PART_PATTERN
 from ingest.gateway import Gateway
 from ingest.request_organization import HeaderOrganization, QueryOrganization, resolve_organization
+
+DIALECT = Dialect(apivideo.DIALECT, apivideo.to_events, apivideo.locate)
 
 
 def router(gateway: Gateway) -> APIRouter:
@@ -41,10 +44,8 @@ def router(gateway: Gateway) -> APIRouter:
                          "too_many_events", f"a request holds at most {apivideo.MAX_EVENTS} "
                          f"events and this one has {count}: send them in several requests, "
                          "each with its offset")
-        events = convert_whole(gateway, apivideo.DIALECT, lambda: apivideo.to_events(
-            body, session_id, organization, gateway.clock(), gateway.policy),
-            apivideo.locate(body))
-        await gateway.publish(apivideo.DIALECT, events)
+        await publish_whole(gateway, DIALECT, apivideo.PlayerSession(session_id, body),
+                            gateway.context(organization))
         return BatchAnswer(accepted=count)
 
     return routes

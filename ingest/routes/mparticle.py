@@ -14,12 +14,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import TypeAdapter
 
-from ingest.batch import BatchAnswer, convert_whole, publish_each, refuse_oversized
+from ingest.batch import BatchAnswer, publish_each, publish_whole, refuse_oversized
 from ingest.dialects import mparticle
+from ingest.dialects.context import Dialect
 from ingest.gateway import Gateway
 from ingest.request_organization import HeaderOrganization, QueryOrganization, resolve_organization
 
 EVENT = TypeAdapter(mparticle.MParticleEvent)
+DIALECT = Dialect(mparticle.DIALECT, mparticle.to_events, mparticle.locate)
 
 
 def router(gateway: Gateway) -> APIRouter:
@@ -36,23 +38,17 @@ def router(gateway: Gateway) -> APIRouter:
                  description="Valid events are stored even when others are refused; the answer "
                              "lists each refused event by index with its problems.")
     async def events(body: mparticle.MParticleBatch, org: Organization) -> BatchAnswer:
-        limit = gateway.settings.mparticle_max_batch_events
+        limit = gateway.config.mparticle_max_batch_events
         refuse_oversized(gateway, mparticle.DIALECT, len(body.events), limit, "too_many",
                          f"events: {len(body.events)} events; a batch carries at most "
                          f"{limit}: split it and send each part")
-        received_at = gateway.clock()
-        return await publish_each(
-            gateway, mparticle.DIALECT, EVENT, body.events,
-            lambda index, item: mparticle.to_events(item, org, received_at, gateway.policy,
-                                                    f"events[{index}]"),
-            lambda index, item: mparticle.locate(item, f"events[{index}]"))
+        return await publish_each(gateway, DIALECT, EVENT, body.events,
+                                  gateway.context(org, "events"))
 
     @routes.post("/v1/mparticle/event", status_code=202, response_model=BatchAnswer,
                  summary="Send one mParticle media event")
     async def event(body: mparticle.MParticleEvent, org: Organization) -> BatchAnswer:
-        canonical = convert_whole(gateway, mparticle.DIALECT, lambda: mparticle.to_events(
-            body, org, gateway.clock(), gateway.policy), mparticle.locate(body))
-        await gateway.publish(mparticle.DIALECT, canonical)
+        await publish_whole(gateway, DIALECT, body, gateway.context(org))
         return BatchAnswer(accepted=1)
 
     return routes

@@ -19,16 +19,18 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ingest.access import AccessDenied
-from ingest.batch import BatchAnswer, answer, convert_items
+from ingest.batch import BatchAnswer, answer, judge_each
 from ingest.dialects import mparticle, mparticle_sdk
+from ingest.dialects.context import Dialect
 from ingest.dialects.fields import KEY_PART_PATTERN
-from ingest.gateway import Gateway, Problem
+from ingest.gateway import Gateway
 from ingest.rejections import Rejected
 
 EVENT = TypeAdapter(mparticle.MParticleEvent)
+DIALECT = Dialect(mparticle.DIALECT, mparticle.to_events, mparticle.locate)
 
 ApiKey = Annotated[str, Path(alias="apiKey", pattern=KEY_PART_PATTERN, description=(
     "The mParticle API key the SDK was started with: a write key of PLAYHEAD_WRITE_KEYS, "
@@ -119,25 +121,12 @@ def router(gateway: Gateway) -> APIRouter:
         media, skipped = mparticle_sdk.split(body.events)
         for event_type in skipped:
             gateway.metrics.skipped.labels(mparticle.DIALECT, event_type).inc()
-        received_at = gateway.clock()
-        valid: list[tuple[int, mparticle.MParticleEvent]] = []
-        refused: dict[int, list[Problem]] = {}
-        for index, item in media:  # validated alone, named by its index in the whole batch
-            try:
-                valid.append((index, EVENT.validate_python(item)))
-            except ValidationError as err:
-                refused[index] = [Problem.from_validation(e, f"events[{index}]")
-                                  for e in err.errors()]
-        published = convert_items(
-            gateway, valid,
-            lambda index, item: mparticle.to_events(item, organization, received_at,
-                                                    gateway.policy, f"events[{index}]"),
-            lambda index, item: mparticle.locate(item, f"events[{index}]"), refused)
-        problems = [problem for found in refused.values() for problem in found]
-        gateway.reject(mparticle.DIALECT, problems)
+        # Validated alone, each named by its index in the whole upload.
+        published, refused = judge_each(gateway, DIALECT, EVENT, media,
+                                        gateway.context(organization, "events"))
         if media and not published:
             # Nothing to store and retrying cannot change that: 422, which the SDK drops.
-            raise Rejected(problems)
+            raise Rejected([problem for found in refused.values() for problem in found])
         await gateway.publish(mparticle.DIALECT, published)
         counted = answer(len(media) - len(refused), refused)
         return SdkBatchAnswer(accepted=counted.accepted, rejected=counted.rejected,

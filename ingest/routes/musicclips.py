@@ -23,8 +23,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from ingest.access import AccessDenied
-from ingest.batch import convert_whole
+from ingest.batch import publish_whole
 from ingest.dialects import musicclips
+from ingest.dialects.context import Dialect
 from ingest.dialects.musicclips import Endpoint
 from ingest.gateway import Gateway
 from ingest.publisher import PublishUnavailable
@@ -33,6 +34,7 @@ from ingest.request_organization import HeaderOrganization, QueryOrganization, r
 from ingest.rights import UNCHECKED, Decision, FailureCode, load
 
 PREFIX = "/clips"
+DIALECT = Dialect(musicclips.DIALECT, musicclips.to_events, musicclips.locate)
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
@@ -102,7 +104,7 @@ class Caller:
 
 def router(gateway: Gateway) -> APIRouter:
     # Read once at start: a bad catalogue stops the gateway with the entry named.
-    catalogue = load(gateway.settings.rights_catalogue)
+    catalogue = load(gateway.config.rights_catalogue)
 
     def caller(
         request: Request, header: HeaderOrganization = None, query: QueryOrganization = None,
@@ -119,10 +121,9 @@ def router(gateway: Gateway) -> APIRouter:
 
     async def record(endpoint: Endpoint, body: musicclips.ClipsEvent, who: Caller,
                      decision: Decision = UNCHECKED, answered_app_id: int | None = None) -> None:
-        events = convert_whole(gateway, musicclips.DIALECT, lambda: [musicclips.to_event(
-            endpoint, body, who.organization, gateway.clock(), gateway.policy, decision,
-            who.idempotency_key, answered_app_id)], musicclips.locate(body))
-        await gateway.publish(musicclips.DIALECT, events)
+        request = musicclips.ClipsRequest(endpoint, body, decision, who.idempotency_key,
+                                          answered_app_id)
+        await publish_whole(gateway, DIALECT, request, gateway.context(who.organization))
 
     def post(endpoint: Endpoint, summary: str, **options: Any) -> Callable[[Any], Any]:
         def register(function: Any) -> Any:

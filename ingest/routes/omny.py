@@ -25,9 +25,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from ingest.batch import convert_items, validate_indexed
 from ingest.dialects import omny
+from ingest.dialects.context import Dialect, DialectContext
 from ingest.gateway import Admitted, DeadLetter, Gateway, Problem
-from ingest.policy import EventRejected, fields_at
 from ingest.rejections import Rejected
 
 log = logging.getLogger("playhead.gateway")
@@ -77,48 +78,31 @@ class Judged:
     problems: list[Problem]
 
 
-def judge(gateway: Gateway, body: omny.OmnyEnvelope, organization_id: uuid.UUID,
-          received_at: float) -> Judged:
-    """Each session's events, or the session as a dead letter naming every problem."""
+def judge(gateway: Gateway, body: omny.OmnyEnvelope, context: DialectContext) -> Judged:
+    """Each session's events, or the session as a dead letter naming every problem.
+
+    ``context.path`` is ``Events``: every problem names the event by its place
+    in the whole request.
+    """
+    dialect = Dialect(omny.DIALECT, lambda item, at: [omny.to_event(item, body.Source, at)],
+                      omny.locate)
     events: list[Admitted] = []
     letters: list[DeadLetter] = []
     refused: list[Problem] = []
     for session in omny.sessions_of(body.Events):
-        accepted, problems = _session(gateway, session, body.Source, organization_id,
-                                      received_at)
-        if problems:
-            letters.append(_dead_letter(session, body.Source.value, organization_id, problems))
-            refused += problems
-        else:
-            events += accepted
+        valid, problems = validate_indexed(omny.EVENT, session.items, context.path)
+        if not problems:  # an event that is no Omny event at all says enough on its own
+            accepted = convert_items(gateway, dialect, valid, context, problems)
+            if not problems:
+                events += accepted
+                continue
+        found = [problem for each in problems.values() for problem in each]
+        letters.append(_dead_letter(session, body.Source.value, context.organization, found))
+        refused += found
     return Judged(events, letters, refused)
 
 
-def _session(gateway: Gateway, session: omny.Session, source: omny.OmnySource,
-             organization_id: uuid.UUID, received_at: float,
-             ) -> tuple[list[Admitted], list[Problem]]:
-    valid: list[tuple[int, omny.OmnyEvent]] = []
-    problems: list[Problem] = []
-    for index, raw in session.items:
-        try:
-            valid.append((index, omny.EVENT.validate_python(raw)))
-        except ValidationError as err:
-            problems += gateway.problems_from_validation(err.errors(), f"Events[{index}]")
-    if problems:
-        return [], problems
-    events: list[Admitted] = []
-    for index, item in valid:
-        try:
-            events += gateway.admit_events(
-                [omny.to_event(index, item, source, organization_id, received_at,
-                               gateway.policy)],
-                fields_at(f"Events[{index}]", omny.FIELDS))
-        except EventRejected as err:
-            problems += Problem.all_of(err)
-    return events, problems
-
-
-def _dead_letter(session: omny.Session, source: str, organization_id: uuid.UUID,
+def _dead_letter(session: omny.Session, source: str, organization_id: str,
                  problems: list[Problem]) -> DeadLetter:
     # ensure_ascii=False keeps the size of what was sent; a lone surrogate (which
     # has no UTF-8 form) is written back as the \uXXXX escape the client sent.
@@ -159,9 +143,9 @@ def router(gateway: Gateway) -> APIRouter:
             alias="organizationId", description="GUID of the Omny Studio organization")],
     ) -> omny.OmnyAnswer:
         gateway.authorize(request, {str(organization_id)})
-        if str(organization_id) in gateway.settings.disabled_organizations:
+        if str(organization_id) in gateway.config.disabled_organizations:
             return omny.OmnyAnswer(Enabled=False)
-        judged = judge(gateway, body, organization_id, gateway.clock())
+        judged = judge(gateway, body, gateway.context(str(organization_id), "Events"))
         gateway.reject(omny.DIALECT, judged.problems)
         await gateway.publish_with_dead_letters(omny.DIALECT, judged.events, judged.letters)
         for letter in judged.letters:

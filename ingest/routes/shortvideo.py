@@ -10,13 +10,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from pydantic import TypeAdapter
 
-from ingest.batch import BatchAnswer, convert_whole, publish_each, refuse_oversized
+from ingest.batch import BatchAnswer, publish_each, publish_whole, refuse_oversized
 from ingest.dialects import shortvideo
+from ingest.dialects.context import Dialect
 from ingest.gateway import Gateway, Problem
 from ingest.rejections import Rejected
 from ingest.request_organization import HeaderOrganization, QueryOrganization, resolve_organization
 
 EVENT = TypeAdapter(shortvideo.ShortVideoEvent)
+DIALECT = Dialect(shortvideo.DIALECT, shortvideo.to_events, shortvideo.locate)
 
 
 def router(gateway: Gateway) -> APIRouter:
@@ -30,9 +32,7 @@ def router(gateway: Gateway) -> APIRouter:
         header: HeaderOrganization = None, query: QueryOrganization = None,
     ) -> BatchAnswer:
         organization = resolve_organization(gateway, request, header, query)
-        events = convert_whole(gateway, shortvideo.DIALECT, lambda: shortvideo.to_events(
-            body, organization, gateway.clock(), gateway.policy), shortvideo.locate(body))
-        await gateway.publish(shortvideo.DIALECT, events)
+        await publish_whole(gateway, DIALECT, body, gateway.context(organization))
         return BatchAnswer(accepted=1)
 
     @routes.post("/v1/events/batch", status_code=202, response_model=BatchAnswer,
@@ -51,11 +51,7 @@ def router(gateway: Gateway) -> APIRouter:
                          f"events and this one has {count}: send them in several batches")
         if not count:
             raise Rejected([Problem("events", "invalid", "a batch needs at least one event")])
-        now = gateway.clock()
-        return await publish_each(
-            gateway, shortvideo.DIALECT, EVENT, body.events,
-            lambda index, event: shortvideo.to_events(event, organization, now, gateway.policy,
-                                                      f"events[{index}]"),
-            lambda index, event: shortvideo.locate(event, f"events[{index}]"))
+        return await publish_each(gateway, DIALECT, EVENT, body.events,
+                                  gateway.context(organization, "events"))
 
     return routes

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ingest.dialects.apivideo import PlayerSessionEvents, retime, to_events
+from devkit.sample_retime import apivideo as retime
+from ingest.dialects.apivideo import PlayerSession, PlayerSessionEvents, to_events
+from ingest.dialects.context import ANY_AGE, DialectContext
 from ingest.examples import reference
 from ingest.policy import EventRejected, TimestampPolicy
 from processors.intervals import Interval
@@ -22,14 +24,20 @@ STAMP = "2027-01-15T07:59:50.000Z"
 POLICY = TimestampPolicy()
 
 
+def convert(body: PlayerSessionEvents, session: str, organization: str, received_at: float,
+            policy: TimestampPolicy = ANY_AGE) -> list[PlaybackEvent]:
+    return to_events(PlayerSession(session, body),
+                     DialectContext(organization, received_at, policy))
+
+
 def request(*events: dict[str, Any], **fields: Any) -> PlayerSessionEvents:
     return PlayerSessionEvents.model_validate({"videoId": "vi-1", "events": list(events),
                                                **fields})
 
 
 def one(kind: str, **fields: Any) -> PlaybackEvent:
-    [event] = to_events(request({"type": kind, "emittedAt": STAMP, **fields}), SESSION, ORG,
-                        NOW, POLICY)
+    [event] = convert(request({"type": kind, "emittedAt": STAMP, **fields}), SESSION, ORG,
+                      NOW, POLICY)
     return event
 
 
@@ -65,7 +73,7 @@ def test_end_is_the_content_ending_not_the_session() -> None:
 
 def reference_events(received_at: float = NOW) -> list[PlaybackEvent]:
     body = PlayerSessionEvents.model_validate(reference("apivideo"))
-    return to_events(body, SESSION, ORG, received_at)
+    return convert(body, SESSION, ORG, received_at)
 
 
 def test_reference_session_through_the_core() -> None:
@@ -92,7 +100,7 @@ def test_sequence_is_the_place_in_the_session_across_requests() -> None:
     # Split where no scrub straddles the requests: a scrub is read within one request.
     first = dict(body, events=body["events"][:6])
     second = dict(body, events=body["events"][6:], offset=6)
-    split = [e for part in (first, second) for e in to_events(
+    split = [e for part in (first, second) for e in convert(
         PlayerSessionEvents.model_validate(part), SESSION, ORG, NOW)]
     whole = reference_events()
     assert [e.sequence_number for e in split] == list(range(1, 26))
@@ -107,16 +115,16 @@ def test_retry_gives_the_same_ids() -> None:
 
 
 def test_a_reused_offset_keeps_different_events_apart() -> None:
-    first = to_events(request({"type": "play", "at": 0, "emittedAt": STAMP}), SESSION, ORG, NOW)
-    mistaken = to_events(request({"type": "pause", "at": 4, "emittedAt": STAMP}), SESSION, ORG,
-                         NOW)
+    first = convert(request({"type": "play", "at": 0, "emittedAt": STAMP}), SESSION, ORG, NOW)
+    mistaken = convert(request({"type": "pause", "at": 4, "emittedAt": STAMP}), SESSION, ORG,
+                       NOW)
     assert first[0].sequence_number == mistaken[0].sequence_number == 1
     assert first[0].event_id != mistaken[0].event_id
 
 
 def test_completed_request_lets_the_session_close_once_nothing_is_missing() -> None:
     body = reference("apivideo")
-    last = to_events(PlayerSessionEvents.model_validate(
+    last = convert(PlayerSessionEvents.model_validate(
         dict(body, events=body["events"][20:], offset=20, completed=True)), SESSION, ORG, NOW)
     earlier = reference_events()[:20]
     state = SessionState()
@@ -137,7 +145,7 @@ def test_events_older_than_a_day_are_rejected_with_the_reason() -> None:
     body = request({"type": "play", "at": 0, "emittedAt": STAMP},
                    {"type": "pause", "at": 3, "emittedAt": "2027-01-14T07:00:00Z"})
     with pytest.raises(EventRejected, match="25.0 h old") as err:
-        to_events(body, SESSION, ORG, NOW, POLICY)
+        convert(body, SESSION, ORG, NOW, POLICY)
     assert (err.value.path, err.value.reason) == ("events[1].emittedAt", "too_old")
 
 
@@ -170,7 +178,7 @@ def test_invalid_requests_name_the_field_path(change: Any, path: str) -> None:
 
 def test_retime_brings_the_two_day_reference_within_a_day_with_the_same_intervals() -> None:
     body = retime(copy.deepcopy(reference("apivideo")), NOW)
-    events = to_events(PlayerSessionEvents.model_validate(body), SESSION, ORG, NOW, POLICY)
+    events = convert(PlayerSessionEvents.model_validate(body), SESSION, ORG, NOW, POLICY)
     assert max(e.timestamp for e in events) == NOW
     assert NOW - min(e.timestamp for e in events) < 6 * 3600
     assert summarize(events, Rules()).intervals == summarize(reference_events(), Rules()).intervals

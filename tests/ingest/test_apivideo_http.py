@@ -14,7 +14,8 @@ from test_gateway_foundations import serve
 from video_topic import events_with_keys
 
 from config.settings import Settings
-from ingest.examples import reference, retimed
+from devkit.sample_retime import retimed
+from ingest.examples import reference
 from processors.session import Rules, summarize
 from processors.topics import ensure_topics
 from schemas.event import EventKind

@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from fake_gateway import AppClient, KeepingPublisher, client
 from samples import omny_request
 
-from ingest.examples import retimed
+from devkit.sample_retime import retimed
 from ingest.publisher import KafkaPublisher
 from schemas.bounds import Bounds
 from schemas.producer import PublishFailed

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ingest.dialects.mparticle import MEANINGS, MParticleEvent, retime, to_events
+from devkit.sample_retime import mparticle as retime
+from ingest.dialects.context import ANY_AGE, DialectContext
+from ingest.dialects.mparticle import MEANINGS, MParticleEvent, to_events
 from ingest.examples import reference
 from ingest.policy import EventRejected, TimestampPolicy
 from processors.intervals import Interval, listened_intervals, ordered
@@ -39,7 +41,8 @@ def media(name: str, at_ms: int = 1573828863888, event_id: str | None = "e-1",
 
 def convert(body: dict[str, Any], received_at: float = REFERENCE_TIME + 1,
             policy: TimestampPolicy | None = POLICY) -> list[PlaybackEvent]:
-    return to_events(MParticleEvent.model_validate(body), ORG, received_at, policy)
+    return to_events(MParticleEvent.model_validate(body),
+                     DialectContext(ORG, received_at, policy or ANY_AGE))
 
 
 def one(body: dict[str, Any], **options: Any) -> PlaybackEvent:

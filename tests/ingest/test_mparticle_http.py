@@ -16,7 +16,7 @@ from test_gateway_foundations import serve
 from topic_reader import read_keys
 
 from config.settings import Settings
-from ingest.examples import retimed
+from devkit.sample_retime import retimed
 from processors.topics import ensure_topics
 
 pytestmark = pytest.mark.integration  # gateways on the session's broker

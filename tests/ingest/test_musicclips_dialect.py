@@ -11,8 +11,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ingest.dialects.musicclips import MODELS, Endpoint, PlayAnswer, app_id, to_event
-from ingest.examples import reference, retimed
+from devkit.sample_retime import retimed
+from ingest.dialects.context import DialectContext
+from ingest.dialects.musicclips import (
+    MODELS,
+    ClipsRequest,
+    Endpoint,
+    PlayAnswer,
+    app_id,
+    to_events,
+)
+from ingest.examples import reference
 from ingest.policy import EventRejected, TimestampPolicy
 from ingest.rights import UNCHECKED, CatalogueError, FailureCode, identifier, load, parse
 from schemas.event import EventKind
@@ -35,7 +44,9 @@ def example(endpoint: Endpoint) -> dict[str, Any]:
 def event_of(endpoint: Endpoint, body: dict[str, Any] | None = None, received_at: float = NOW,
              **options: Any) -> Any:
     model = MODELS[endpoint].model_validate(example(endpoint) if body is None else body)
-    return to_event(endpoint, model, ORG, received_at, POLICY, **options)
+    [event] = to_events(ClipsRequest(endpoint, model, **options),
+                        DialectContext(ORG, received_at, POLICY))
+    return event
 
 
 @pytest.mark.parametrize("endpoint, action, clip, attributes", [
@@ -247,4 +258,5 @@ def test_retimed_examples_keep_their_order_and_pass_the_age_check() -> None:
     assert [stamps[p] for p in order] == sorted(stamps[p] for p in order)
     for path, request in body.items():
         endpoint = Endpoint(path.strip("/"))
-        to_event(endpoint, MODELS[endpoint].model_validate(request), ORG, now, POLICY)
+        to_events(ClipsRequest(endpoint, MODELS[endpoint].model_validate(request)),
+                  DialectContext(ORG, now, POLICY))

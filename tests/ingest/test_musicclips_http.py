@@ -18,8 +18,8 @@ from test_gateway_foundations import serve
 from topic_reader import read_keys
 
 from config.settings import Settings
+from devkit.sample_retime import retimed
 from ingest.app import create_app
-from ingest.examples import retimed
 from ingest.rights import CatalogueError
 from processors.topics import ensure_topics
 

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 from samples import CLIP, ORGANIZATION, SESSION, omny_request
 
+from ingest.dialects.context import DialectContext
 from ingest.dialects.omny import OmnyRequest, OrganizationMismatch, to_events
 from schemas.event import EventKind
 
@@ -15,7 +16,8 @@ ORG = uuid.UUID(ORGANIZATION)
 
 
 def test_reference_request_maps_onto_canonical_events() -> None:
-    events = to_events(OmnyRequest.model_validate(omny_request()), ORG, received_at=1540271000.0)
+    events = to_events(OmnyRequest.model_validate(omny_request()),
+                       DialectContext(str(ORG), 1540271000.0))
     assert [(e.kind, e.position_seconds, e.sequence_number, e.timestamp) for e in events] == [
         (EventKind.START, 0, 1, 1540270724), (EventKind.STOP, 4.554, 2, 1540270728),
         (EventKind.START, 308.053, 3, 1540270728), (EventKind.STOP, 542.643, 4, 1540270962)]
@@ -28,15 +30,15 @@ def test_reference_request_maps_onto_canonical_events() -> None:
 
 def test_retried_request_gets_the_same_event_ids() -> None:
     request = OmnyRequest.model_validate(omny_request())
-    assert [e.event_id for e in to_events(request, ORG, 1540271000.0)] == [
-        e.event_id for e in to_events(request, ORG, 1540271099.0)]
+    assert [e.event_id for e in to_events(request, DialectContext(str(ORG), 1540271000.0))] == [
+        e.event_id for e in to_events(request, DialectContext(str(ORG), 1540271099.0))]
 
 
 def test_event_of_another_organization_is_rejected_with_its_path() -> None:
     body = omny_request()
     body["Events"][2]["OrganizationId"] = str(uuid.uuid4())
     with pytest.raises(OrganizationMismatch, match=r"Events\[2\]\.OrganizationId"):
-        to_events(OmnyRequest.model_validate(body), ORG, 0.0)
+        to_events(OmnyRequest.model_validate(body), DialectContext(str(ORG), 0.0))
 
 
 @pytest.mark.parametrize("change, field", [
@@ -58,6 +60,7 @@ def test_invalid_requests_name_the_bad_field(change, field: str) -> None:  # typ
 
 
 def test_timestamps_from_the_future_are_replaced_and_flagged() -> None:
-    events = to_events(OmnyRequest.model_validate(omny_request()), ORG, received_at=1_000_000.0)
+    events = to_events(OmnyRequest.model_validate(omny_request()),
+                       DialectContext(str(ORG), 1_000_000.0))
     assert {e.timestamp for e in events} == {1_000_000.0}
     assert events[0].attributes["timestamp_adjusted"] == "future:1540270724"

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from devkit.sample_retime import shortvideo as retime
 from ingest.batch import validate_items
+from ingest.dialects.context import ANY_AGE, DialectContext
 from ingest.dialects.shortvideo import (
     MAX_BATCH,
     ShortVideoBatch,
     ShortVideoEvent,
     derived_id,
-    retime,
     to_events,
 )
 from ingest.examples import reference
@@ -25,6 +26,13 @@ from processors.session import Rules, summarize
 from schemas.event import Action, EventKind, PlaybackEvent
 
 ORG = "org-7d41"
+
+
+def convert(event: ShortVideoEvent, organization: str, received_at: float,
+            policy: TimestampPolicy = ANY_AGE, path: str = "") -> list[PlaybackEvent]:
+    return to_events(event, DialectContext(organization, received_at, policy, path))
+
+
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 STAMP = "2027-01-15T07:59:30.250Z"  # 29.75 s before NOW
 POLICY = TimestampPolicy()
@@ -54,7 +62,7 @@ def raw(kind: str, **changes: Any) -> dict[str, Any]:
 
 
 def mapped(kind: str, **changes: Any) -> list[PlaybackEvent]:
-    return to_events(ShortVideoEvent.model_validate(raw(kind, **changes)), ORG, NOW, POLICY)
+    return convert(ShortVideoEvent.model_validate(raw(kind, **changes)), ORG, NOW, POLICY)
 
 
 # eventType -> kind, action, position, value_ms, clip length, dialect details kept
@@ -124,7 +132,7 @@ def test_swipe_stops_the_session_of_the_video_left() -> None:
 def test_reference_batch_gives_one_session_per_video_watched() -> None:
     sessions: dict[str, list[PlaybackEvent]] = defaultdict(list)
     for item in reference("shortvideo")["events"]:
-        for event in to_events(ShortVideoEvent.model_validate(item), ORG, NOW):
+        for event in convert(ShortVideoEvent.model_validate(item), ORG, NOW):
             sessions[event.session_key].append(event)
     results = {key.split("/")[-1]: summarize(events, Rules()) for key, events in sessions.items()}
     assert {clip: (r.intervals, r.kept) for clip, r in results.items()} == {
@@ -143,7 +151,7 @@ def test_retry_gives_the_same_ids_however_the_json_is_written() -> None:
     first = mapped("rebuffer")
     retried = raw("rebuffer", timestamp=STAMP.replace("Z", "+00:00"))
     retried = dict(reversed(list(retried.items())))  # another key order
-    again = to_events(ShortVideoEvent.model_validate(retried), ORG, NOW + 5, POLICY)
+    again = convert(ShortVideoEvent.model_validate(retried), ORG, NOW + 5, POLICY)
     assert [e.event_id for e in first] == [e.event_id for e in again]
     assert first[0].event_id.startswith("shortvideo:")
 
@@ -151,7 +159,7 @@ def test_retry_gives_the_same_ids_however_the_json_is_written() -> None:
 def test_different_events_get_different_ids() -> None:
     ids = {mapped("like")[0].event_id, mapped("like", timestamp="2027-01-15T07:59:31Z")[0].event_id,
            mapped("like", contentId="vid-2")[0].event_id, mapped("save")[0].event_id,
-           to_events(ShortVideoEvent.model_validate(raw("like")), "org-other", NOW)[0].event_id}
+           convert(ShortVideoEvent.model_validate(raw("like")), "org-other", NOW)[0].event_id}
     assert len(ids) == 5
 
 
@@ -165,8 +173,8 @@ def test_missing_timestamp_is_the_servers_and_flagged_and_retries_still_dedupe()
     body = raw("like")
     del body["timestamp"]
     event = ShortVideoEvent.model_validate(body)
-    [first] = to_events(event, ORG, NOW, POLICY)
-    [retried] = to_events(event, ORG, NOW + 3, POLICY)
+    [first] = convert(event, ORG, NOW, POLICY)
+    [retried] = convert(event, ORG, NOW + 3, POLICY)
     assert (first.timestamp, first.sequence_number) == (NOW, round(NOW * 1000))
     assert first.attributes["timestamp_adjusted"] == "missing"
     assert first.event_id == retried.event_id
@@ -181,7 +189,7 @@ def test_future_timestamp_is_replaced_by_server_time_and_flagged() -> None:
 def test_events_older_than_a_day_are_rejected_with_the_reason() -> None:
     event = ShortVideoEvent.model_validate(raw("like", timestamp="2027-01-14T07:00:00Z"))
     with pytest.raises(EventRejected, match=r"events\[4\]\.timestamp: event is 25\.0 h old") as err:
-        to_events(event, ORG, NOW, POLICY, "events[4]")
+        convert(event, ORG, NOW, POLICY, "events[4]")
     assert (err.value.path, err.value.reason) == ("events[4].timestamp", "too_old")
 
 

@@ -14,7 +14,7 @@ from test_gateway_foundations import serve
 from video_topic import events_with_keys
 
 from config.settings import Settings
-from ingest.examples import retimed
+from devkit.sample_retime import retimed
 from processors.topics import ensure_topics
 from schemas.event import Action, EventKind
 

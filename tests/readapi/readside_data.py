@@ -15,7 +15,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from ingest.examples import retimed
+from devkit.sample_retime import retimed
 from processors.session import Rules, SessionResult, summarize
 from schemas.event import Action, EventKind, PlaybackEvent
 from sinks.writer import ClickHouseSink

@@ -26,9 +26,11 @@ from readside_serving import RecordingClient, chromium, drawn, serve  # noqa: F4
 from selenium import webdriver
 
 from config.settings import Settings
+from devkit.sample_retime import retimed
 from ingest.dialects import musicclips, shortvideo
-from ingest.dialects.apivideo import PlayerSessionEvents, to_events
-from ingest.examples import reference, retimed
+from ingest.dialects.apivideo import PlayerSession, PlayerSessionEvents, to_events
+from ingest.dialects.context import DialectContext
+from ingest.examples import reference
 from readapi.apivideo import LISTED_SQL, to_item
 from readapi.app import create_app
 from sinks.client import connect
@@ -94,7 +96,8 @@ def sessions(warehouse: tuple[Client, str]) -> dict[str, Any]:
     reference_request = reference("apivideo")
     parts = [reference_request, {**reference_request, "offset": 25, "events": EXTRA}]
     apivideo = [e for part in parts for e in to_events(
-        PlayerSessionEvents.model_validate(part), APIVIDEO_SESSION, ORG_A, time.time())]
+        PlayerSession(APIVIDEO_SESSION, PlayerSessionEvents.model_validate(part)),
+        DialectContext(ORG_A, time.time()))]
     start = time.time() - 3 * 86400
     web = listening(ORG_A, "clip-a", [(0, 4.554), (308.053, 542.643)], start, "Web",
                     clip_length=600)
@@ -107,11 +110,12 @@ def sessions(warehouse: tuple[Client, str]) -> dict[str, Any]:
     now = time.time()
     short_video = [e for event in retimed("shortvideo", now)["events"] for e in
                    shortvideo.to_events(shortvideo.ShortVideoEvent.model_validate(event),
-                                        ORG_A, now)]
-    music = [musicclips.to_event(endpoint, musicclips.MODELS[endpoint].model_validate(body),
-                                 ORG_A, now)
-             for path, body in retimed("musicclips", now).items()
-             for endpoint in [musicclips.Endpoint(path.strip("/"))]]
+                                        DialectContext(ORG_A, now))]
+    music = [e for path, body in retimed("musicclips", now).items()
+             for endpoint in [musicclips.Endpoint(path.strip("/"))]
+             for e in musicclips.to_events(musicclips.ClipsRequest(
+                 endpoint, musicclips.MODELS[endpoint].model_validate(body)),
+                 DialectContext(ORG_A, now))]
     apps: dict[str, list[Any]] = {}
     for event in [*short_video, *music]:
         apps.setdefault(event.session_id, []).append(event)

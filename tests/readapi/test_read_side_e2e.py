@@ -30,7 +30,8 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 
 from config.settings import Settings, to_env
-from ingest.examples import reference, retimed
+from devkit.sample_retime import retimed
+from ingest.examples import reference
 from sinks.client import connect
 
 pytestmark = pytest.mark.integration  # a platform started by `playhead up`, and Chromium
