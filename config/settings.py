@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     events_topic: str = Field("playhead.events", description="Topic of canonical events.")
     dead_letter_topic: str = Field("playhead.events.dlq", description=(
         "Where unprocessable messages go, with the reason in their headers."))
+    control_topic: str = Field("playhead.control", description=(
+        "Compacted topic of the runtime control state: hashed keys, disabled organizations, "
+        "rights catalogues (docs/operations/control.md)."))
     topic_partitions: int = Field(4, ge=1, description=(
         "Partitions of the events topic: the most workers that can share the load."))
 

@@ -14,7 +14,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from config.settings import Settings
 
-WEEK_MS = 7 * 24 * 3600 * 1000
+DAY_MS = 24 * 3600 * 1000
+WEEK_MS = 7 * DAY_MS
 
 
 class TopicMismatch(RuntimeError):
@@ -34,6 +35,10 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   {"retention.ms": str(WEEK_MS)}),
         # Dead letters are kept four weeks so someone can look at them.
         TopicSpec(settings.dead_letter_topic, 1, {"retention.ms": str(4 * WEEK_MS)}),
+        # One partition keeps every control change in order; compaction keeps
+        # the newest record of each key for ever, and drops tombstones after a day.
+        TopicSpec(settings.control_topic, 1, {"cleanup.policy": "compact",
+                                              "delete.retention.ms": str(DAY_MS)}),
     ]
 
 
