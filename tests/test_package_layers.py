@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = sorted(p.parent.name for p in ROOT.glob("*/__init__.py"))
 
 
-PRODUCTION = ("config", "schemas", "ingest", "processors", "sinks", "readapi", "playhead")
+PRODUCTION = ("config", "schemas", "control", "ingest", "processors", "sinks", "readapi",
+              "playhead")
 
 
 def imports_of(package: str, top_level_only: bool = False) -> set[str]:
