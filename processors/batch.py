@@ -77,17 +77,31 @@ class SessionBatch:
     def apply(self, event: PlaybackEvent, index: OpenSessions, token: Token) -> Added:
         """Add ``event`` to its session; ``InvalidMessage`` when it cannot be.
 
-        ``late`` for a session past its lateness window; ``session_limit`` and
+        ``late`` for a session past its lateness window whose tombstone keeps no
+        event ids (handling.admit); ``session_limit`` and
         ``clip_mismatch`` as ``handling.check_fits`` says. A refused event
         leaves its session as it was.
         """
         key = event.session_key
-        state = admit(self._get(key, token), event, self.now, self.rules)
-        if event.event_id not in state.events:
+        stored = self._get(key, token)
+        state = admit(stored, event, self.now, self.rules)
+        if state is not stored:
+            # A new session or a session's next part: its stored bytes are the
+            # parts section at most, not the closed events it replaces.
+            self._sizes[key] = (len(state_codec.encode(state)), True)
+        if not state.holds(event):
             self._sizes[key] = check_fits(state, *self._sizes[key], event, self.rules)
+        elif not state.events:
+            # A duplicate of an event an earlier part counted, and no part open
+            # to hold it: it is counted (as a duplicate) and the stored value
+            # stays; a part is never stored without events.
+            self.counters.count_added(Added.DUPLICATE, False)
+            self._dirty[key] = token
+            return Added.DUPLICATE
         self._states[key] = state
         added = state.add(event, self.now)
-        self.counters.count_added(added, added is Added.NEW and state.version == 1)
+        opened = added is Added.NEW and state.version == 1
+        self.counters.count_added(added, opened, state.continuation > 0)
         # Duplicates are stored again too: after a crash the local RocksDB can
         # hold a change whose changelog message was never sent, and the replay
         # that brings the duplicate is the chance to send it.

@@ -18,7 +18,6 @@ from processors.session import (
     SessionResult,
     SessionState,
     Tombstone,
-    summarize,
 )
 from schemas import DecodeError, EventCodec
 from schemas.bounds import Bounds
@@ -101,6 +100,7 @@ class Step:
     emit: SessionResult | None  # what to write: a close, or a closed session again
     opened: bool = False  # the first event of a session
     closed: bool = False  # ``emit`` is a close now, not a rewrite of an earlier one
+    continued: bool = False  # ``opened`` began a late part of a session, not a session
 
 
 def apply_event(state: SessionState, event: PlaybackEvent, now: float, rules: Rules) -> Step:
@@ -113,7 +113,8 @@ def apply_event(state: SessionState, event: PlaybackEvent, now: float, rules: Ru
     """
     added = state.add(event, now)
     emit, closed = settle(state, now, rules)
-    return Step(added, emit, added is Added.NEW and state.version == 1, closed)
+    return Step(added, emit, added is Added.NEW and state.version == 1, closed,
+                state.continuation > 0)
 
 
 def settle(state: SessionState, now: float, rules: Rules) -> tuple[SessionResult | None, bool]:
@@ -122,7 +123,7 @@ def settle(state: SessionState, now: float, rules: Rules) -> tuple[SessionResult
         # Only duplicates arrived. A duplicate of a closed session is a client
         # retry or a replay after a crash: the rows may never have reached
         # ClickHouse, so write the same version again (the sink collapses them).
-        return summarize(state.events.values(), rules), False
+        return state.summary(rules), False
     if state.should_close(now, rules):
         return state.close(rules, now), True
     return None, False
@@ -154,7 +155,7 @@ def check_fits(state: SessionState, size: int, exact: bool, event: PlaybackEvent
     if bound <= rules.max_session_bytes:
         return bound, False
     if not exact:
-        size = len(state_codec.encode(state)) if state.events else 0
+        size = len(state_codec.encode(state))
     grown = size + state_codec.growth(state, event)
     if grown > rules.max_session_bytes:
         raise InvalidMessage("session_limit", f"session {event.session_key} would take {grown} "
@@ -168,15 +169,21 @@ def admit(stored: Stored, event: PlaybackEvent, now: float, rules: Rules) -> Ses
 
     Lateness is processing time since the session closed, never the event's
     own timestamp: legitimate sessions are flushed years late by some players.
+    A session past its lateness window is a tombstone whether or not the sweep
+    made it one yet, so the outcome never depends on sweep timing; an event for
+    it starts the session's next part (a continuation), which counts it unless
+    an earlier part already did. Only a tombstone from before tombstones kept
+    event ids refuses it as ``late``: it could not tell a duplicate.
     """
+    if isinstance(stored, SessionState) and stored.is_past_lateness(now, rules):
+        stored = stored.tombstone()
     if isinstance(stored, Tombstone) and not stored.is_expired(now, rules):
-        raise InvalidMessage("late", f"session {event.session_key} closed at "
-                                     f"{stored.closed_at:.0f} (version {stored.version}); "
-                                     "its lateness window is over")
-    if isinstance(stored, SessionState):
-        if stored.is_past_lateness(now, rules):
+        if stored.seen is None:
             raise InvalidMessage("late", f"session {event.session_key} closed at "
-                                         f"{stored.closed_at:.0f}; its lateness window is over")
+                                         f"{stored.closed_at:.0f} (version {stored.version}) "
+                                         "and its tombstone keeps no event ids")
+        return stored.continued()
+    if isinstance(stored, SessionState):
         return stored
     return SessionState()
 
@@ -206,12 +213,13 @@ class WorkerCounters:
     dead_letters: Counter[str] = field(default_factory=Counter)
 
     def count_step(self, step: Step) -> None:
-        self.count_added(step.added, step.opened)
+        self.count_added(step.added, step.opened, step.continued)
 
-    def count_added(self, added: Added, opened: bool) -> None:
+    def count_added(self, added: Added, opened: bool, continued: bool = False) -> None:
+        """``opened``: the event began a session; ``continued``: it began a late part."""
         self.events[added.value] += 1
         if opened:
-            self.sessions["opened"] += 1
+            self.sessions["continued" if continued else "opened"] += 1
         if added is Added.REOPENED:
             self.sessions["reopened"] += 1
 

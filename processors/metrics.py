@@ -36,7 +36,9 @@ SESSION_OUTCOMES = {
     "closed": "Sessions closed (complete or idle), short ones included; re-closes count again.",
     "dropped_short": "Closed sessions under the minimum duration, kept out of histograms.",
     "reopened": "Closed sessions re-opened by an event within the lateness window.",
-    "late": "Events for sessions past their lateness window (dead-lettered as late).",
+    "continued": "Late parts begun: a new event for a session past its lateness window.",
+    "late": "Events for sessions past their lateness window whose tombstone keeps no event "
+            "ids (dead-lettered as late).",
 }
 SET_ASIDE_HELP = ("Sessions the warehouse refused for their content while it answered "
                   "otherwise; their events are dead-lettered as sink_refused.")

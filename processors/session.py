@@ -10,6 +10,7 @@ lets the sink keep the newest figures of a session and ignore replays.
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,6 +30,24 @@ from processors.intervals import Interval, listened_intervals, ordered
 from schemas.event import EventKind, PlaybackEvent
 
 DAY = 86400.0
+# Separates a session id from its continuation number in the rows a late part
+# is written under: ``<session id>~<n>`` (docs/semantics.md, "Late events").
+CONTINUATION_MARK = "~"
+
+
+def part_id(session_id: str, continuation: int) -> str:
+    """The session id a part of a session is written under; the first part keeps the id."""
+    return session_id if continuation == 0 else f"{session_id}{CONTINUATION_MARK}{continuation}"
+
+
+def event_hash(event_id: str) -> int:
+    """A 64-bit digest of an event id: what a tombstone keeps to recognise it.
+
+    Stable across processes (unlike ``hash``), so a replay on another worker
+    recognises the same ids; two ids of one session share a digest with odds
+    of about n^2 / 2^65 for n ids.
+    """
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +111,12 @@ class SessionState:
     closed: bool = False
     last_activity: float = 0.0  # processing time of the newest event, seconds
     closed_at: float = 0.0  # processing time of the latest close
+    # A late part of a session whose earlier parts are tombstoned: its number
+    # (0 for the first part), the digests of the events the earlier parts
+    # counted, and the clip their rows name (its listening must name it too).
+    continuation: int = 0
+    earlier: frozenset[int] = frozenset()
+    earlier_clip: str | None = None
     # Kept up to date as events arrive, so that asking whether the session is
     # complete costs the same for its 5th event as for its 5,000th.
     _sequences: set[int] = field(default_factory=set, init=False, repr=False, compare=False)
@@ -99,6 +124,7 @@ class SessionState:
     _listening_clip: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._listening_clip = self.earlier_clip
         for event in self.events.values():
             self._track(event)
 
@@ -113,8 +139,13 @@ class SessionState:
         self.events[event.event_id] = event
         self._track(event)
 
+    def holds(self, event: PlaybackEvent) -> bool:
+        """This part, or an earlier part of the session, already counted ``event``."""
+        return event.event_id in self.events or (
+            bool(self.earlier) and event_hash(event.event_id) in self.earlier)
+
     def add(self, event: PlaybackEvent, now: float) -> Added:
-        if event.event_id in self.events:
+        if self.holds(event):
             return Added.DUPLICATE
         self.restore(event)
         self.last_activity = now
@@ -153,18 +184,42 @@ class SessionState:
     def close(self, rules: Rules, now: float) -> SessionResult:
         self.closed = True
         self.closed_at = now
-        return summarize(self.events.values(), rules)
+        return self.summary(rules)
+
+    def summary(self, rules: Rules) -> SessionResult:
+        return summarize(self.events.values(), rules, self.continuation, self.earlier_clip)
 
     def tombstone(self) -> Tombstone:
-        return Tombstone(self.closed_at, self.version)
+        seen = self.earlier | {event_hash(event_id) for event_id in self.events}
+        # The clip the part's rows name: later parts are plays of it too.
+        clip = self.listening_clip
+        if clip is None and self.events:
+            clip = session_clip(ordered(self.events.values()))
+        return Tombstone(self.closed_at, self.version, self.continuation, frozenset(seen), clip)
 
 
 @dataclass(frozen=True, slots=True)
 class Tombstone:
-    """What is left of a session after its lateness window: enough to refuse late events."""
+    """What is left of a session after its lateness window.
+
+    Enough to count a late event in a continuation without counting twice
+    what the session already counted: the digests of every event id its parts
+    held, the number of its latest part, and the clip its rows name.
+    ``seen`` is None for a tombstone stored before tombstones kept ids: it
+    cannot tell a duplicate from a new event, so late events for it are
+    still refused as ``late`` (visible, never counted twice).
+    """
 
     closed_at: float
     version: int
+    continuation: int = 0
+    seen: frozenset[int] | None = None
+    clip: str | None = None
+
+    def continued(self) -> SessionState:
+        """The next part of the session, empty, ready for a late event."""
+        return SessionState(continuation=self.continuation + 1, earlier=self.seen or frozenset(),
+                            earlier_clip=self.clip)
 
     def is_expired(self, now: float, rules: Rules) -> bool:
         return now - self.closed_at >= rules.lateness_seconds + rules.tombstone_seconds
@@ -186,8 +241,15 @@ def session_clip(timeline: list[PlaybackEvent]) -> str:
     return timeline[0].clip_id
 
 
-def summarize(events: Iterable[PlaybackEvent], rules: Rules) -> SessionResult:
-    """Every figure of one session from its events (duplicates and order don't matter)."""
+def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int = 0,
+              clip: str | None = None) -> SessionResult:
+    """Every figure of one session from its events (duplicates and order don't matter).
+
+    ``continuation``: the number of the late part these events are, which
+    names the rows they are written under (``part_id``). ``clip``: the clip
+    the earlier parts' listening named; a late part holding only rights plays
+    or engagement is still a part of that play.
+    """
     timeline = ordered(events)
     if not timeline:
         raise ValueError("a session needs at least one event")
@@ -201,8 +263,8 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules) -> SessionResult:
     length = clip_length(timeline)
     return SessionResult(
         organization_id=first.organization_id,
-        clip_id=session_clip(timeline),
-        session_id=first.session_id,
+        clip_id=clip if clip is not None else session_clip(timeline),
+        session_id=part_id(first.session_id, continuation),
         source=first.source,
         day=started_at.date(),
         started_at=started_at,

@@ -7,6 +7,14 @@ the fields that differ from the event before it left out, derived event ids
 written as 0, and trailing defaults dropped. Lossless: ``decode(encode(s)) == s``.
 The Omny reference session takes 363 bytes (its three UUIDs are 108 of them)
 instead of 1.4 kB as JSON records.
+
+Versions: a kind byte with the ``PARTS`` flag set has a section after the
+header, before the events: the continuation number, the clip the earlier
+parts' listening named, and the 64-bit digests of the event ids they (or, in
+a tombstone, every part) counted. Without the flag the value is as first
+written (no section): a first part with nothing earlier, or a tombstone that
+keeps no event ids. Both forms decode; a first part is still written without
+the section, so its bytes are unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +28,11 @@ from processors.session import SessionState, Tombstone
 from schemas.event import EventKind, PlaybackEvent, derived_event_id
 
 OPEN, CLOSED, TOMBSTONE = 1, 2, 3
+PARTS = 0x10  # kind flag: the parts section follows the header
 _HEADER = struct.Struct("<BddI")  # kind, last_activity, closed_at, version
+# continuation, clip length + 1 (0: no clip), number of digests
+_PARTS = struct.Struct("<IHI")
+_DIGEST = struct.Struct("<Q")
 _KINDS = list(EventKind)
 _KIND_INDEX = {kind: i for i, kind in enumerate(_KINDS)}
 # Per-event array; the last five are optional and dropped when at their default.
@@ -36,14 +48,28 @@ class Header:
 
 
 def peek(data: bytes) -> Header:
-    return Header(*_HEADER.unpack_from(data))
+    kind, last_activity, closed_at, version = _HEADER.unpack_from(data)
+    return Header(kind & ~PARTS, last_activity, closed_at, version)
+
+
+def _parts(continuation: int, clip: str | None, digests: frozenset[int]) -> bytes:
+    clip_bytes = b"" if clip is None else clip.encode()
+    # Sorted so that one state always has one encoding, whatever the set's history.
+    return (_PARTS.pack(continuation, 0 if clip is None else len(clip_bytes) + 1, len(digests))
+            + clip_bytes + b"".join(_DIGEST.pack(d) for d in sorted(digests)))
 
 
 def encode(state: SessionState | Tombstone) -> bytes:
     if isinstance(state, Tombstone):
-        return _HEADER.pack(TOMBSTONE, 0.0, state.closed_at, state.version)
-    head = _HEADER.pack(CLOSED if state.closed else OPEN, state.last_activity,
-                        state.closed_at, state.version)
+        if state.seen is None:
+            return _HEADER.pack(TOMBSTONE, 0.0, state.closed_at, state.version)
+        return (_HEADER.pack(TOMBSTONE | PARTS, 0.0, state.closed_at, state.version)
+                + _parts(state.continuation, state.clip, state.seen))
+    kind = CLOSED if state.closed else OPEN
+    head = _HEADER.pack(kind, state.last_activity, state.closed_at, state.version)
+    if state.continuation or state.earlier or state.earlier_clip is not None:
+        head = (_HEADER.pack(kind | PARTS, state.last_activity, state.closed_at, state.version)
+                + _parts(state.continuation, state.earlier_clip, state.earlier))
     events = list(state.events.values())
     if not events:
         return head
@@ -123,13 +149,27 @@ def _text_bound(text: str) -> int:
 
 def decode(data: bytes) -> SessionState | Tombstone:
     header = peek(data)
+    offset = _HEADER.size
+    continuation, clip, digests = 0, None, frozenset[int]()
+    with_parts = bool(data[0] & PARTS)
+    if with_parts:
+        continuation, clip_size, count = _PARTS.unpack_from(data, offset)
+        offset += _PARTS.size
+        if clip_size:
+            clip = data[offset:offset + clip_size - 1].decode()
+            offset += clip_size - 1
+        digests = frozenset(d for (d,) in _DIGEST.iter_unpack(
+            data[offset:offset + count * _DIGEST.size]))
+        offset += count * _DIGEST.size
     if header.kind == TOMBSTONE:
-        return Tombstone(header.closed_at, header.version)
+        return Tombstone(header.closed_at, header.version, continuation,
+                         digests if with_parts else None, clip)
     state = SessionState(closed=header.kind == CLOSED, last_activity=header.last_activity,
-                         closed_at=header.closed_at)
-    if len(data) == _HEADER.size:
+                         closed_at=header.closed_at, continuation=continuation,
+                         earlier=digests, earlier_clip=clip)
+    if len(data) == offset:
         return state
-    org, session, rows = json.loads(data[_HEADER.size:])
+    org, session, rows = json.loads(data[offset:])
     clip = source = dialect = ""
     for row in rows:
         row = row + list(_DEFAULTS[len(row) - 10:])

@@ -14,7 +14,7 @@ import random
 import signal
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,12 +120,15 @@ class Expected:
     versions: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, sessions: list[list[PlaybackEvent]], rules: Rules) -> Expected:
+    def of(cls, sessions: list[list[PlaybackEvent]], rules: Rules,
+           parts: Sequence[tuple[list[PlaybackEvent], int, str]] = ()) -> Expected:
+        """``parts``: late parts of sessions, as (events, continuation number, clip)."""
         out = cls()
         buckets: Counter[tuple[Any, ...]] = Counter()
         rights: Counter[tuple[Any, ...]] = Counter()
-        for events in sessions:
-            r = summarize(events, rules)
+        results = [summarize(events, rules) for events in sessions]
+        results += [summarize(events, rules, n, clip) for events, n, clip in parts]
+        for r in results:
             out.versions[r.session_id] = r.version
             out.sessions.append((r.organization_id, r.clip_id, r.session_id, r.source,
                                  _millis(r.started_at), r.duration_seconds, int(r.kept)))
