@@ -116,10 +116,14 @@ class Settings(BaseSettings):
         "Longest a worker waits to fill a batch: bounds close-to-queryable latency."))
     lateness_seconds: float = Field(86400.0, ge=0, description=(
         "Processing time after a session closed during which a further event re-opens and "
-        "corrects it; later events are dead-lettered as late."))
+        "corrects it; a later event is counted in a continuation of the session "
+        "(docs/semantics.md, late events)."))
     tombstone_seconds: float = Field(604800.0, ge=0, description=(
-        "How long after its lateness window a closed session's tombstone (close time and "
-        "version) is kept to recognise late events; then the key is forgotten."))
+        "How long after its lateness window a closed session's tombstone (close time, "
+        "digests of its event ids, continuation number) is kept, so late events continue the "
+        "session without counting an event twice; then the key is forgotten. With the "
+        "lateness window it must cover PLAYHEAD_MAX_EVENT_AGE_SECONDS plus "
+        "PLAYHEAD_MAX_FUTURE_SECONDS."))
     sweep_batch: int = Field(2000, ge=1, description=(
         "Stored sessions a worker examines per partition per tick to turn closed ones into "
         "tombstones and forget old tombstones."))
@@ -163,6 +167,28 @@ class Settings(BaseSettings):
                 f"max_clip_seconds / bucket_seconds is {buckets:.0f} buckets; at most "
                 f"{MAX_TIMELINE_BUCKETS:,} (raise PLAYHEAD_BUCKET_SECONDS or lower "
                 "PLAYHEAD_MAX_CLIP_SECONDS)")
+        return self
+
+    @model_validator(mode="after")
+    def _late_events_continue_their_session(self) -> Settings:
+        # The gateway acknowledges an event up to max_event_age after its (client) time,
+        # give or take max_future of clock skew. An event played before its session
+        # closed therefore reaches a worker at most that long after the close; while
+        # the session's tombstone is kept it is counted in a continuation that knows
+        # what the session counted. A tombstone forgotten sooner would let such an
+        # event start the session afresh under its first id and replace its rows.
+        # 0 (any age) is the operator's choice to accept what no window can cover.
+        if self.max_event_age_seconds == 0:
+            return self
+        kept = self.lateness_seconds + self.tombstone_seconds
+        accepted = self.max_event_age_seconds + self.max_future_seconds
+        if kept < accepted:
+            raise ValueError(
+                f"PLAYHEAD_LATENESS_SECONDS + PLAYHEAD_TOMBSTONE_SECONDS ({kept:g} s) is "
+                f"shorter than PLAYHEAD_MAX_EVENT_AGE_SECONDS + PLAYHEAD_MAX_FUTURE_SECONDS "
+                f"({accepted:g} s): an event the gateway acknowledges could reach a worker "
+                "after its session's tombstone is forgotten; raise PLAYHEAD_TOMBSTONE_SECONDS "
+                "or lower PLAYHEAD_MAX_EVENT_AGE_SECONDS")
         return self
 
     @property

@@ -46,3 +46,18 @@ def test_a_timeline_too_long_for_the_views_is_refused_naming_both_settings() -> 
     with pytest.raises(SettingsError, match="PLAYHEAD_BUCKET_SECONDS.*PLAYHEAD_MAX_CLIP_SECONDS"):
         load_settings(bucket_seconds=0.001)
     assert load_settings(bucket_seconds=1.0, max_clip_seconds=604_800).max_clip_seconds == 604_800
+
+
+def test_windows_shorter_than_the_gateways_accepted_age_are_refused_naming_the_settings(
+) -> None:
+    with pytest.raises(SettingsError, match=(
+            "PLAYHEAD_LATENESS_SECONDS \\+ PLAYHEAD_TOMBSTONE_SECONDS .*"
+            "PLAYHEAD_MAX_EVENT_AGE_SECONDS \\+ PLAYHEAD_MAX_FUTURE_SECONDS")):
+        load_settings(lateness_seconds=3600, tombstone_seconds=3600,
+                      max_event_age_seconds=86_400)
+    # Covered: every acknowledged event finds its session's tombstone.
+    covered = load_settings(lateness_seconds=10, tombstone_seconds=86_400,
+                            max_event_age_seconds=86_000, max_future_seconds=300)
+    assert covered.lateness_seconds == 10
+    # Any age is the operator's explicit choice: nothing to compare with.
+    assert load_settings(tombstone_seconds=0, max_event_age_seconds=0).tombstone_seconds == 0
