@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from config.settings import Settings
 from readapi.auth import ReadTokens, Unauthorized
 from readapi.dashboard import dashboard_router
+from readapi.demo import demo_router
 from readapi.periods import BadPeriod
 from readapi.queries import READ_ONLY, Reader
 from readapi.routes import NotFound, data_router
@@ -157,4 +158,5 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
     app.state.read_tokens = tokens
     app.include_router(data_router(reader, settings.bucket_seconds))
     app.include_router(dashboard_router(tokens))
+    app.include_router(demo_router(tokens, settings))
     return app

@@ -140,7 +140,8 @@ export function createPlayhead(options) {
       if (doc && doc.removeEventListener) doc.removeEventListener('visibilitychange', hidden);
       for (const tracker of [...trackers]) tracker.detach();
       trackers.length = 0;
-      outbox.save(true);
+      outbox.left = true;
+      outbox.save();
       outbox.stop();
     },
   };

@@ -6,6 +6,11 @@
 // a refusal that retrying cannot fix). Everything, the open batch included,
 // is written to storage on every change, so a reload or a crash loses nothing
 // that was recorded: the next page load adopts what the last one left.
+//
+// Batches handed to navigator.sendBeacon stay in storage too. A beacon's fate
+// is never known (offline, or a network cut, it is lost without a word), so
+// the next page of the site sends them once more; their ids are the ones
+// already sent, and the pipeline counts each id once.
 
 /** @typedef {import('./index.js').WireEvent} WireEvent */
 
@@ -22,12 +27,13 @@
  * @property {number} version
  * @property {WireEvent[]} open
  * @property {Batch[]} batches
+ * @property {Batch[]} beaconed  handed to sendBeacon; the next page sends them again
  * @property {number} overflowed
  * @property {number} savedAt
  * @property {boolean} left  the page that wrote it is gone (pagehide)
  */
 
-const STORE_VERSION = 1;
+const STORE_VERSION = 2;
 const PREFIX = 'playhead.outbox.';
 
 export class Outbox {
@@ -57,6 +63,8 @@ export class Outbox {
     this.open = [];
     /** @type {Batch[]} */
     this.batches = [];
+    /** @type {Batch[]} */
+    this.beaconed = [];
     this.overflowed = 0;
     this.stats = { sent: 0, sentByBeacon: 0, failedSends: 0, rejected: 0, adopted: 0 };
     this.inFlight = false;
@@ -66,6 +74,9 @@ export class Outbox {
     this.timer = null;
     this.retryTimer = null;
     this.closed = false;
+    // Set when the page is going away, cleared when it records again (it came
+    // back from the back/forward cache): a page that left gives its outbox up.
+    this.left = false;
     this.key = PREFIX + deps.instance;
     this.adopt();
   }
@@ -77,17 +88,18 @@ export class Outbox {
 
   /** @param {WireEvent} event */
   add(event) {
+    this.left = false;
     this.open.push(event);
     if (this.open.length >= this.deps.batchSize) this.seal();
     this.bound();
-    this.save(false);
+    this.save();
     if (this.batches.length) this.sendDue();
   }
 
   /** Seals the open batch and tries to send everything due now. */
   flush() {
     this.seal();
-    this.save(false);
+    this.save();
     return this.sendDue();
   }
 
@@ -99,13 +111,14 @@ export class Outbox {
   /**
    * The page is going away: hand every batch to navigator.sendBeacon.
    *
-   * A beacon's fate is never known, so a batch is forgotten only when the
-   * browser took it while it believes it is online; offline, or when the
-   * beacon quota is full, it stays in storage and the next page load sends it.
-   * Batches that a fetch is still carrying go too: if both arrive, the ids
-   * are the same and the pipeline counts them once.
+   * Offline, or when the beacon quota refuses a batch, it stays queued. A
+   * batch the browser took moves to `beaconed`: this page sends it no more,
+   * but it stays in storage for the next page to send again, since nothing
+   * says the beacon arrived. Batches that a fetch is still carrying go too:
+   * if both arrive, the ids are the same and the pipeline counts them once.
    */
   leave() {
+    this.left = true;
     this.seal();
     const { beacon } = this.deps;
     if (beacon && this.deps.online()) {
@@ -119,13 +132,19 @@ export class Outbox {
         }
         if (taken) {
           this.stats.sentByBeacon += batch.events.length;
+          this.beaconed.push(batch);
         } else {
           kept.push(batch);
         }
       }
       this.batches = kept;
+      // Likely delivered, so not overflow: the oldest simply stop being kept.
+      let keptEvents = this.beaconed.reduce((n, b) => n + b.events.length, 0);
+      while (keptEvents > this.deps.queueLimit && this.beaconed.length > 1) {
+        keptEvents -= this.beaconed.splice(0, 1)[0].events.length;
+      }
     }
-    this.save(true);
+    this.save();
   }
 
   /** The network is back: retry at once instead of waiting out the backoff. */
@@ -144,7 +163,7 @@ export class Outbox {
   tick() {
     if (this.closed) return;
     this.seal();
-    this.save(false);
+    this.save();
     this.sendDue();
     this.timer = this.deps.setTimeout(() => this.tick(), this.deps.batchInterval);
   }
@@ -199,7 +218,7 @@ export class Outbox {
         if (outcome === 'retry') break;
         const index = this.batches.indexOf(batch);
         if (index >= 0) this.batches.splice(index, 1);
-        this.save(false);
+        this.save();
       }
     } finally {
       this.inFlight = false;
@@ -241,31 +260,36 @@ export class Outbox {
     batch.attempts += 1;
     const wait = retryDelay(batch.attempts, retryAfter, this.deps);
     batch.nextAt = this.deps.now() + wait;
-    this.save(false);
+    this.save();
     this.deps.clearTimeout(this.retryTimer);
     this.retryTimer = this.deps.setTimeout(() => this.sendDue(), wait);
     return 'retry';
   }
 
-  /** @param {boolean} left */
-  save(left) {
+  save() {
     const { storage } = this.deps;
     if (!storage) return;
-    if (!this.open.length && !this.batches.length && !this.overflowed) {
+    if (!this.open.length && !this.batches.length && !this.beaconed.length && !this.overflowed) {
       storage.removeItem(this.key);
       return;
     }
     /** @type {Stored} */
     const stored = {
-      version: STORE_VERSION, open: this.open, batches: this.batches,
-      overflowed: this.overflowed, savedAt: this.deps.now(), left,
+      version: STORE_VERSION, open: this.open, batches: this.batches, beaconed: this.beaconed,
+      overflowed: this.overflowed, savedAt: this.deps.now(), left: this.left,
     };
     for (;;) {
       try {
         storage.setItem(this.key, JSON.stringify(stored));
         return;
       } catch {
-        // Storage is full: give up the oldest batch (counted) rather than everything.
+        // Storage is full: beaconed batches go first (likely delivered), then the
+        // oldest unsent batch (counted) rather than everything.
+        if (this.beaconed.length) {
+          this.beaconed.splice(0, 1);
+          stored.beaconed = this.beaconed;
+          continue;
+        }
         if (!this.batches.length) return;
         const [gone] = this.batches.splice(0, 1);
         this.overflowed += gone.events.length;
@@ -301,7 +325,7 @@ export class Outbox {
       }
       if (!stored.left && now - stored.savedAt < this.deps.adoptAfter) continue;
       storage.removeItem(key);
-      const theirs = [...stored.batches];
+      const theirs = [...stored.beaconed, ...stored.batches];
       if (stored.open.length) {
         theirs.push({ id: `${key}-open`, events: stored.open, attempts: 0, nextAt: 0 });
       }
@@ -314,7 +338,7 @@ export class Outbox {
     // Oldest first across pages, so a session's events go out in order.
     this.batches.sort((a, b) => firstTime(a) - firstTime(b));
     this.bound();
-    this.save(false);
+    this.save();
   }
 }
 

@@ -125,7 +125,7 @@ test('the queue is bounded: the oldest batches go, counted, and the counter surv
 });
 
 test('a page hidden while online hands its queue to sendBeacon, key included', async () => {
-  const { playhead, network, win, storage } = page({ batchSize: 50 });
+  const { playhead, network, win, storage, clock } = page({ batchSize: 50 });
   network.answer = () => 503; // nothing gets through by fetch
   const s = played(playhead, 'c', 2);
   s.pause(2);
@@ -134,7 +134,32 @@ test('a page hidden while online hands its queue to sendBeacon, key included', a
   assert.equal(network.beacons[0].url, 'https://gateway.test/v1/mparticle/events?key=wk-1');
   assert.deepEqual(names(network.beacons[0].body.events), ['Update Playhead Position', 'Update Playhead Position', 'Pause']);
   assert.equal(playhead.stats().sentByBeacon, 3);
-  assert.equal(storage.length, 0, 'what the browser took is not kept');
+  await clock.advance(60000);
+  assert.equal(network.requests.filter((r) => r.status === 202).length, 0,
+    'this page does not send a beaconed batch again');
+
+  // Nothing says the beacon arrived: the next page sends it once more, same ids.
+  network.answer = () => 202;
+  const next = page({}, { storage, clock, network });
+  assert.equal(next.playhead.stats().adopted, 3);
+  await next.playhead.flush();
+  assert.deepEqual(network.acknowledged().map((e) => e.data.event_id),
+    network.beacons[0].body.events.map((e) => e.data.event_id));
+  assert.equal(storage.length, 0);
+});
+
+test('beaconed batches kept for the next page are bounded, and not counted as overflow', () => {
+  const { playhead, network, doc, storage } = page({ batchSize: 2, queueLimit: 4 });
+  network.answer = () => 503;
+  for (let i = 0; i < 5; i += 1) {
+    played(playhead, 'c', 2);
+    doc.visibilityState = 'hidden';
+    doc.dispatch('visibilitychange');
+  }
+  const stored = JSON.parse([...storage.map.values()][0]);
+  assert.equal(stored.beaconed.flatMap((b) => b.events).length, 4);
+  assert.equal(playhead.stats().overflowed, 0);
+  assert.equal(playhead.stats().sentByBeacon, 10);
 });
 
 test('visibilitychange to hidden flushes by beacon too', () => {
