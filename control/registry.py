@@ -41,6 +41,8 @@ class Registry:
     version: int = 0
     unreadable: Counter[str] = field(default_factory=Counter)
     last_error: str | None = None
+    _kinds: frozenset[Kind] = frozenset()
+    _kinds_version: int = -1
 
     def apply(self, key: bytes, value: bytes | None) -> None:
         try:
@@ -96,7 +98,12 @@ class Registry:
                       key=lambda c: (c.organization, c.created_at, c.key_id))
 
     def has_keys(self, kind: Kind) -> bool:
-        return any(c.kind == kind for c in self.credentials.values())
+        """Whether any key of ``kind`` was ever made (revoked ones too: once an
+        organization uses keys, a missing key must never fall back to open access)."""
+        if self._kinds_version != self.version:  # asked per request: count once per change
+            self._kinds = frozenset(c.kind for c in self.credentials.values())
+            self._kinds_version = self.version
+        return kind in self._kinds
 
     def is_disabled(self, organization: str) -> bool:
         status = self.statuses.get(organization)

@@ -66,8 +66,8 @@ class ControlFollower:
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest")
-        await consumer.start()
         try:
+            await consumer.start()
             partitions = await self._partitions(consumer)
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)

@@ -6,6 +6,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from control.credentials import Kind
+from control.registry import Registry
+
 
 class AccessDenied(Exception):
     def __init__(self, status: int, message: str, retry_after: float | None = None):
@@ -16,27 +19,42 @@ class AccessDenied(Exception):
 
 @dataclass(frozen=True)
 class WriteKeys:
-    """Optional per-organization write keys: key -> the one organization it may write."""
+    """Write keys: from the settings (key -> organization) and from the control topic.
+
+    Once any key exists, in either place, every write needs one, and a key
+    writes only its own organization.
+    """
 
     keys: Mapping[str, str] = field(default_factory=dict)
+    control: Registry = field(default_factory=Registry)
 
     @property
     def required(self) -> bool:
-        return bool(self.keys)
+        return bool(self.keys) or self.control.has_keys(Kind.WRITE)
 
-    def check(self, key: str | None, organizations: Iterable[str]) -> None:
-        if not self.required:
-            return
+    def owner(self, key: str | None, now: float) -> str:
+        """The organization ``key`` writes for; AccessDenied (401) saying why not."""
         if not key:
             raise AccessDenied(401, "a write key is required: send it as 'Authorization: "
                                     "Bearer <key>', the X-Playhead-Key header or ?key=")
         owner = self.keys.get(key)
-        if owner is None:
-            raise AccessDenied(401, "unknown write key")
+        if owner is not None:
+            return owner
+        verdict = self.control.verify(key, Kind.WRITE, now)
+        if verdict.credential is None:
+            raise AccessDenied(401, f"write key refused: {verdict.refusal}")
+        return verdict.credential.organization
+
+    def check(self, key: str | None, organizations: Iterable[str], now: float) -> str | None:
+        """The key's organization, when keys are required; 403 for another organization's."""
+        if not self.required:
+            return None
+        owner = self.owner(key, now)
         foreign = sorted(set(organizations) - {owner})
         if foreign:
             raise AccessDenied(403, f"this write key belongs to organization {owner} and "
                                     f"cannot write for {', '.join(foreign)}")
+        return owner
 
 
 @dataclass

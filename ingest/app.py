@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.settings import Settings, load_settings
+from control.registry import Registry
+from control.topic import ControlFollower
 from ingest.access import AccessDenied
 from ingest.body import BodyNormalizer
 from ingest.gateway import Gateway, Problem, Publisher
@@ -28,6 +30,7 @@ from ingest.routes import all_routers
 
 log = logging.getLogger("playhead.gateway")
 RETRY_AFTER_SECONDS = 5
+CONTROL_WAIT_SECONDS = 10.0
 
 # A dialect's routes: ingest/routes/<dialect>.py's router.
 RouterFactory = Callable[[Gateway], APIRouter]
@@ -77,19 +80,36 @@ def create_app(
     publisher: Publisher | None = None,
     clock: Callable[[], float] = time.time,
     routers: Sequence[RouterFactory] | None = None,
+    control: Registry | None = None,
 ) -> FastAPI:
-    """The gateway's app; ``routers`` defaults to every module of ingest/routes/."""
+    """The gateway's app; ``routers`` defaults to every module of ingest/routes/.
+
+    Without ``control`` the app follows the control topic (runtime keys,
+    disabled organizations, catalogues) while it runs; a test may hand in a
+    registry of its own instead.
+    """
     config = GatewayConfig.from_settings(settings)  # the only reading of settings
+    registry = control if control is not None else Registry()
     gateway = Gateway(
         config,
         publisher or KafkaPublisher(config.kafka_bootstrap, config.events_topic,
                                     config.publish_timeout_seconds, config.dead_letter_topic),
         clock,
+        control=registry,
     )
+    follower = (ControlFollower(config.kafka_bootstrap, config.control_topic, registry)
+                if control is None and config.control_topic else None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if follower is not None:
+            follower.start()
+            # Serve with the runtime keys known when Kafka answers; when it does not,
+            # serve anyway (health and metrics) and let /readyz keep traffic away.
+            await follower.wait_caught_up(CONTROL_WAIT_SECONDS)
         yield
+        if follower is not None:
+            await follower.stop()
         await gateway.publisher.close()  # graceful shutdown: flush what is in flight
 
     app = FastAPI(
@@ -168,9 +188,12 @@ def create_app(
     @app.get("/readyz", tags=["operations"], summary="Kafka is reachable: send traffic here",
              responses={503: {"description": "Kafka unreachable"}})
     async def readyz() -> JSONResponse:
-        ready = await gateway.publisher.ready()
-        return JSONResponse(status_code=200 if ready else 503,
-                            content={"status": "ready" if ready else "kafka unreachable"})
+        if not await gateway.publisher.ready():
+            return JSONResponse(status_code=503, content={"status": "kafka unreachable"})
+        if follower is not None and not follower.caught_up.is_set():
+            # Until then a key made at runtime would be refused: keep traffic away.
+            return JSONResponse(status_code=503, content={"status": "reading the control topic"})
+        return JSONResponse(status_code=200, content={"status": "ready"})
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
              response_class=Response)

@@ -11,6 +11,7 @@ from typing import Any, NewType, Protocol, cast
 
 from fastapi import Request
 
+from control.registry import Registry
 from ingest.access import AccessDenied, RateLimiter, WriteKeys
 from ingest.dialects.context import DialectContext
 from ingest.gateway_config import GatewayConfig
@@ -93,12 +94,15 @@ class Gateway:
     publisher: Publisher
     clock: Callable[[], float] = time.time
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    # What the control topic says now (keys, disabled organizations, catalogues);
+    # create_app keeps it current in the background.
+    control: Registry = field(default_factory=Registry)
 
     def __post_init__(self) -> None:
         self.bounds = Bounds(self.config.max_clip_seconds)
         self.policy = TimestampPolicy(self.config.max_future_seconds,
                                       self.config.max_event_age_seconds)
-        self.keys = WriteKeys(dict(self.config.write_keys))
+        self.keys = WriteKeys(dict(self.config.write_keys), self.control)
         self.limiter = RateLimiter(self.config.rate_limit_per_second,
                                    self.config.rate_limit_burst)
 
@@ -121,8 +125,14 @@ class Gateway:
             raise AccessDenied(429, f"rate limit of {self.config.rate_limit_per_second:g} "
                                     f"requests/s exceeded; retry in {wait:g} s", wait)
 
-    def authorize(self, request: Request, organizations: Iterable[str]) -> None:
-        self.keys.check(self.write_key(request), organizations)
+    def authorize(self, request: Request, organizations: Iterable[str]) -> str | None:
+        """The write key's organization when keys are required (401/403 when it may not
+        write for ``organizations``); None when the gateway takes writes without keys."""
+        return self.keys.check(self.write_key(request), organizations, self.clock())
+
+    def is_disabled(self, organization: str) -> bool:
+        return (organization in self.config.disabled_organizations
+                or self.control.is_disabled(organization))
 
     def reject(self, dialect: str, problems: Iterable[Problem]) -> None:
         for problem in problems:

@@ -20,6 +20,7 @@ class GatewayConfig:
     kafka_bootstrap: str
     events_topic: str
     dead_letter_topic: str
+    control_topic: str  # empty: keys, disabled organizations, catalogues from settings only
     publish_timeout_seconds: float
     # HTTP
     max_body_bytes: int
@@ -43,6 +44,7 @@ class GatewayConfig:
             kafka_bootstrap=settings.kafka_bootstrap,
             events_topic=settings.events_topic,
             dead_letter_topic=settings.dead_letter_topic,
+            control_topic=settings.control_topic,
             publish_timeout_seconds=settings.publish_timeout_seconds,
             max_body_bytes=settings.max_body_bytes,
             cors_origins=tuple(settings.cors_origins),

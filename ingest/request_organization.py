@@ -45,12 +45,10 @@ def resolve_organization(gateway: Gateway, request: Request, header: str | None,
                                 f"the {HEADER} header says {header} but organizationId says "
                                 f"{query}; send one, or the same in both")])
     named = header if header is not None else query
-    if gateway.keys.required:
-        # Raises 401 for a missing or unknown key, 403 for another organization's name.
-        gateway.authorize(request, {named} if named is not None else set())
-        key = gateway.write_key(request)
-        assert key is not None  # authorize refused a request without one
-        return gateway.keys.keys[key]
+    # Raises 401 for a missing or refused key, 403 for another organization's name.
+    owner = gateway.authorize(request, {named} if named is not None else set())
+    if owner is not None:
+        return owner
     if named is None:
         raise Rejected([Problem("organizationId", "missing",
                                 f"say which organization the events belong to: the {HEADER} "

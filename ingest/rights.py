@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from config.settings import SettingsError
+from control.registry import Registry
 from ingest.gateway import field_path
 
 SETTING = "PLAYHEAD_RIGHTS_CATALOGUE"
@@ -152,6 +153,32 @@ class RightsCatalogue:
         return Decision(False, True, entry.code or FailureCode.NO_STREAMING_RIGHTS,
                         entry.reason or f"clip {clip_id} has no streaming rights",
                         tuple(entry.tracks))
+
+
+@dataclass
+class Catalogues:
+    """Each organization's catalogue: its own from the control topic, else the settings' file.
+
+    A catalogue is parsed once per change (the registry hands a new document
+    object for every record), not per ``/play``.
+    """
+
+    default: RightsCatalogue
+    control: Registry
+    _parsed: dict[str, tuple[Any, RightsCatalogue]] = field(default_factory=dict)
+
+    def of(self, organization: str) -> RightsCatalogue:
+        document = self.control.catalogue(organization)
+        if document is None:
+            return self.default
+        cached = self._parsed.get(organization)
+        if cached is not None and cached[0] is document:
+            return cached[1]
+        # Checked before it was published (playhead catalogue set, the admin API);
+        # a record written around them fails here with the entry named, as a 500.
+        parsed = parse(document, f"the control topic's catalogue/{organization}")
+        self._parsed[organization] = (document, parsed)
+        return parsed
 
 
 def parse(document: Any, origin: str = SETTING) -> RightsCatalogue:

@@ -47,9 +47,9 @@ def _groups() -> list[Any]:
     """
     import devkit.commands
     import readapi.cli
-    from playhead import dlq, ops_cli, services_cli
+    from playhead import control_cli, dlq, ops_cli, services_cli
 
-    return [devkit.commands, services_cli, readapi.cli, ops_cli, dlq]
+    return [devkit.commands, services_cli, readapi.cli, ops_cli, dlq, control_cli]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,9 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # the user gets one clear line, not a traceback
         # Imported late: `playhead --help` should not pay for Kafka and ClickHouse imports.
         import devkit.commands
-        from playhead import ops_cli
+        from playhead import control_cli, ops_cli
 
-        if isinstance(err, ops_cli.user_errors() + devkit.commands.user_errors()):
+        if isinstance(err, ops_cli.user_errors() + devkit.commands.user_errors()
+                      + control_cli.user_errors()):
             print(f"playhead: {err}", file=sys.stderr)
             return 1
         raise

@@ -67,12 +67,12 @@ def organization_of_key(gateway: Gateway, key: str | None) -> str:
         raise AccessDenied(401, "no mParticle API key: start the SDK with "
                                 "mParticle.init('<key>', ...); the key is sent as x-mp-key")
     if gateway.keys.required:
-        owner = gateway.keys.keys.get(key)
-        if owner is None:
-            raise AccessDenied(401, "unknown mParticle API key: add it to PLAYHEAD_WRITE_KEYS "
-                                    '({"<key>": "<organization>"}) or start the SDK with a '
-                                    "configured key")
-        return owner
+        try:
+            return gateway.keys.owner(key, gateway.clock())
+        except AccessDenied as err:
+            raise AccessDenied(401, f"mParticle API key refused ({err}): start the SDK with a "
+                                    "write key made by `playhead keys create` or listed in "
+                                    "PLAYHEAD_WRITE_KEYS") from err
     if not re.fullmatch(KEY_PART_PATTERN, key):
         raise AccessDenied(401, "without PLAYHEAD_WRITE_KEYS the mParticle API key names the "
                                 "organization: 1 to 128 printable ASCII characters, no '/'")

@@ -31,7 +31,7 @@ from ingest.gateway import Gateway
 from ingest.publisher import PublishUnavailable
 from ingest.rejections import Rejected, internal_error
 from ingest.request_organization import HeaderOrganization, QueryOrganization, resolve_organization
-from ingest.rights import UNCHECKED, Decision, FailureCode, load
+from ingest.rights import UNCHECKED, Catalogues, Decision, FailureCode, load
 
 PREFIX = "/clips"
 DIALECT = Dialect(musicclips.DIALECT, musicclips.to_events, musicclips.locate)
@@ -103,8 +103,9 @@ class Caller:
 
 
 def router(gateway: Gateway) -> APIRouter:
-    # Read once at start: a bad catalogue stops the gateway with the entry named.
-    catalogue = load(gateway.config.rights_catalogue)
+    # The settings' file is read once at start: a bad one stops the gateway with the
+    # entry named. An organization's own catalogue, from the control topic, wins.
+    catalogues = Catalogues(load(gateway.config.rights_catalogue), gateway.control)
 
     def caller(
         request: Request, header: HeaderOrganization = None, query: QueryOrganization = None,
@@ -151,7 +152,7 @@ def router(gateway: Gateway) -> APIRouter:
           response_model=musicclips.PlayAnswer, response_model_exclude_none=True)
     async def play(body: musicclips.Play, who: Who) -> musicclips.PlayAnswer:
         # Recorded whether or not it has rights (rights=denied is not paid for).
-        decision = catalogue.decide(body.clipId)
+        decision = catalogues.of(who.organization).decide(body.clipId)
         await record(Endpoint.PLAY, body, who, decision)
         return musicclips.PlayAnswer.of(decision)
 
@@ -162,17 +163,20 @@ def router(gateway: Gateway) -> APIRouter:
 
     @no_content(Endpoint.ADD, "A clip was chosen for the user's content")
     async def add(body: musicclips.Add, who: Who) -> Response:
-        await record(Endpoint.ADD, body, who, catalogue.decide(body.clipId))
+        await record(Endpoint.ADD, body, who,
+                     catalogues.of(who.organization).decide(body.clipId))
         return Response(status_code=204)
 
     @no_content(Endpoint.SHARE, "Content with a clip was shared to another platform")
     async def share(body: musicclips.Share, who: Who) -> Response:
-        await record(Endpoint.SHARE, body, who, catalogue.decide(body.clipId))
+        await record(Endpoint.SHARE, body, who,
+                     catalogues.of(who.organization).decide(body.clipId))
         return Response(status_code=204)
 
     @no_content(Endpoint.DOWNLOAD, "Content with a clip was downloaded to the device")
     async def download(body: musicclips.Download, who: Who) -> Response:
-        await record(Endpoint.DOWNLOAD, body, who, catalogue.decide(body.clipId))
+        await record(Endpoint.DOWNLOAD, body, who,
+                     catalogues.of(who.organization).decide(body.clipId))
         return Response(status_code=204)
 
     return routes

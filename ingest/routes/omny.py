@@ -143,7 +143,7 @@ def router(gateway: Gateway) -> APIRouter:
             alias="organizationId", description="GUID of the Omny Studio organization")],
     ) -> omny.OmnyAnswer:
         gateway.authorize(request, {str(organization_id)})
-        if str(organization_id) in gateway.config.disabled_organizations:
+        if gateway.is_disabled(str(organization_id)):
             return omny.OmnyAnswer(Enabled=False)
         judged = judge(gateway, body, gateway.context(str(organization_id), "Events"))
         gateway.reject(omny.DIALECT, judged.problems)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from config.settings import Settings
+from control.registry import Registry
 from ingest.app import create_app
 from ingest.gateway import DeadLetter, Publisher
 from schemas import event_codec
@@ -81,7 +82,9 @@ def client(publisher: Publisher | None = None,
            **settings: Any) -> Iterator[tuple[AppClient, KeepingPublisher]]:
     """The app with ``publisher`` (a KeepingPublisher by default) and ``settings``."""
     keeping = KeepingPublisher()
-    app_client = AppClient(create_app(Settings(**settings), publisher=publisher or keeping))
+    # No broker here: an empty control state instead of following the control topic.
+    app_client = AppClient(create_app(Settings(**settings), publisher=publisher or keeping,
+                                      control=Registry()))
     try:
         yield app_client, keeping
     finally:

@@ -19,6 +19,7 @@ from conftest import REPO
 from fake_gateway import AppClient, KeepingPublisher
 
 from config.settings import Settings
+from control.registry import Registry
 from ingest.app import create_app
 from ingest.routes import all_routers
 
@@ -35,7 +36,7 @@ def beat(seq: int, **changes: Any) -> dict[str, Any]:
 @pytest.fixture
 def gateway() -> Iterator[tuple[AppClient, KeepingPublisher]]:
     keeping = KeepingPublisher()
-    app = create_app(Settings(), publisher=keeping,
+    app = create_app(Settings(), publisher=keeping, control=Registry(),
                      routers=[*all_routers(), beats_dialect.router])
     client = AppClient(app)
     try:

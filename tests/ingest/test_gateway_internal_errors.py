@@ -19,6 +19,7 @@ from samples import omny_request
 from serving import serve_app
 
 from config.settings import Settings
+from control.registry import Registry
 from ingest.app import create_app
 
 ORG = str(uuid.uuid4())
@@ -32,7 +33,8 @@ class Bug(RuntimeError):
 def gateway() -> Iterator[tuple[str, KeepingPublisher]]:
     publisher = KeepingPublisher()
     settings = Settings(gateway_port=free_port())
-    for url in serve_app(create_app(settings, publisher=publisher), settings.gateway_port,
+    for url in serve_app(create_app(settings, publisher=publisher, control=Registry()),
+                         settings.gateway_port,
                          settings.gateway_url, "the gateway"):
         yield url, publisher
 
