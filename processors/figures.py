@@ -124,13 +124,16 @@ def session_platform(timeline: Sequence[PlaybackEvent]) -> str:
     return ""
 
 
-def content_events(timeline: Sequence[PlaybackEvent]) -> tuple[ContentEvent, ...]:
+def content_events(timeline: Sequence[PlaybackEvent], earlier_platform: str = ""
+                   ) -> tuple[ContentEvent, ...]:
     """Engagement and rights events, each with the session's platform unless it names its own.
 
     A late ``app_start`` re-closes the session and rewrites these rows, keyed
     by event id, so every play ends up counted under the session's platform.
+    ``earlier_platform``: the one an earlier part of the session stated, which
+    comes first by order (docs/semantics.md, "Late events").
     """
-    platform = session_platform(timeline)
+    platform = earlier_platform or session_platform(timeline)
     return tuple(
         ContentEvent(event_id=e.event_id, clip_id=e.clip_id, action=e.action,
                      at=datetime.fromtimestamp(e.timestamp, tz=UTC),

@@ -23,6 +23,7 @@ from processors.figures import (
     content_events,
     furthest_seconds,
     quality,
+    session_platform,
     unique_seconds,
 )
 from processors.histogram import NO_STEPS, Steps, bucket_steps
@@ -113,10 +114,12 @@ class SessionState:
     closed_at: float = 0.0  # processing time of the latest close
     # A late part of a session whose earlier parts are tombstoned: its number
     # (0 for the first part), the digests of the events the earlier parts
-    # counted, and the clip their rows name (its listening must name it too).
+    # counted, the clip their rows name (its listening must name it too), and
+    # the platform their app stated (its plays are counted under it).
     continuation: int = 0
     earlier: frozenset[int] = frozenset()
     earlier_clip: str | None = None
+    earlier_platform: str = ""
     # Kept up to date as events arrive, so that asking whether the session is
     # complete costs the same for its 5th event as for its 5,000th.
     _sequences: set[int] = field(default_factory=set, init=False, repr=False, compare=False)
@@ -187,15 +190,20 @@ class SessionState:
         return self.summary(rules)
 
     def summary(self, rules: Rules) -> SessionResult:
-        return summarize(self.events.values(), rules, self.continuation, self.earlier_clip)
+        return summarize(self.events.values(), rules, self.continuation, self.earlier_clip,
+                         self.earlier_platform)
 
     def tombstone(self) -> Tombstone:
         seen = self.earlier | {event_hash(event_id) for event_id in self.events}
-        # The clip the part's rows name: later parts are plays of it too.
+        # The clip the part's rows name and its app's platform: later parts are
+        # plays of that clip, on that platform.
+        timeline = ordered(self.events.values())
         clip = self.listening_clip
-        if clip is None and self.events:
-            clip = session_clip(ordered(self.events.values()))
-        return Tombstone(self.closed_at, self.version, self.continuation, frozenset(seen), clip)
+        if clip is None and timeline:
+            clip = session_clip(timeline)
+        platform = self.earlier_platform or session_platform(timeline)
+        return Tombstone(self.closed_at, self.version, self.continuation, frozenset(seen), clip,
+                         platform)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +212,8 @@ class Tombstone:
 
     Enough to count a late event in a continuation without counting twice
     what the session already counted: the digests of every event id its parts
-    held, the number of its latest part, and the clip its rows name.
+    held, the number of its latest part, the clip its rows name and the
+    platform its app stated.
     ``seen`` is None for a tombstone stored before tombstones kept ids: it
     cannot tell a duplicate from a new event, so late events for it are
     still refused as ``late`` (visible, never counted twice).
@@ -215,11 +224,12 @@ class Tombstone:
     continuation: int = 0
     seen: frozenset[int] | None = None
     clip: str | None = None
+    platform: str = ""
 
     def continued(self) -> SessionState:
         """The next part of the session, empty, ready for a late event."""
         return SessionState(continuation=self.continuation + 1, earlier=self.seen or frozenset(),
-                            earlier_clip=self.clip)
+                            earlier_clip=self.clip, earlier_platform=self.platform)
 
     def is_expired(self, now: float, rules: Rules) -> bool:
         return now - self.closed_at >= rules.lateness_seconds + rules.tombstone_seconds
@@ -242,13 +252,14 @@ def session_clip(timeline: list[PlaybackEvent]) -> str:
 
 
 def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int = 0,
-              clip: str | None = None) -> SessionResult:
+              clip: str | None = None, platform: str = "") -> SessionResult:
     """Every figure of one session from its events (duplicates and order don't matter).
 
     ``continuation``: the number of the late part these events are, which
     names the rows they are written under (``part_id``). ``clip``: the clip
     the earlier parts' listening named; a late part holding only rights plays
-    or engagement is still a part of that play.
+    or engagement is still a part of that play. ``platform``: the one the
+    earlier parts' app stated, under which this part's plays are counted.
     """
     timeline = ordered(events)
     if not timeline:
@@ -279,6 +290,6 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int =
         clip_length_seconds=length,
         completion_share=completion_share(unique, length),
         quality=quality(timeline),
-        content=content_events(timeline),
+        content=content_events(timeline, platform),
         timeline=tuple(timeline),
     )

@@ -9,8 +9,8 @@ The Omny reference session takes 363 bytes (its three UUIDs are 108 of them)
 instead of 1.4 kB as JSON records.
 
 Versions: a kind byte with the ``PARTS`` flag set has a section after the
-header, before the events: the continuation number, the clip the earlier
-parts' listening named, and the 64-bit digests of the event ids they (or, in
+header, before the events: the continuation number, the clip and the app
+platform of the earlier parts, and the 64-bit digests of the event ids they (or, in
 a tombstone, every part) counted. Without the flag the value is as first
 written (no section): a first part with nothing earlier, or a tombstone that
 keeps no event ids. Both forms decode; a first part is still written without
@@ -30,8 +30,8 @@ from schemas.event import EventKind, PlaybackEvent, derived_event_id
 OPEN, CLOSED, TOMBSTONE = 1, 2, 3
 PARTS = 0x10  # kind flag: the parts section follows the header
 _HEADER = struct.Struct("<BddI")  # kind, last_activity, closed_at, version
-# continuation, clip length + 1 (0: no clip), number of digests
-_PARTS = struct.Struct("<IHI")
+# continuation, clip length + 1 (0: no clip), platform length, number of digests
+_PARTS = struct.Struct("<IHHI")
 _DIGEST = struct.Struct("<Q")
 _KINDS = list(EventKind)
 _KIND_INDEX = {kind: i for i, kind in enumerate(_KINDS)}
@@ -52,11 +52,14 @@ def peek(data: bytes) -> Header:
     return Header(kind & ~PARTS, last_activity, closed_at, version)
 
 
-def _parts(continuation: int, clip: str | None, digests: frozenset[int]) -> bytes:
+def _parts(continuation: int, clip: str | None, platform: str,
+           digests: frozenset[int]) -> bytes:
     clip_bytes = b"" if clip is None else clip.encode()
+    platform_bytes = platform.encode()
     # Sorted so that one state always has one encoding, whatever the set's history.
-    return (_PARTS.pack(continuation, 0 if clip is None else len(clip_bytes) + 1, len(digests))
-            + clip_bytes + b"".join(_DIGEST.pack(d) for d in sorted(digests)))
+    return (_PARTS.pack(continuation, 0 if clip is None else len(clip_bytes) + 1,
+                        len(platform_bytes), len(digests))
+            + clip_bytes + platform_bytes + b"".join(_DIGEST.pack(d) for d in sorted(digests)))
 
 
 def encode(state: SessionState | Tombstone) -> bytes:
@@ -64,12 +67,14 @@ def encode(state: SessionState | Tombstone) -> bytes:
         if state.seen is None:
             return _HEADER.pack(TOMBSTONE, 0.0, state.closed_at, state.version)
         return (_HEADER.pack(TOMBSTONE | PARTS, 0.0, state.closed_at, state.version)
-                + _parts(state.continuation, state.clip, state.seen))
+                + _parts(state.continuation, state.clip, state.platform, state.seen))
     kind = CLOSED if state.closed else OPEN
     head = _HEADER.pack(kind, state.last_activity, state.closed_at, state.version)
-    if state.continuation or state.earlier or state.earlier_clip is not None:
+    if (state.continuation or state.earlier or state.earlier_clip is not None
+            or state.earlier_platform):
         head = (_HEADER.pack(kind | PARTS, state.last_activity, state.closed_at, state.version)
-                + _parts(state.continuation, state.earlier_clip, state.earlier))
+                + _parts(state.continuation, state.earlier_clip, state.earlier_platform,
+                         state.earlier))
     events = list(state.events.values())
     if not events:
         return head
@@ -150,23 +155,25 @@ def _text_bound(text: str) -> int:
 def decode(data: bytes) -> SessionState | Tombstone:
     header = peek(data)
     offset = _HEADER.size
-    continuation, clip, digests = 0, None, frozenset[int]()
+    continuation, clip, platform, digests = 0, None, "", frozenset[int]()
     with_parts = bool(data[0] & PARTS)
     if with_parts:
-        continuation, clip_size, count = _PARTS.unpack_from(data, offset)
+        continuation, clip_size, platform_size, count = _PARTS.unpack_from(data, offset)
         offset += _PARTS.size
         if clip_size:
             clip = data[offset:offset + clip_size - 1].decode()
             offset += clip_size - 1
+        platform = data[offset:offset + platform_size].decode()
+        offset += platform_size
         digests = frozenset(d for (d,) in _DIGEST.iter_unpack(
             data[offset:offset + count * _DIGEST.size]))
         offset += count * _DIGEST.size
     if header.kind == TOMBSTONE:
         return Tombstone(header.closed_at, header.version, continuation,
-                         digests if with_parts else None, clip)
+                         digests if with_parts else None, clip, platform)
     state = SessionState(closed=header.kind == CLOSED, last_activity=header.last_activity,
                          closed_at=header.closed_at, continuation=continuation,
-                         earlier=digests, earlier_clip=clip)
+                         earlier=digests, earlier_clip=clip, earlier_platform=platform)
     if len(data) == offset:
         return state
     org, session, rows = json.loads(data[offset:])

@@ -146,8 +146,21 @@ def test_a_late_part_keeps_the_sessions_clip() -> None:
     assert [c.clip_id for c in part.content] == ["another-clip"]
 
 
+def test_a_late_parts_plays_count_under_the_platform_the_sessions_app_stated() -> None:
+    p = Pipeline()
+    started = replace(event(1, EventKind.OTHER, action="app_start"),
+                      attributes={"platform": "android"})
+    p.run(0, [started, event(2, EventKind.OTHER, action="clip_play")])
+    p.run(IDLE, tick=True)
+    p.run(IDLE + LATE, tick=True)
+    p.run(IDLE + LATE + 1, [event(3, EventKind.OTHER, action="clip_play")])
+    p.run(2 * IDLE + LATE + 1, tick=True)
+    [play] = p.rows[f"{SESSION}~1"].content
+    assert (play.event_id, play.platform) == ("id-3", "android")
+
+
 def test_a_session_state_is_refused_not_grown_past_its_bound_by_its_parts() -> None:
-    small = replace(RULES, max_session_bytes=21 + 10 + len(CLIP) + 8 * 4 + 8)
+    small = replace(RULES, max_session_bytes=21 + 12 + len(CLIP) + 8 * 4 + 8)
     state = state_codec.decode(state_codec.encode(Tombstone(0, 4, 0, frozenset(range(4)), CLIP)))
     assert isinstance(state, Tombstone)
     store = {KEY: state_codec.encode(state)}
@@ -164,7 +177,7 @@ def test_a_first_part_is_stored_as_before_and_a_continuation_round_trips() -> No
         first.add(e, 0)
     encoded = state_codec.encode(first)
     assert encoded[0] == state_codec.OPEN  # no parts section: the bytes are unchanged
-    part = Tombstone(5, 4, 2, frozenset({1, 2**64 - 1}), "é-clip").continued()
+    part = Tombstone(5, 4, 2, frozenset({1, 2**64 - 1}), "é-clip", "ios").continued()
     part.add(event(9), 7)
     assert state_codec.decode(state_codec.encode(part)) == part
     assert state_codec.peek(state_codec.encode(part)).kind == state_codec.OPEN

@@ -143,7 +143,7 @@ def test_after_the_lateness_window_a_tombstone_keeps_event_ids_and_late_events_c
     assert (tombstone.closed_at, tombstone.version, tombstone.continuation) == (1000, 4, 0)
     assert tombstone.clip == CLIP and tombstone.seen is not None and len(tombstone.seen) == 4
     assert state_codec.decode(state_codec.encode(tombstone)) == tombstone
-    assert len(state_codec.encode(tombstone)) == 21 + 10 + len(CLIP) + 4 * 8
+    assert len(state_codec.encode(tombstone)) == 21 + 12 + len(CLIP) + 4 * 8
     assert admit(tombstone, OMNY[0], 1149, rules) == continuation
     # After the tombstone's own time it is deleted and the id may start afresh.
     assert expire(tombstone, 1150, rules) is None
