@@ -83,7 +83,12 @@ class Settings(BaseSettings):
     api_port: int = Field(8081, ge=1, le=65535, description="Port of the read API.")
     read_tokens: dict[str, str] = Field(default_factory=dict, description=(
         'Read tokens of the read API, a JSON object {"token": "organization id"}: a token '
-        "reads its organization's data and nothing else. Unset: the read API refuses every read."))
+        "reads its organization's data and nothing else. Read tokens made at runtime (`playhead "
+        "keys create --kind read`) work beside these; with neither, every read is refused."))
+    operator_token_digests: list[str] = Field(default_factory=list, description=(
+        "SHA-256 digests (hex) of the operators' tokens, which manage every organization "
+        "through the admin API; `playhead keys digest` prints a token's digest. Empty: only "
+        "organizations' own admin keys (docs/operations/control.md)."))
 
     clickhouse_url: str = Field("http://127.0.0.1:8123", description=(
         "ClickHouse: http(s)://host:port for a server or `playhead warehouse`, "

@@ -19,6 +19,10 @@ class OperationError(ValueError):
     """A request that cannot be carried out; the message says why and what to do."""
 
 
+class UnknownKey(OperationError):
+    """No key of that id (in that organization, for an organization's admin)."""
+
+
 def create_key(kind: Kind, organization: str, label: str, now: float) -> tuple[str, Credential]:
     """A new key (returned once, in clear) and the credential to publish."""
     if not organization:
@@ -32,7 +36,7 @@ def find_key(registry: Registry, key_id: str, organization: str | None) -> Crede
     credential = registry.credentials.get(key_id)
     if credential is None or (organization is not None
                               and credential.organization != organization):
-        raise OperationError(f"no key {key_id}" + (f" in organization {organization}"
+        raise UnknownKey(f"no key {key_id}" + (f" in organization {organization}"
                                                    if organization else ""))
     return credential
 

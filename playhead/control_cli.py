@@ -43,6 +43,9 @@ def add_commands(commands: Any) -> None:
                         help="how long the old key keeps working (default a day; 0: at once)")
     revoke = actions.add_parser("revoke", help="refuse a key from now on")
     revoke.add_argument("key_id")
+    actions.add_parser(
+        "digest", help="print the SHA-256 digest of a token read from stdin, for "
+                       "PLAYHEAD_OPERATOR_TOKEN_DIGESTS")
 
     org = commands.add_parser("org", help="disable or enable an organization at runtime")
     org.set_defaults(run=_org)
@@ -73,6 +76,16 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
     from control import operations
     from control.credentials import Kind
 
+    if args.action == "digest":
+        from control.credentials import digest
+
+        token = sys.stdin.readline().strip()
+        if not token:
+            print("playhead: give the token on stdin: echo \"$TOKEN\" | playhead keys digest",
+                  file=sys.stderr)
+            return 2
+        print(digest(token))
+        return 0
     registry = _snapshot(settings)
     now = time.time()
     if args.action == "list":

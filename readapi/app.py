@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
@@ -20,6 +22,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.settings import Settings
+from control.operations import OperationError, UnknownKey
+from control.records import Record
+from control.registry import Registry
+from control.topic import ControlFollower, ControlUnavailable
+from control.topic import publish as publish_control
+from ingest.rights import CatalogueError, parse
+from readapi.admin import AdminAuth, Forbidden, InvalidCatalogue, admin_router
 from readapi.auth import ReadTokens, Unauthorized
 from readapi.dashboard import dashboard_router
 from readapi.demo import demo_router
@@ -30,10 +39,14 @@ from sinks.client import WarehouseUnavailable, connect
 
 log = logging.getLogger("playhead.readapi")
 
+CONTROL_WAIT_SECONDS = 10.0
 TITLES = {400: "The request is invalid.", 401: "A valid read token is required.",
-          404: "The requested resource was not found.", 500: "The query failed.",
+          403: "The credential may not act for this organization.",
+          404: "The requested resource was not found.",
+          409: "The request conflicts with the resource's state.", 500: "The query failed.",
           503: "The warehouse is unavailable; retry later."}
-TYPES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 500: "internal_error",
+TYPES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+         409: "conflict", 500: "internal_error",
          503: "unavailable"}
 
 
@@ -86,8 +99,21 @@ class UnexpectedErrors:
             await response(scope, receive, send)
 
 
-def create_app(settings: Settings, client_factory: Callable[[], Client] | None = None) -> FastAPI:
-    tokens = ReadTokens(settings.read_tokens)
+def _check_catalogue(document: dict[str, Any]) -> None:
+    try:
+        parse(document, "the catalogue")
+    except CatalogueError as err:
+        raise InvalidCatalogue(str(err)) from err
+
+
+def create_app(settings: Settings, client_factory: Callable[[], Client] | None = None,
+               control: Registry | None = None) -> FastAPI:
+    """The read API; without ``control`` it follows the control topic (runtime read
+    tokens and admin keys) while it runs, as the gateway does."""
+    registry = control if control is not None else Registry()
+    follower = (ControlFollower(settings.kafka_bootstrap, settings.control_topic, registry)
+                if control is None and settings.control_topic else None)
+    tokens = ReadTokens(settings.read_tokens, registry)
     factory = client_factory or (lambda: connect(settings.clickhouse_url))
     local = threading.local()
 
@@ -98,18 +124,51 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
         return Reader(client, settings.clickhouse_database, settings.bucket_seconds,
                       settings.max_clip_seconds)
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if follower is not None:
+            follower.start()
+            # Serve with runtime tokens known when Kafka answers (docs/operations/control.md).
+            await follower.wait_caught_up(CONTROL_WAIT_SECONDS)
+        yield
+        if follower is not None:
+            await follower.stop()
+
     app = FastAPI(
         title="Playhead read API",
         version="1",
         description="Read-only access to one organization's consumption data: api.video-"
         "compatible session listings, a clip's retention curve and totals, and a dashboard "
         "page per clip. Every request carries a read token (Authorization: Bearer), which "
-        "decides the organization.",
+        "decides the organization. Admin routes (/admin/v1) manage an organization's keys, "
+        "status and rights catalogue with an admin key or an operator token.",
+        lifespan=lifespan,
     )
 
     @app.exception_handler(Unauthorized)
     async def on_unauthorized(_: Request, err: Unauthorized) -> JSONResponse:
         return problem(401, str(err), headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(Forbidden)
+    async def on_forbidden(_: Request, err: Forbidden) -> JSONResponse:
+        return problem(403, str(err))
+
+    @app.exception_handler(UnknownKey)
+    async def on_unknown_key(_: Request, err: UnknownKey) -> JSONResponse:
+        return problem(404, str(err), "key_id")
+
+    @app.exception_handler(OperationError)
+    async def on_operation_refused(_: Request, err: OperationError) -> JSONResponse:
+        return problem(409, str(err))
+
+    @app.exception_handler(InvalidCatalogue)
+    async def on_invalid_catalogue(_: Request, err: InvalidCatalogue) -> JSONResponse:
+        return problem(400, str(err), "catalogue")
+
+    @app.exception_handler(ControlUnavailable)
+    async def on_control_unavailable(_: Request, err: ControlUnavailable) -> JSONResponse:
+        log.warning("answering 503: %s", err)
+        return problem(503, str(err), headers={"Retry-After": "5"})
 
     @app.exception_handler(NotFound)
     async def on_not_found(_: Request, err: NotFound) -> JSONResponse:
@@ -159,4 +218,10 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
     app.include_router(data_router(reader, settings.bucket_seconds))
     app.include_router(dashboard_router(tokens))
     app.include_router(demo_router(tokens, settings))
+
+    async def publish(records: Sequence[Record | tuple[str, None]]) -> None:
+        await publish_control(settings.kafka_bootstrap, settings.control_topic, records)
+
+    app.state.admin_auth = AdminAuth(registry, tuple(settings.operator_token_digests))
+    app.include_router(admin_router(app.state.admin_auth, publish, _check_catalogue))
     return app

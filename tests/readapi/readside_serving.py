@@ -14,13 +14,17 @@ from selenium.webdriver.common.by import By
 from serving import serve_app
 
 from config.settings import Settings
+from control.registry import Registry
 from readapi.app import create_app
 
 
-def serve(settings: Settings, client_factory: Callable[[], Client] | None = None
-          ) -> Iterator[str]:
-    yield from serve_app(create_app(settings, client_factory), settings.api_port,
-                         settings.api_url, "the read API")
+def serve(settings: Settings, client_factory: Callable[[], Client] | None = None,
+          control: Registry | None = None) -> Iterator[str]:
+    """The read API; with the tokens from ``settings`` only, unless given a control state
+    (these tests have no broker to follow the control topic on)."""
+    app = create_app(settings, client_factory,
+                     control=control if control is not None else Registry())
+    yield from serve_app(app, settings.api_port, settings.api_url, "the read API")
 
 
 class RecordingClient:
