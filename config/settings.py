@@ -51,11 +51,13 @@ class Settings(BaseSettings):
         "Processes `playhead gateway` serves with, sharing its port (uvicorn workers): the "
         "gateway is stateless and CPU-bound, so one per core (docs/scaling.md)."))
     disabled_organizations: frozenset[str] = Field(frozenset(), description=(
-        'Organizations told {"Enabled": false}; a JSON list of GUIDs.'))
+        'Organizations told {"Enabled": false}, fixed at start (a JSON list of GUIDs); '
+        "`playhead org disable` does it at runtime."))
 
     write_keys: dict[str, str] = Field(default_factory=dict, description=(
-        'Optional write keys, a JSON object {"key": "organization id"}; when set, every '
-        "write needs a key and a key writes only its organization."))
+        'Optional write keys fixed at start, a JSON object {"key": "organization id"}; when '
+        "set, or once a key is made at runtime (`playhead keys create`), every write needs a "
+        "key and a key writes only its organization."))
     cors_origins: list[str] = Field(default_factory=lambda: ["*"], description=(
         "Origins browser players may post from (JSON list)."))
     rate_limit_per_second: float = Field(0.0, ge=0, description=(
@@ -71,7 +73,8 @@ class Settings(BaseSettings):
         "How long the gateway waits for Kafka before answering 503."))
     rights_catalogue: Path | None = Field(None, description=(
         "JSON file of the clips players may play (music clips /play answers from it; format "
-        "in docs/semantics.md); checked at gateway start. Unset: plays are unchecked."))
+        "in docs/semantics.md); checked at gateway start. An organization's own catalogue "
+        "(`playhead catalogue set`) wins over it. Unset: plays are unchecked."))
     max_clip_seconds: float = Field(86_400.0, gt=0, le=604_800.0, description=(
         "Longest clip accepted: positions, seek targets and clip lengths beyond it are refused "
         "by the gateway (4xx naming the field) and dead-lettered by workers; listened "
