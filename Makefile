@@ -98,7 +98,7 @@ unit: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy config devkit playhead ingest processors sinks schemas readapi
+	$(BIN)/mypy config control devkit http_common playhead ingest processors sinks schemas readapi
 
 clean:
 	-$(BIN)/playhead down

@@ -15,11 +15,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.settings import Settings, load_settings
 from control.registry import Registry
 from control.topic import ControlFollower
+from http_common.last_resort import LastResort
 from ingest.access import AccessDenied
 from ingest.body import BodyNormalizer
 from ingest.gateway import Gateway, Problem, Publisher
@@ -34,36 +34,6 @@ CONTROL_WAIT_SECONDS = 10.0
 
 # A dialect's routes: ingest/routes/<dialect>.py's router.
 RouterFactory = Callable[[Gateway], APIRouter]
-
-
-class InternalErrors:
-    """Any exception no handler answered becomes the gateway's JSON 500 (internal_error).
-
-    Without it Starlette answers a plain-text 500 and uvicorn, seeing the
-    exception, may drop the connection under a pooled client. Inside the other
-    middleware, so the answer still gets CORS headers and is counted.
-    """
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        except Exception as err:
-            if started:
-                raise  # half an answer is out: only closing the connection is honest
-            await internal_error(err)(scope, receive, send)
 
 
 ERRORS = {422: "invalid request", 413: "request too large"}
@@ -120,7 +90,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = gateway
-    app.add_middleware(InternalErrors)
+    app.add_middleware(LastResort, answer=lambda _scope, err: internal_error(err))
     app.add_middleware(BodyNormalizer, max_bytes=config.max_body_bytes)
     app.add_middleware(
         CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from config.settings import Settings
 from control.operations import OperationError, UnknownKey
@@ -27,6 +27,7 @@ from control.records import Record
 from control.registry import Registry
 from control.topic import ControlFollower, ControlUnavailable
 from control.topic import publish as publish_control
+from http_common.last_resort import LastResort
 from ingest.rights import CatalogueError, parse
 from readapi.admin import AdminAuth, Forbidden, InvalidCatalogue, admin_router
 from readapi.auth import ReadTokens, Unauthorized
@@ -62,41 +63,13 @@ def problem(status: int, detail: str | None = None, name: str | None = None,
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 
-class UnexpectedErrors:
-    """Answers an exception no handler took as a JSON 500 in the API's error shape.
-
-    Starlette's own last resort answers plain text and re-raises, and uvicorn
-    then drops the connection under a keep-alive client, whose next request on
-    it fails. Here the error is logged with its traceback and answered with
-    ``Connection: close``, so a pooled client opens a fresh connection.
-    """
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        except Exception:
-            # The path only: the dashboard's query string holds a read token.
-            log.exception("unexpected error answering %s %s", scope.get("method"),
-                          scope.get("path"))
-            if started:
-                raise  # half an answer is out: only closing the connection ends it
-            response = problem(500, "the read API failed unexpectedly; the error is in its "
-                                    "log. Retry; if it persists, report it with the request",
-                               headers={"Connection": "close"})
-            await response(scope, receive, send)
+def _unexpected(scope: Scope, err: Exception) -> JSONResponse:
+    # The path only: the dashboard's query string holds a read token.
+    log.error("unexpected error answering %s %s", scope.get("method"), scope.get("path"),
+              exc_info=err)
+    return problem(500, "the read API failed unexpectedly; the error is in its log. Retry; "
+                        "if it persists, report it with the request",
+                   headers={"Connection": "close"})
 
 
 def _check_catalogue(document: dict[str, Any]) -> None:
@@ -213,7 +186,7 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.add_middleware(UnexpectedErrors)
+    app.add_middleware(LastResort, answer=_unexpected)
     app.state.read_tokens = tokens
     app.include_router(data_router(reader, settings.bucket_seconds))
     app.include_router(dashboard_router(tokens))

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = sorted(p.parent.name for p in ROOT.glob("*/__init__.py"))
 
 
-PRODUCTION = ("config", "schemas", "control", "ingest", "processors", "sinks", "readapi",
-              "playhead")
+PRODUCTION = ("config", "schemas", "control", "http_common", "ingest", "processors", "sinks",
+              "readapi", "playhead")
 
 
 def imports_of(package: str, top_level_only: bool = False) -> set[str]:
@@ -56,6 +56,7 @@ def test_no_two_top_level_packages_import_each_other() -> None:
 def test_the_wire_format_and_settings_import_no_other_package() -> None:
     assert imports_of("schemas") == set()
     assert imports_of("config") == set()
+    assert imports_of("http_common") == set()
     assert "playhead" not in set().union(*(imports_of(p) for p in PACKAGES if p != "playhead"))
 
 
