@@ -229,7 +229,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; raise SettingsError naming the bad key."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates them
     except ValidationError as err:
         problems = []
         for error in err.errors():

@@ -91,7 +91,7 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
     )
-    app.state_lock = state_lock  # type: ignore[attr-defined]
+    app.state_lock = state_lock  # type: ignore[attr-defined]  # lives as long as the app
     events = app.topic(config.events_topic, partitions=partitions,
                        key_serializer="raw", value_serializer="raw")
     dead_letter_topic = app.topic(config.dead_letter_topic, partitions=1,
@@ -122,7 +122,7 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
     flusher = SinkFlusher(write, ping, dead_letters.session, sink.refuses_content, retrying)
     rebalanced = [False]
 
-    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust types receivers as sync
     async def forget_indexes(sender: Any, assigned: set[TP], **_: Any) -> None:
         # Dropped at the next batch, not here: a batch in flight (awaiting the
         # sink) must not rebuild an index without its own unwritten changes.

@@ -62,7 +62,7 @@ class StateTable:
 
     def store(self, changes: Iterable[Change]) -> None:
         for change in changes:
-            with _Processing(change.token):  # type: ignore[arg-type]
+            with _Processing(change.token):  # type: ignore[arg-type]  # the core keeps it opaque
                 if change.value is None:
                     self.table.pop(change.key, None)
                 else:
