@@ -23,6 +23,12 @@ class ServiceError(RuntimeError):
     """A service did not start or stop; the message points at its log."""
 
 
+# The children this process started, held until stop() reaps them: a running child's
+# Popen dropped early is a ResourceWarning, and a stopped child nobody waits for
+# stays a zombie until this process exits.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
@@ -101,10 +107,12 @@ def start(
             start_new_session=True,  # outlives the `playhead up` that started it
             env={**os.environ, **(env or {})},
         )
+    _children[process.pid] = process
     _pid_file(settings, name).write_text(str(process.pid))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            _children.pop(process.pid, None)
             _pid_file(settings, name).unlink(missing_ok=True)
             raise ServiceError(
                 f"{name} exited with {process.returncode}; its log ({log}) ends with:\n{tail(log)}"
@@ -127,6 +135,9 @@ def stop(settings: Settings, name: str, timeout: float = 20.0) -> bool:
         time.sleep(0.1)
     if pid_alive(current.pid):
         os.kill(current.pid, signal.SIGKILL)
+    child = _children.pop(current.pid, None)
+    if child is not None:
+        child.wait(timeout)
     _pid_file(settings, name).unlink(missing_ok=True)
     return True
 

@@ -362,17 +362,17 @@ def test_serve_forever_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             time.sleep(0.1)
 
     port = _free_port()
-    child = run(port)
     url = f"http://127.0.0.1:{port}/"
-    httpx.post(url, content="CREATE TABLE t (a UInt8) ENGINE = MergeTree ORDER BY a")
-    httpx.post(url, content="INSERT INTO t VALUES (1), (2)")
-    child.send_signal(signal.SIGTERM)
-    assert child.wait(timeout=60) == 0
-    assert child.stderr is not None and b"chDB at" in child.stderr.read()
-    child = run(port)  # the same path opens again: the first process let go of it
-    assert httpx.post(url, content="SELECT sum(a) FROM t").text == "3\n"
-    child.send_signal(signal.SIGINT)
-    assert child.wait(timeout=60) == 0
+    with run(port) as child:  # leaving the block closes the stderr pipe
+        httpx.post(url, content="CREATE TABLE t (a UInt8) ENGINE = MergeTree ORDER BY a")
+        httpx.post(url, content="INSERT INTO t VALUES (1), (2)")
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == 0
+        assert child.stderr is not None and b"chDB at" in child.stderr.read()
+    with run(port) as child:  # the same path opens again: the first process let go of it
+        assert httpx.post(url, content="SELECT sum(a) FROM t").text == "3\n"
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=60) == 0
 
 
 def _free_port() -> int:

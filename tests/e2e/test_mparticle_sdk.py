@@ -144,6 +144,7 @@ def site() -> Iterator[str]:
     server, port = _serve(functools.partial(QuietFiles, directory=str(SDK_DIR)))
     yield f"http://127.0.0.1:{port}"
     server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
@@ -152,6 +153,7 @@ def relay(pipeline: Pipeline) -> Iterator[tuple[RelayState, str]]:
     server, port = _serve(type("TestRelay", (Relay,), {"state": state}))
     yield state, f"127.0.0.1:{port}"
     server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="module")
