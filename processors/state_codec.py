@@ -128,28 +128,21 @@ def growth_bound(event: PlaybackEvent) -> int:
 
     The worker adds these up while a session is far from its byte bound and
     takes the exact ``growth`` only near it: the exact one writes the row as
-    JSON, a few microseconds an event for what is almost never needed.
+    JSON, a few microseconds an event for what is almost never needed. This
+    one only adds lengths: it is on every event's path. A character is
+    written as at most six bytes (a ``\\uXXXX`` escape; UTF-8 takes four), so
+    six bytes a character bounds any text; the loose bound only means the
+    exact count starts a few hundred events earlier in a session near its
+    byte bound.
     """
-    derived = derived_event_id(event.dialect, event.organization_id, event.session_id,
-                               event.sequence_number)
-    # Ten numbers and flags, each at most 24 characters and a comma (a double's
-    # longest repr), the brackets, and "null" where an unchanged text is left out.
-    size = 25 * 10 + 16
-    size += 2 if event.event_id == derived else _text_bound(event.event_id)
-    for text in (event.clip_id, event.source, event.dialect, event.action):
-        size += _text_bound(text)
+    chars = (len(event.event_id) + len(event.clip_id) + len(event.source)
+             + len(event.dialect) + len(event.action) + len(event.organization_id)
+             + len(event.session_id))
     for key, value in event.attributes.items():
-        size += _text_bound(key) + _text_bound(value) + 2
-    # A first event also writes organization and session around the rows.
-    return size + _text_bound(event.organization_id) + _text_bound(event.session_id) + 16
-
-
-def _text_bound(text: str) -> int:
-    # Printable ASCII is written as itself, bar quotes and backslashes; anything
-    # else at most as a six-character \uXXXX escape (or four UTF-8 bytes).
-    if text.isascii() and text.isprintable():
-        return len(text) + text.count('"') + text.count("\\") + 3
-    return 6 * len(text) + 3
+        chars += len(key) + len(value)
+    # Ten numbers and flags, each at most 24 characters and a comma (a double's
+    # longest repr); brackets, quotes, separators and nulls: 16 a text and 64 more.
+    return 25 * 10 + 6 * chars + 16 * (7 + 2 * len(event.attributes)) + 64
 
 
 def decode(data: bytes) -> SessionState | Tombstone:
