@@ -118,7 +118,12 @@ class EventProducer:
         await self._producer.stop()  # sends what is still buffered first
 
     async def __aenter__(self) -> EventProducer:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            # aiokafka counts a producer open until stop(), also when start() failed.
+            await self.stop()
+            raise
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,

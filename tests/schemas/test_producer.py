@@ -104,7 +104,10 @@ def test_a_sessions_events_in_one_publish_share_a_record_and_a_lone_event_stands
                          1_700_000_000.0)
     async def pack() -> list[tuple[bytes, bytes, list[PlaybackEvent]]]:
         producer = EventProducer(kafka.kafka_bootstrap)  # records() sends nothing
-        return producer.records([*session[:600], lone, *session[600:]])  # type: ignore[return-value]
+        try:
+            return producer.records([*session[:600], lone, *session[600:]])  # type: ignore[return-value]
+        finally:
+            await producer.stop()  # never started, but open to aiokafka until stopped
 
     records = asyncio.run(pack())
     sizes = [(key.decode(), len(members)) for key, _, members in records]
