@@ -17,6 +17,17 @@ API = "api"  # the read API, started last: it reads the tables the worker migrat
 # The organization of the Omny reference request (ingest/examples/omny.json).
 SAMPLE_ORG = "126281f8-200e-4c9f-8378-a4870055423b"
 SAMPLE_CLIP = "9b5c82f7-74cf-4841-a870-a670017cc8eb"
+# Sessions without a "complete" flag (the browser SDK's, mParticle's) close only after
+# this long without an event. The default (30 min) suits production; on one's own
+# machine a play should show on the dashboard within a minute. A configured value wins.
+LOCAL_IDLE_TIMEOUT_SECONDS = 60.0
+
+
+def local_env(settings: Settings) -> dict[str, str]:
+    """What the local platform's processes get on top of the environment."""
+    if "idle_timeout_seconds" in settings.model_fields_set:
+        return {}
+    return {"PLAYHEAD_IDLE_TIMEOUT_SECONDS": f"{LOCAL_IDLE_TIMEOUT_SECONDS:g}"}
 
 
 def read_token_file(settings: Settings) -> Path:
@@ -47,6 +58,11 @@ def dashboard_url(settings: Settings, tokens: dict[str, str]) -> str:
     return f"{settings.api_url}/dashboard/clips/{SAMPLE_CLIP}?token={token}"
 
 
+def demo_url(settings: Settings, tokens: dict[str, str]) -> str:
+    """The browser SDK's demo page (readapi/demo.py), with the same token as the dashboard."""
+    return dashboard_url(settings, tokens).replace(f"/dashboard/clips/{SAMPLE_CLIP}", "/demo")
+
+
 def _warehouse_is_embedded(settings: Settings) -> bool:
     return settings.clickhouse_url.rstrip("/") == (
         f"http://{settings.warehouse_host}:{settings.warehouse_port}")
@@ -69,11 +85,11 @@ def up(settings: Settings) -> None:
     print("worker ...", flush=True)
     log = services.log_file(settings, WORKER)
     services.start(settings, WORKER, ["worker"], services.file_exists(settings.worker_ready_file),
-                   timeout=120)
+                   env=local_env(settings), timeout=120)
     print(f"read API on {settings.api_url} ...", flush=True)
     tokens = local_read_tokens(settings)
     services.start(settings, API, ["api"], services.http_ok(f"{settings.api_url}/healthz"),
-                   env={"PLAYHEAD_READ_TOKENS": json.dumps(tokens)})
+                   env={"PLAYHEAD_READ_TOKENS": json.dumps(tokens), **local_env(settings)})
     endpoint = f"{settings.gateway_url}/api/consumption/events?organizationId={SAMPLE_ORG}"
     print(f"""
 Playhead is running.
@@ -83,6 +99,9 @@ Playhead is running.
   report:       playhead report <clip id>
   dashboard:    {dashboard_url(settings, tokens)}
                 (the sample's clip; any clip id of that organization works in its place)
+  play:         {demo_url(settings, tokens)}
+                (a page that plays a clip with the browser SDK; your play shows on the
+                dashboard it links to once its session closes, a minute after you stop)
   status:       playhead status        logs: {log.parent}
   stop:         playhead down""")
 

@@ -30,12 +30,15 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
-from conftest import REPO, Pipeline, running_pipeline, wait_until
+from conftest import REPO, Pipeline, free_port, running_pipeline, wait_until
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
+from serving import serve_app
 
 from config.settings import Settings
+from readapi.app import create_app
+from readapi.demo import DEMO_CLIP
 
 pytestmark = pytest.mark.integration
 
@@ -247,7 +250,8 @@ def expected_buckets(ranges: list[list[float]]) -> list[tuple[int, int, int]]:
     return [(bucket, 1, listens) for bucket, listens in sorted(buckets.items())]
 
 
-def landed(pipeline: Pipeline, clip: str, ranges: list[list[float]]) -> None:
+def landed(pipeline: Pipeline, clip: str, ranges: list[list[float]], source: str = "e2e"
+           ) -> None:
     """ClickHouse holds one kept session of the clip whose curve is what was played."""
     played = sum(round(b * 1000) / 1000 - round(a * 1000) / 1000 for a, b in ranges)
 
@@ -255,8 +259,8 @@ def landed(pipeline: Pipeline, clip: str, ranges: list[list[float]]) -> None:
         rows = pipeline.sessions(clip)
         return len(rows) == 1 and rows[0][3] == pytest.approx(played, abs=1e-6)
     wait_until(closed, 60, f"the session of {clip} in ClickHouse, {played:.3f} s")
-    [(_, source, _, duration, kept)] = pipeline.sessions(clip)
-    assert (source, kept) == ("e2e", 1)
+    [(_, stored_source, _, _, kept)] = pipeline.sessions(clip)
+    assert (stored_source, kept) == (source, 1)
     assert pipeline.buckets(clip) == expected_buckets(ranges)
 
 
@@ -345,3 +349,35 @@ def test_what_waits_when_the_page_closes_leaves_by_beacon(
     assert [e["event_name"] for e in ordered_once(state.events(clip))] == [
         "Play", "Update QoS", "Pause"]
     landed(pipeline, clip, ranges)
+
+
+def test_the_demo_page_the_read_api_serves_lands_on_its_dashboard(
+        pipeline: Pipeline, browser: webdriver.Chrome) -> None:
+    """The README's path: the read API's /demo page plays its clip with the SDK and
+    sends to the gateway with the organization's write key; the clip's dashboard,
+    which the page links to, then counts that play."""
+    settings = pipeline.settings.model_copy(update={
+        "api_port": free_port(), "read_tokens": {"tok-demo": ORGANIZATION}})
+    for api in serve_app(create_app(settings), settings.api_port, settings.api_url, "read API"):
+        browser.get(f"{api}/demo?token=tok-demo")
+        wait_until(lambda: browser.execute_script(
+            "return document.getElementById('player').readyState >= 3"), 15, "the demo clip")
+        browser.execute_script("document.getElementById('player').play()")
+        wait_until(lambda: browser.execute_script(
+            "return document.getElementById('player').currentTime >= 2.5"), 20, "playback")
+        ranges = browser.execute_script("""
+            const audio = document.getElementById('player');
+            audio.pause();
+            return [...Array(audio.played.length).keys()].map(
+              (i) => [audio.played.start(i), audio.played.end(i)]);""")
+        wait_until(lambda: browser.execute_script(
+            "return document.getElementById('sent').textContent !== '0'"), 15,
+            "the page showing what the SDK sent")
+        link = browser.execute_script("return document.getElementById('dashboard').href")
+        assert link == f"{api}/dashboard/clips/{DEMO_CLIP}?token=tok-demo"
+        browser.get("about:blank")
+        landed(pipeline, DEMO_CLIP, ranges, source="demo")
+        assert httpx.get(link, timeout=30).status_code == 200
+        figures = httpx.get(f"{api}/api/consumption/clips/{DEMO_CLIP}",
+                            headers={"Authorization": "Bearer tok-demo"}, timeout=30)
+        assert figures.status_code == 200 and figures.json()["totals"]["sessions"] == 1

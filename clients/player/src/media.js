@@ -44,6 +44,10 @@ export class MediaTracker {
     // is gone from currentTime by the time the "seeking" event fires.
     this.lastPosition = 0;
     this.lastPositionAt = 0;
+    // Where a paused element stands. By the time the "play" event runs, playback
+    // may already have moved a few milliseconds past it, and what is heard
+    // starts where the element stood.
+    this.rest = element.paused ? this.position() : null;
     /** @type {Record<string, (event?: any) => void>} */
     this.handlers = {};
     for (const type of EVENTS) {
@@ -86,7 +90,9 @@ export class MediaTracker {
       case 'play': {
         const session = this.current();
         if (!this.started) this.askedAt = now;
-        session.play(this.position());
+        const at = this.rest !== null ? Math.min(this.rest, this.position()) : this.position();
+        this.rest = null;
+        session.play(at);
         this.remember(now);
         this.startHeartbeat();
         break;
@@ -112,6 +118,7 @@ export class MediaTracker {
         break;
       }
       case 'pause': {
+        this.rest = this.position();
         if (!this.session || !this.session.playing) break;
         this.stopHeartbeat();
         if (this.stalled) this.session.bufferEnd(this.position());
@@ -120,6 +127,7 @@ export class MediaTracker {
         break;
       }
       case 'seeking': {
+        if (el.paused) this.rest = this.position();
         if (!this.session) break;
         const rate = el.playbackRate || 1;
         const moving = this.session.playing && !this.stalled;
@@ -130,9 +138,11 @@ export class MediaTracker {
       }
       case 'timeupdate': {
         if (!el.seeking) this.remember(now);
+        if (el.paused) this.rest = this.position();
         break;
       }
       case 'ended': {
+        this.rest = this.position();
         if (!this.session) break;
         this.stopHeartbeat();
         this.session.end(this.position());
@@ -154,6 +164,7 @@ export class MediaTracker {
         // A new source is being loaded: the old session is over.
         if (this.session && this.session.playing) this.session.pause(this.lastPosition);
         this.stopHeartbeat();
+        this.rest = 0;
         break;
       }
       default:

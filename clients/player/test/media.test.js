@@ -135,3 +135,26 @@ test('an element already playing when tracked starts its session at once', async
   await env.playhead.flush();
   assert.deepEqual(recorded(env.network)[0], ['Play', 7]);
 });
+
+test('play starts where the element stood, though currentTime has moved on when the event runs', async () => {
+  const env = player();
+  const { media } = env;
+  media.currentTime = 0;
+  media.paused = false;
+  media.currentTime = 0.003; // the event runs a moment after playback began
+  media.dispatch('play');
+  media.dispatch('playing');
+  await playFor(env, 1);
+  media.paused = true;
+  media.dispatch('pause');
+  media.seeking = true;
+  media.currentTime = 30;
+  media.dispatch('seeking');
+  media.seeking = false;
+  media.paused = false;
+  media.currentTime = 30.004;
+  media.dispatch('play');
+  await env.playhead.flush();
+  const plays = recorded(env.network).filter((e) => e[0] === 'Play');
+  assert.deepEqual(plays, [['Play', 0], ['Play', 30]]);
+});
