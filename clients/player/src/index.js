@@ -74,7 +74,7 @@ export function createPlayhead(options) {
     random,
     setTimeout: setTimer,
     clearTimeout: clearTimer,
-    onOverflow: options.onOverflow,
+    onOverflow: options.onOverflow || warnOverflow,
   });
 
   /** @type {MediaTracker[]} */
@@ -159,6 +159,19 @@ export function endpointUrl(endpoint, writeKey, organization) {
   if (writeKey) query.push(`key=${encodeURIComponent(writeKey)}`);
   if (organization) query.push(`organizationId=${encodeURIComponent(organization)}`);
   return `${endpoint.replace(/\/+$/, '')}${ROUTE}${query.length ? `?${query.join('&')}` : ''}`;
+}
+
+/**
+ * Without a handler of the page's own, dropped events are at least said out loud.
+ * @param {number} dropped
+ * @param {number} total
+ */
+function warnOverflow(dropped, total) {
+  const g = /** @type {any} */ (globalThis);
+  if (g.console && typeof g.console.warn === 'function') {
+    g.console.warn(`@playhead/player: the queue is full; dropped ${dropped} unsent events `
+      + `(${total} in all, see stats().overflowed)`);
+  }
 }
 
 /** @param {() => number} random */

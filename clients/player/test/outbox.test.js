@@ -209,8 +209,17 @@ test('events not yet batched survive a crash (no pagehide) and are taken over af
   assert.equal(later.network.acknowledged().length, 2);
 });
 
+test('without an overflow handler, dropping is said on the console', (t) => {
+  const warned = t.mock.method(console, 'warn', () => {});
+  const { playhead, network } = page({ batchSize: 1, queueLimit: 2 });
+  network.onLine = false;
+  played(playhead, 'c', 3);
+  assert.equal(warned.mock.callCount(), 1);
+  assert.match(warned.mock.calls[0].arguments[0], /dropped 1 unsent events \(1 in all/);
+});
+
 test('storage that is full drops the oldest batch, counted', () => {
-  const { playhead, storage, network } = page({ batchSize: 1, queueLimit: 100 });
+  const { playhead, storage, network } = page({ batchSize: 1, queueLimit: 100, onOverflow: () => {} });
   network.onLine = false;
   storage.quota = 2500;
   played(playhead, 'c', 10);
