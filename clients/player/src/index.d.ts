@@ -109,3 +109,6 @@ export interface Playhead {
 export declare function createPlayhead(options: PlayheadOptions): Playhead;
 export declare function endpointUrl(endpoint: string, writeKey?: string, organization?: string): string;
 export declare const ROUTE: string;
+/** ms before retry number `attempts` (1-based): exponential with jitter, capped, at least Retry-After. */
+export declare function retryDelay(attempts: number, retryAfter: string | null,
+  options: { retryBase: number; retryMax: number; random: () => number }): number;

@@ -7,7 +7,7 @@ import { Outbox, retryDelay } from './queue.js';
 import { PlaybackSession } from './session.js';
 import { MediaTracker } from './media.js';
 
-export { PlaybackSession, MediaTracker, Outbox, retryDelay };
+export { PlaybackSession, retryDelay };
 
 /**
  * One event as the gateway's mParticle media route reads it.
