@@ -54,8 +54,8 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     if not settings.read_tokens:
-        print("playhead api: no PLAYHEAD_READ_TOKENS set; every read will be refused",
-              file=sys.stderr)
+        print("playhead api: no PLAYHEAD_READ_TOKENS set: reads need a token made at runtime "
+              "(`playhead keys create --kind read --organization <id>`)", file=sys.stderr)
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None,
                 log_level=settings.log_level.lower(), access_log=False)
     return 0

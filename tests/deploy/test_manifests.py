@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,15 @@ def test_dockerfile_copies_what_exists() -> None:
         for source in line.split()[:-1]:
             assert (REPO / source).exists(), f"COPY {source}: not in the repository"
     assert Path(DEPLOY / "Dockerfile.dockerignore").exists()
+
+
+def test_the_image_holds_every_package_the_project_installs() -> None:
+    # A package left out builds fine and fails only when a container imports it.
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    copied = {line.split()[1].rstrip("/") for line in
+              re.findall(r"^COPY (?!--from).+$", dockerfile, re.M)}
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    installed = {pattern.rstrip("*") for pattern in
+                 project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert installed <= copied, f"deploy/Dockerfile does not COPY {sorted(installed - copied)}"
+    assert {"clients/player/src", "clients/player/demo"} <= copied  # the read API's /demo
