@@ -31,6 +31,7 @@ from http_common.last_resort import LastResort
 from ingest.rights import CatalogueError, parse
 from readapi.admin import AdminAuth, Forbidden, InvalidCatalogue, admin_router
 from readapi.auth import ReadTokens, Unauthorized
+from readapi.config import ReadApiConfig
 from readapi.dashboard import dashboard_router
 from readapi.demo import demo_router
 from readapi.periods import BadPeriod
@@ -83,19 +84,19 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
                control: Registry | None = None) -> FastAPI:
     """The read API; without ``control`` it follows the control topic (runtime read
     tokens and admin keys) while it runs, as the gateway does."""
+    config = ReadApiConfig.from_settings(settings)  # the only reading of settings
     registry = control if control is not None else Registry()
-    follower = (ControlFollower(settings.kafka_bootstrap, settings.control_topic, registry)
-                if control is None and settings.control_topic else None)
-    tokens = ReadTokens(settings.read_tokens, registry)
-    factory = client_factory or (lambda: connect(settings.clickhouse_url))
+    follower = (ControlFollower(config.kafka_bootstrap, config.control_topic, registry)
+                if control is None and config.control_topic else None)
+    tokens = ReadTokens(config.read_tokens, registry)
+    factory = client_factory or (lambda: connect(config.clickhouse_url))
     local = threading.local()
 
     def reader() -> Reader:
         client = getattr(local, "client", None)
         if client is None:
             client = local.client = factory()
-        return Reader(client, settings.clickhouse_database, settings.bucket_seconds,
-                      settings.max_clip_seconds)
+        return Reader(client, config.database, config.bucket_seconds, config.max_clip_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -188,13 +189,13 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
 
     app.add_middleware(LastResort, answer=_unexpected)
     app.state.read_tokens = tokens
-    app.include_router(data_router(reader, settings.bucket_seconds))
+    app.include_router(data_router(reader, config.bucket_seconds))
     app.include_router(dashboard_router(tokens))
-    app.include_router(demo_router(tokens, settings))
+    app.include_router(demo_router(tokens, config))
 
     async def publish(records: Sequence[Record | tuple[str, None]]) -> None:
-        await publish_control(settings.kafka_bootstrap, settings.control_topic, records)
+        await publish_control(config.kafka_bootstrap, config.control_topic, records)
 
-    app.state.admin_auth = AdminAuth(registry, tuple(settings.operator_token_digests))
+    app.state.admin_auth = AdminAuth(registry, config.operator_token_digests)
     app.include_router(admin_router(app.state.admin_auth, publish, _check_catalogue))
     return app

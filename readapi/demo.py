@@ -24,8 +24,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from config.settings import Settings
 from readapi.auth import ReadTokens, Unauthorized
+from readapi.config import ReadApiConfig
 
 PLAYER = Path(__file__).resolve().parents[1] / "clients" / "player"
 DEMO_CLIP = "playhead-demo"
@@ -43,7 +43,7 @@ organization (<code>playhead up</code> prints the address): open it as
 <code>/demo?token=&lt;token&gt;</code>. {reason}</p>"""
 
 
-def demo_router(tokens: ReadTokens, settings: Settings) -> APIRouter:
+def demo_router(tokens: ReadTokens, api: ReadApiConfig) -> APIRouter:
     routes = APIRouter(tags=["demo"])
 
     @routes.get("/demo", response_class=HTMLResponse, include_in_schema=False)
@@ -57,16 +57,16 @@ def demo_router(tokens: ReadTokens, settings: Settings) -> APIRouter:
         if not template.exists():  # an install without the repository's clients/ folder
             return Response(f"the demo's files are not installed ({PLAYER})", status_code=503,
                             media_type="text/plain")
-        gateway = gateway_url(settings, request)
+        gateway = gateway_url(api, request)
         config = {
             "endpoint": gateway,
             "organization": organization,
             # The page is public to whoever holds the link; a write key only writes.
-            "writeKey": write_key_of(settings, organization),
+            "writeKey": write_key_of(api, organization),
             "clipId": DEMO_CLIP,
             "dashboard": f"/dashboard/clips/{DEMO_CLIP}?token={token}",
-            "idleSeconds": settings.idle_timeout_seconds,
-            "minSessionSeconds": settings.min_session_seconds,
+            "idleSeconds": api.idle_timeout_seconds,
+            "minSessionSeconds": api.min_session_seconds,
         }
         text = template.read_text().replace(
             "{{config}}", html.escape(json.dumps(config), quote=True))
@@ -107,19 +107,19 @@ def byte_ranges(content: bytes, wanted: str | None, media_type: str) -> Response
                     headers=headers)
 
 
-def gateway_url(settings: Settings, request: Request) -> str:
+def gateway_url(api: ReadApiConfig, request: Request) -> str:
     """The gateway as the browser reaches it: a gateway listening on every
     address is reached on the host this page came from."""
-    host = settings.gateway_host
+    host = api.gateway_host
     if host in ("0.0.0.0", "::", ""):
         host = request.url.hostname or "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.gateway_port}"
+    return f"http://{host}:{api.gateway_port}"
 
 
-def write_key_of(settings: Settings, organization: str) -> str | None:
-    return next((key for key, org in sorted(settings.write_keys.items())
+def write_key_of(api: ReadApiConfig, organization: str) -> str | None:
+    return next((key for key, org in sorted(api.write_keys.items())
                  if org == organization), None)
 
 
