@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -139,6 +139,36 @@ async def snapshot(bootstrap: str, topic: str, timeout: float = 30.0) -> Registr
     finally:
         await follower.stop()
     return registry
+
+
+# How long a service waits at start to have read the topic to its end.
+START_WAIT_SECONDS = 10.0
+
+
+def control_for(given: Registry | None, bootstrap: str, topic: str
+                ) -> tuple[Registry, ControlFollower | None]:
+    """The registry a service answers from, and the follower keeping it current: none
+    when a registry is handed in (a test's) or no control topic is configured."""
+    if given is not None:
+        return given, None
+    registry = Registry()
+    return registry, ControlFollower(bootstrap, topic, registry) if topic else None
+
+
+@contextlib.asynccontextmanager
+async def followed(follower: ControlFollower | None) -> AsyncIterator[None]:
+    """Follow the topic while a service runs (its lifespan)."""
+    if follower is None:
+        yield
+        return
+    follower.start()
+    # Serve with the runtime keys known when Kafka answers; when it does not,
+    # serve anyway (health and metrics) and let readiness keep traffic away.
+    await follower.wait_caught_up(START_WAIT_SECONDS)
+    try:
+        yield
+    finally:
+        await follower.stop()
 
 
 class ControlUnavailable(RuntimeError):

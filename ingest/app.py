@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.settings import Settings, load_settings
 from control.registry import Registry
-from control.topic import ControlFollower
+from control.topic import control_for, followed
 from http_common.last_resort import LastResort
 from ingest.access import AccessDenied
 from ingest.body import BodyNormalizer
@@ -30,7 +30,6 @@ from ingest.routes import all_routers
 
 log = logging.getLogger("playhead.gateway")
 RETRY_AFTER_SECONDS = 5
-CONTROL_WAIT_SECONDS = 10.0
 
 # A dialect's routes: ingest/routes/<dialect>.py's router.
 RouterFactory = Callable[[Gateway], APIRouter]
@@ -59,7 +58,7 @@ def create_app(
     registry of its own instead.
     """
     config = GatewayConfig.from_settings(settings)  # the only reading of settings
-    registry = control if control is not None else Registry()
+    registry, follower = control_for(control, config.kafka_bootstrap, config.control_topic)
     gateway = Gateway(
         config,
         publisher or KafkaPublisher(config.kafka_bootstrap, config.events_topic,
@@ -67,19 +66,11 @@ def create_app(
         clock,
         control=registry,
     )
-    follower = (ControlFollower(config.kafka_bootstrap, config.control_topic, registry)
-                if control is None and config.control_topic else None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if follower is not None:
-            follower.start()
-            # Serve with the runtime keys known when Kafka answers; when it does not,
-            # serve anyway (health and metrics) and let /readyz keep traffic away.
-            await follower.wait_caught_up(CONTROL_WAIT_SECONDS)
-        yield
-        if follower is not None:
-            await follower.stop()
+        async with followed(follower):
+            yield
         await gateway.publisher.close()  # graceful shutdown: flush what is in flight
 
     app = FastAPI(

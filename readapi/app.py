@@ -25,7 +25,7 @@ from config.settings import Settings
 from control.operations import OperationError, UnknownKey
 from control.records import Record
 from control.registry import Registry
-from control.topic import ControlFollower, ControlUnavailable
+from control.topic import ControlUnavailable, control_for, followed
 from control.topic import publish as publish_control
 from http_common.last_resort import LastResort
 from ingest.rights import CatalogueError, parse
@@ -41,7 +41,6 @@ from sinks.client import WarehouseUnavailable, connect
 
 log = logging.getLogger("playhead.readapi")
 
-CONTROL_WAIT_SECONDS = 10.0
 TITLES = {400: "The request is invalid.", 401: "A valid read token is required.",
           403: "The credential may not act for this organization.",
           404: "The requested resource was not found.",
@@ -85,9 +84,7 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
     """The read API; without ``control`` it follows the control topic (runtime read
     tokens and admin keys) while it runs, as the gateway does."""
     config = ReadApiConfig.from_settings(settings)  # the only reading of settings
-    registry = control if control is not None else Registry()
-    follower = (ControlFollower(config.kafka_bootstrap, config.control_topic, registry)
-                if control is None and config.control_topic else None)
+    registry, follower = control_for(control, config.kafka_bootstrap, config.control_topic)
     tokens = ReadTokens(config.read_tokens, registry)
     factory = client_factory or (lambda: connect(config.clickhouse_url))
     local = threading.local()
@@ -100,13 +97,8 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if follower is not None:
-            follower.start()
-            # Serve with runtime tokens known when Kafka answers (docs/operations/control.md).
-            await follower.wait_caught_up(CONTROL_WAIT_SECONDS)
-        yield
-        if follower is not None:
-            await follower.stop()
+        async with followed(follower):
+            yield
 
     app = FastAPI(
         title="Playhead read API",
