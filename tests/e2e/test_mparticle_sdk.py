@@ -22,15 +22,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from browsers import answer, chromium, forward, served
 from conftest import REPO, Pipeline, running_pipeline, wait_until
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
 from config.settings import Settings
 
@@ -40,8 +39,6 @@ SDK_DIR = REPO / "tests" / "e2e" / "mparticle_sdk"
 API_KEY = "acme-media"  # no write keys configured: the API key names the organization
 # Played: [0, 30) s, a seek while paused, then [90, 120) s: 60 s in two stretches.
 PLAYED_BUCKETS = [(bucket, 1, 1) for bucket in (*range(0, 30), *range(90, 120))]
-HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive", "date",
-              "server", "host"}
 
 
 @dataclass
@@ -89,9 +86,7 @@ class Relay(BaseHTTPRequestHandler):
     def _relay(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        answer = httpx.request(self.command, self.state.target + self.path, headers=headers,
-                               content=body, timeout=30)
+        response = forward(self, self.state.target, body)
         if self.command == "POST" and "/webevents/" in self.path:
             cut = self.state.cut
             events = json.loads(body).get("events", [])
@@ -101,24 +96,11 @@ class Relay(BaseHTTPRequestHandler):
                      if e.get("data", {}).get("custom_event_type") == "media"]
             with self.state.lock:
                 self.state.uploads.append(Upload(self.headers.get("Sec-Fetch-Mode", ""),
-                                                 answer.status_code, not cut, media))
+                                                 response.status_code, not cut, media))
             if cut:  # stored by the gateway, but the SDK never hears so: it will retry
                 self.close_connection = True
                 return
-        self.send_response(answer.status_code)
-        for name, value in answer.headers.items():
-            if name.lower() not in HOP_BY_HOP:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.content)))
-        self.end_headers()
-        self.wfile.write(answer.content)
-
-
-def _serve(handler: Any) -> tuple[ThreadingHTTPServer, int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, int(server.server_address[1])
+        answer(self, response)
 
 
 class QuietFiles(SimpleHTTPRequestHandler):
@@ -141,37 +123,21 @@ def pipeline(kafka: Settings, warehouse_url: str,
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
     """The player page and the SDK files, on an origin other than Playhead's."""
-    server, port = _serve(functools.partial(QuietFiles, directory=str(SDK_DIR)))
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
-    server.server_close()
+    with served(functools.partial(QuietFiles, directory=str(SDK_DIR))) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
 def relay(pipeline: Pipeline) -> Iterator[tuple[RelayState, str]]:
     state = RelayState(pipeline.settings.gateway_url)
-    server, port = _serve(type("TestRelay", (Relay,), {"state": state}))
-    yield state, f"127.0.0.1:{port}"
-    server.shutdown()
-    server.server_close()
+    with served(type("TestRelay", (Relay,), {"state": state})) as port:
+        yield state, f"127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-mparticle')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    driver.set_page_load_timeout(30)
-    driver.set_script_timeout(30)
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium-mparticle")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def open_player(browser: webdriver.Chrome, site: str, domain: str, interval_ms: int) -> None:

@@ -23,17 +23,17 @@ import time
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
+from browsers import answer, chromium, forward, served
 from conftest import REPO, Pipeline, free_port, running_pipeline, wait_until
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from serving import serve_app
 
 from config.settings import Settings
@@ -47,8 +47,6 @@ SDK_DIR = REPO / "clients" / "player" / "src"
 WRITE_KEY = "wk-player-e2e"
 ORGANIZATION = "org-player-e2e"
 TONE_SECONDS = 60
-HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive", "date",
-              "server", "host"}
 
 
 def write_tone(path: Path, seconds: int, rate: int = 8000) -> None:
@@ -104,21 +102,13 @@ class Relay(BaseHTTPRequestHandler):
                 self.state.dropped += 1
             self.close_connection = True
             return
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        answer = httpx.request(self.command, self.state.target + self.path, headers=headers,
-                               content=body, timeout=30)
+        response = forward(self, self.state.target, body)
         if self.command == "POST":
             with self.state.lock:
                 self.state.uploads.append(Upload(self.headers.get("Sec-Fetch-Mode", ""),
-                                                 answer.status_code,
+                                                 response.status_code,
                                                  json.loads(body).get("events", [])))
-        self.send_response(answer.status_code)
-        for name, value in answer.headers.items():
-            if name.lower() not in HOP_BY_HOP:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.content)))
-        self.end_headers()
-        self.wfile.write(answer.content)
+        answer(self, response)
 
     do_OPTIONS = do_POST  # noqa: N815
 
@@ -156,13 +146,6 @@ class Site(BaseHTTPRequestHandler):
         self.wfile.write(content)
 
 
-def _serve(handler: Any) -> tuple[ThreadingHTTPServer, int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, int(server.server_address[1])
-
-
 @pytest.fixture(scope="module")
 def pipeline(kafka: Settings, warehouse_url: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
@@ -182,36 +165,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     files = {"/page.html": (PAGE_DIR / "page.html", "text/html; charset=utf-8"),
              "/page.js": (PAGE_DIR / "page.js", js), "/tone.wav": (tone, "audio/wav"),
              **{f"/sdk/{p.name}": (p, js) for p in SDK_DIR.glob("*.js")}}
-    server, port = _serve(type("TestSite", (Site,), {"files": files}))
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
+    with served(type("TestSite", (Site,), {"files": files})) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
 def relay(pipeline: Pipeline) -> Iterator[tuple[RelayState, str]]:
     state = RelayState(pipeline.settings.gateway_url)
-    server, port = _serve(type("TestRelay", (Relay,), {"state": state}))
-    yield state, f"http://127.0.0.1:{port}"
-    server.shutdown()
+    with served(type("TestRelay", (Relay,), {"state": state})) as port:
+        yield state, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--mute-audio",
-                 "--autoplay-policy=no-user-gesture-required",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-player')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    driver.set_page_load_timeout(30)
-    driver.set_script_timeout(30)
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium-player"), "--mute-audio",
+                  "--autoplay-policy=no-user-gesture-required") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def open_page(browser: webdriver.Chrome, url: str) -> None:

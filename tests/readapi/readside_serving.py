@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from browsers import chromium as headless_chromium
 from clickhouse_connect.driver.client import Client
 from conftest import wait_until
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from serving import serve_app
 
@@ -47,20 +47,9 @@ class RecordingClient:
 def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
     """The ``browser`` fixture: headless Chromium for the dashboard, one per module that
     imports ``chromium``."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--window-size=1360,1110",
-                 "--force-device-scale-factor=1", "--hide-scrollbars",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium(tmp_path_factory.mktemp("chromium"), "--window-size=1360,1110",
+                  "--force-device-scale-factor=1", "--hide-scrollbars") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def drawn(driver: webdriver.Chrome) -> dict[str, Any]:
