@@ -114,9 +114,14 @@ class KafkaPublisher:
         retiring.add_done_callback(self._retiring.discard)
 
     async def _retire(self, producer: EventProducer) -> None:
-        with contextlib.suppress(Exception):
+        try:
             # stop() first delivers what is buffered: in-flight requests get their answer.
             await asyncio.wait_for(producer.stop(), self._timeout + 2.0)
+        except Exception:
+            # A stop cut short (Kafka still down) leaves the broker connections open:
+            # close them here, or they outlive the producer (uvloop: unclosed resource).
+            with contextlib.suppress(Exception):
+                await producer.client.client.close()
 
     async def ready(self) -> bool:
         """Whether Kafka answers a metadata request now (for /readyz)."""
