@@ -5,16 +5,19 @@ from __future__ import annotations
 import cProfile
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
 
 from config.settings import Settings
+from processors.completeness import Bound
 from processors.faust_app import build_app
 from processors.topics import ensure_topics
 from processors.worker_config import WorkerConfig
 from sinks.client import connect
+from sinks.completeness import write_bounds
 from sinks.migrate import migrate
 from sinks.writer import ClickHouseSink
 
@@ -53,7 +56,15 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     if applied:
         log.info("applied migrations: %s", ", ".join(m.name for m in applied))
     sink = ClickHouseSink(client, settings.clickhouse_database)
-    app = build_app(WorkerConfig.from_settings(settings), sink)
+    database = settings.clickhouse_database
+    # Its own client: bounds are written from another thread than the sink's
+    # writes, and one client runs one query at a time.
+    bounds_client = connect(settings.clickhouse_url)
+
+    def bounds(rows: Sequence[Bound]) -> None:
+        write_bounds(bounds_client, database, rows)
+
+    app = build_app(WorkerConfig.from_settings(settings), sink, write_bounds=bounds)
     worker = _Worker(app, marker, loglevel=loglevel, quiet=True)
     profile = os.environ.get("PLAYHEAD_BENCH_PROFILE")
     if not profile:

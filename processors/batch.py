@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from processors import state_codec
+from processors.completeness import PendingSessions
 from processors.handling import (
     WorkerCounters,
     admit,
@@ -151,6 +152,23 @@ class SessionBatch:
                 self._states[key] = after
                 self._dirty[key] = token
 
+    def changing(self) -> list[tuple[Token, str, float]]:
+        """(token, organization, earliest event) of each session this batch changed that
+        can still change: the complete-through watermark follows these
+        (processors/completeness.py). Tombstones and sessions past their window
+        are final and not listed."""
+        self._settle()
+        out = []
+        for key, token in self._dirty.items():
+            state = self._states[key]
+            if not isinstance(state, SessionState) or not state.events:
+                continue
+            if state.is_past_lateness(self.now, self.rules):
+                continue
+            first = next(iter(state.events.values()))
+            out.append((token, first.organization_id, state.earliest))
+        return out
+
     def changes(self) -> list[Change]:
         self._settle()
         out = []
@@ -160,11 +178,30 @@ class SessionBatch:
         return out
 
 
-def open_entries(entries: Iterable[tuple[str, bytes]]) -> list[tuple[str, float]]:
-    """(key, last activity) of the open sessions among stored entries: an index rebuild."""
+def open_entries(entries: Iterable[tuple[str, bytes]],
+                 pending: PendingSessions | None = None, now: float = 0.0,
+                 rules: Rules | None = None) -> list[tuple[str, float]]:
+    """(key, last activity) of the open sessions among stored entries: an index rebuild.
+
+    With ``pending``, every stored session that can still change at ``now``
+    (open, or closed within ``rules``' lateness window) is recorded in it too,
+    at the time it last changed; only those are decoded.
+    """
     out = []
     for key, raw in entries:
         header = state_codec.peek(raw)
         if header.kind == state_codec.OPEN:
             out.append((key, header.last_activity))
+        if pending is None or rules is None:
+            continue
+        if header.kind == state_codec.OPEN:
+            at = header.last_activity
+        elif (header.kind == state_codec.CLOSED
+              and now - header.closed_at < rules.lateness_seconds):
+            at = header.closed_at
+        else:
+            continue
+        found = state_codec.earliest(raw)
+        if found is not None:
+            pending.record(*found, at)
     return out

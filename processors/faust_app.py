@@ -28,6 +28,7 @@ import faust
 from faust.types import TP, EventT
 
 from processors.batch import SessionBatch
+from processors.completeness import Bound, partition_bounds
 from processors.dead_letters import (
     ConsecutiveLimit,
     DeadLetterLimitExceeded,
@@ -39,6 +40,7 @@ from processors.metrics import Progress, WorkerMetrics
 from processors.session import SessionResult
 from processors.sink_flusher import SinkFlusher
 from processors.state_table import StateTable
+from processors.watermark_writer import WatermarkWriter
 from processors.worker_config import WorkerConfig
 from schemas import event_codec
 
@@ -73,9 +75,24 @@ class Sink(Protocol):
     def refuses_content(self, err: BaseException) -> bool: ...
 
 
-def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = time.time
-              ) -> faust.App:
-    """The worker app over ``sink`` (its blocking calls run in a thread)."""
+def tick_stamp(headers: Any) -> float | None:
+    """The sender's clock when it sent a tick message (None: not a tick, or unreadable)."""
+    for name, value in headers or ():
+        if name == TICK_HEADER:
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = time.time,
+              write_bounds: Callable[[Sequence[Bound]], None] | None = None) -> faust.App:
+    """The worker app over ``sink`` (its blocking calls run in a thread).
+
+    ``write_bounds`` stores the complete-through bounds (sinks.completeness);
+    without it, or without ``config.watermark_margin``, the worker writes none.
+    """
     rules, bounds, partitions = config.rules, config.bounds, config.partitions
     codec = event_codec()
     counters = WorkerCounters()
@@ -96,7 +113,9 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
                        key_serializer="raw", value_serializer="raw")
     dead_letter_topic = app.topic(config.dead_letter_topic, partitions=1,
                                   key_serializer="raw", value_serializer="raw")
-    state = StateTable(app, partitions, config.state_memory_mib, config.sweep_batch)
+    margin = config.watermark_margin if write_bounds is not None else None
+    state = StateTable(app, partitions, config.state_memory_mib, config.sweep_batch,
+                       config.rules if margin is not None else None, clock)
     progress = Progress(config.stall_seconds)
     metrics = WorkerMetrics(counters, state.open_sessions, state.memory, progress)
 
@@ -118,6 +137,34 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
 
     def retrying(error: str | None) -> None:
         progress.sink_error = error
+
+    async def store_bounds(bounds: Sequence[Bound]) -> None:
+        assert write_bounds is not None
+        await in_thread(write_bounds, bounds)
+
+    async def delivered() -> None:
+        # Faust's flush drains its buffer, then waits until the Kafka client
+        # has delivered everything (state changes included).
+        await app.producer.flush()
+
+    watermark = WatermarkWriter(delivered, store_bounds)
+
+    def follow_watermark(work: SessionBatch, ticks: dict[int, EventT[bytes]]) -> None:
+        # After the batch's rows are written and its state handed over: a bound
+        # must never cover a change not yet stored.
+        if margin is None:
+            return
+        for token, organization, earliest in work.changing():
+            pending = state.pending(token.message.partition)  # type: ignore[attr-defined]
+            if pending is not None:
+                pending.record(organization, earliest, work.now)
+        for partition, tick in ticks.items():
+            stamp = tick_stamp(tick.message.headers)
+            pending = state.pending(partition)
+            if stamp is None or pending is None:
+                continue
+            watermark.offer(partition, partition_bounds(
+                partition, partitions, stamp, margin, pending.floors(work.now)))
 
     flusher = SinkFlusher(write, ping, dead_letters.session, sink.refuses_content, retrying)
     rebalanced = [False]
@@ -201,6 +248,7 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
                 await flush(list(work.emitted.values()))
             state.store(work.changes())
             await state.changelog_handed_over()
+            follow_watermark(work, ticks)
             for result in work.closes:
                 counters.count_close(result)
             progress.batch_done(offsets, {tp: app.consumer.highwater(tp) for tp in offsets})
@@ -214,6 +262,10 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
             if tp.topic == config.events_topic:
                 await events.send(value=b"", partition=tp.partition,
                                   headers=[(TICK_HEADER, stamp)])
+
+    @app.timer(config.tick_seconds)  # type: ignore[untyped-decorator]  # faust: no hints
+    async def write_watermark() -> None:
+        await watermark.write_waiting()
 
     @app.timer(60.0)  # type: ignore[untyped-decorator]  # faust: no hints
     async def report() -> None:

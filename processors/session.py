@@ -125,6 +125,7 @@ class SessionState:
     _sequences: set[int] = field(default_factory=set, init=False, repr=False, compare=False)
     _flagged_complete: bool = field(default=False, init=False, repr=False, compare=False)
     _listening_clip: str | None = field(default=None, init=False, repr=False, compare=False)
+    _earliest: float = field(default=float("inf"), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._listening_clip = self.earlier_clip
@@ -133,6 +134,7 @@ class SessionState:
 
     def _track(self, event: PlaybackEvent) -> None:
         self._sequences.add(event.sequence_number)
+        self._earliest = min(self._earliest, event.timestamp)
         self._flagged_complete = self._flagged_complete or event.session_complete
         if self._listening_clip is None and event.kind in LISTENING:
             self._listening_clip = event.clip_id
@@ -160,6 +162,17 @@ class SessionState:
     @property
     def version(self) -> int:
         return len(self.events)
+
+    @property
+    def earliest(self) -> float:
+        """The earliest timestamp among the part's events (infinity when it has none).
+
+        Every row the part writes is dated at or after it (``started_at``, a
+        content event's day), whatever order its events take: what the
+        complete-through watermark needs to know of a session that can still
+        change (processors/completeness.py).
+        """
+        return self._earliest
 
     @property
     def listening_clip(self) -> str | None:

@@ -145,6 +145,24 @@ def growth_bound(event: PlaybackEvent) -> int:
     return 25 * 10 + 6 * chars + 16 * (7 + 2 * len(event.attributes)) + 64
 
 
+def earliest(data: bytes) -> tuple[str, float] | None:
+    """(organization, earliest event timestamp) of a stored session, None without events.
+
+    What a worker needs of every session that can still change after a
+    rebalance (processors/completeness.py), without building its events: a
+    fraction of ``decode``'s cost.
+    """
+    offset = _HEADER.size
+    if data[0] & PARTS:
+        _, clip_size, platform_size, count = _PARTS.unpack_from(data, offset)
+        offset += (_PARTS.size + max(clip_size - 1, 0) + platform_size
+                   + count * _DIGEST.size)
+    if len(data) == offset:
+        return None
+    org, _, rows = json.loads(data[offset:])
+    return (org, min(row[7] for row in rows)) if rows else None
+
+
 def decode(data: bytes) -> SessionState | Tombstone:
     header = peek(data)
     offset = _HEADER.size

@@ -10,8 +10,9 @@ open-session indexes built from the scans.
 
 from __future__ import annotations
 
+import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
@@ -19,7 +20,9 @@ from faust.streams import _current_event
 from faust.types import EventT
 
 from processors.batch import Change, open_entries
+from processors.completeness import PendingSessions, horizon
 from processors.open_index import OpenSessions
+from processors.session import Rules
 from processors.state_store import BoundedRocksDBOptions
 
 STATE_TABLE = "session_state"
@@ -40,7 +43,9 @@ class _Processing:
 
 
 class StateTable:
-    def __init__(self, app: faust.App, partitions: int, memory_mib: int, sweep_batch: int):
+    def __init__(self, app: faust.App, partitions: int, memory_mib: int, sweep_batch: int,
+                 watermark_rules: Rules | None = None,
+                 clock: Callable[[], float] = time.time):
         # bytes types make Faust store keys as UTF-8 and values (state_codec) as they are.
         self.table = app.Table(STATE_TABLE, default=None, partitions=partitions,
                                options={"driver": "rocksdict"}, key_type=bytes,
@@ -54,6 +59,10 @@ class StateTable:
         self._sweep_batch = sweep_batch
         self._sweep_from: dict[int, bytes | None] = {}
         self._indexes: dict[int, OpenSessions] = {}
+        # With a watermark: per partition, the sessions that can still change.
+        self._rules = watermark_rules
+        self._clock = clock
+        self._pending: dict[int, PendingSessions] = {}
 
     def load(self, key: str, token: Any) -> bytes | None:
         with _Processing(token):
@@ -88,13 +97,25 @@ class StateTable:
         after an assignment (its recovery from the changelog is done by then)."""
         if partition not in self._indexes:
             items = self._store._visible_items(self._db(partition))
+            rules = self._rules
+            pending = (PendingSessions(horizon(rules.lateness_seconds,
+                                               rules.idle_timeout_seconds))
+                       if rules is not None else None)
             self._indexes[partition] = OpenSessions(open_entries(
-                (key.decode(), value) for key, value in items))
+                ((key.decode(), value) for key, value in items), pending, self._clock(), rules))
+            if pending is not None:
+                self._pending[partition] = pending
         return self._indexes[partition]
+
+    def pending(self, partition: int) -> PendingSessions | None:
+        """The partition's sessions that can still change (None without a watermark)."""
+        self.index(partition)
+        return self._pending.get(partition)
 
     def forget_indexes(self) -> None:
         """After a rebalance: another worker may have changed these partitions meanwhile."""
         self._indexes.clear()
+        self._pending.clear()
         self._sweep_from.clear()
 
     def open_sessions(self) -> int:

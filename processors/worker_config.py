@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import Settings
+from processors.completeness import lag_margin
 from processors.session import Rules
 from schemas.bounds import Bounds
 
@@ -34,6 +35,9 @@ class WorkerConfig:
     metrics_port: int
     rules: Rules
     bounds: Bounds
+    # How far before a tick's stamp an event not yet handled may be dated
+    # (processors/completeness.py); None: any age is accepted, no watermark.
+    watermark_margin: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
@@ -55,6 +59,9 @@ class WorkerConfig:
             metrics_port=settings.metrics_port,
             rules=rules_of(settings),
             bounds=Bounds(settings.max_clip_seconds),
+            watermark_margin=lag_margin(settings.max_event_age_seconds,
+                                        settings.max_future_seconds,
+                                        settings.publish_timeout_seconds),
         )
 
 

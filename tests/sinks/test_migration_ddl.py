@@ -46,6 +46,8 @@ APPLIED = {
         "693933be253a5a39634a75d2fed5c418e143b0e7bbf620f0781341bc0411b247",
     "m0005_drop_session_buckets":
         "9f16703077f33a033541036c9b5545bbbfbcb3987b12ff72afc8e955a65769c4",
+    "m0006_completeness":
+        "c4d281948849f2fc857bff7fce010b4f493a28ee2623835cd286d6f05b66530e",
     "m0007_rollup_tables":
         "3ab301f147713b060c7473ab23096144234c84212db4fce2b2a9d803be815930",
     "m0100_analyst_views":
