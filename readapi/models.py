@@ -6,7 +6,7 @@ seconds as integers); these models describe it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -99,6 +99,12 @@ class CurvePoint(BaseModel):
     shareOfSessions: float = Field(description="listeners / kept sessions")
 
 
+COMPLETE_THROUGH: Any = Field(description=(
+        "Complete-through watermark (ISO 8601, UTC): no figure dated before it (a session's "
+        "start, an event's time) changes again; null while nothing is known to be final. "
+        "Figures of later days may still grow or be corrected (docs/semantics.md)"))
+
+
 class ClipConsumption(BaseModel):
     clipId: str
     source: str | None = Field(description="The source filter, null for all")
@@ -120,6 +126,7 @@ class ClipConsumption(BaseModel):
     histogram: list[CurvePoint] = Field(description=(
         "Points from 0 to curveEndSeconds, pointBuckets buckets each (the last may have "
         "fewer), at most maxPoints; silent ones are zeros"))
+    completeThrough: str | None = COMPLETE_THROUGH
 
 
 class FigureDays(BaseModel):
@@ -127,6 +134,7 @@ class FigureDays(BaseModel):
     source: str | None = Field(None, description="The source filter, null for all")
     fromDay: str | None = Field(description="The `from` of the request, null for open")
     toDay: str | None = Field(description="The `to` of the request, null for open")
+    completeThrough: str | None = COMPLETE_THROUGH
 
 
 class Quality(BaseModel):
@@ -183,6 +191,7 @@ class ClipRoyalties(BaseModel):
     toDay: str | None
     totals: RightsCounts
     byPlatform: list[RightsRow] = Field(description="Per platform and method")
+    completeThrough: str | None = COMPLETE_THROUGH
 
 
 class Problem(BaseModel):

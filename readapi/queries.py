@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -26,6 +26,7 @@ from readapi.apivideo import LISTED_SQL
 from readapi.curve import DEFAULT_MAX_POINTS, Bin, Binning, plan, points
 from readapi.periods import FIRST_DAY, LAST_DAY
 from schemas.bounds import DEFAULT_MAX_CLIP_SECONDS
+from sinks.completeness import SHARED
 from sinks.identifiers import check_database
 
 # Every query is read-only on the server too (2 still lets the client send settings).
@@ -90,6 +91,21 @@ class Reader:
         result = self._client.query(sql.replace("{db}", self._db), parameters=parameters,
                                     settings=READ_ONLY)
         return result.result_rows
+
+    # -- completeness -----------------------------------------------------------
+
+    def complete_through(self, org: str) -> datetime | None:
+        """The organization's complete-through watermark (m0006): no figure dated before
+        it changes again. None while nothing is known to be final."""
+        rows = self._rows(
+            "SELECT organization_id, complete_through FROM {db}.completeness "
+            "WHERE organization_id IN ({org:String}, {shared:String})", org=org, shared=SHARED)
+        found = {row[0]: row[1] for row in rows}
+        # An organization with no session anywhere has the partitions' shared bound.
+        stamp: datetime | None = found.get(org, found.get(SHARED))
+        if stamp is None:
+            return None
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
     # -- sessions ---------------------------------------------------------------
 

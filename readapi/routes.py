@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -157,7 +157,8 @@ def data_router(reader: Callable[[], Reader], bucket_seconds: float) -> APIRoute
         if not read.clip_known(org, clipId):
             raise NotFound(f"no clip {clipId!r} in this organization", "clipId")
         figures = read.clip_figures(org, clipId, from_, to, source or None, maxPoints)
-        return JSONResponse(consumption(clipId, source or None, figures, bucket_seconds))
+        return JSONResponse({**consumption(clipId, source or None, figures, bucket_seconds),
+                             **final(read, org)})
 
     @routes.get("/api/quality/clips/{clipId:path}", tags=["figures"],
                 summary="A clip's quality of experience", response_model=ClipQuality,
@@ -171,7 +172,7 @@ def data_router(reader: Callable[[], Reader], bucket_seconds: float) -> APIRoute
         read = _known(reader(), org, clipId)
         sums = read.clip_quality(org, clipId, from_, to, source or None)
         return JSONResponse({**_days(clipId, from_, to), "source": source or None,
-                             "quality": quality(sums)})
+                             "quality": quality(sums), **final(read, org)})
 
     @routes.get("/api/engagement/clips/{clipId:path}", tags=["figures"],
                 summary="A clip's engagement", response_model=ClipEngagement,
@@ -184,7 +185,7 @@ def data_router(reader: Callable[[], Reader], bucket_seconds: float) -> APIRoute
         read = _known(reader(), org, clipId)
         counts = read.clip_engagement(org, clipId, from_, to, source or None)
         return JSONResponse({**_days(clipId, from_, to), "source": source or None,
-                             "engagement": counts})
+                             "engagement": counts, **final(read, org)})
 
     @routes.get("/api/royalties/clips/{clipId:path}", tags=["figures"],
                 summary="A clip's plays for royalties", response_model=ClipRoyalties,
@@ -197,9 +198,21 @@ def data_router(reader: Callable[[], Reader], bucket_seconds: float) -> APIRoute
         check_days(from_, to)
         read = _known(reader(), org, clipId)
         rows = read.clip_rights(org, clipId, from_, to)
-        return JSONResponse({**_days(clipId, from_, to), **royalties(rows)})
+        return JSONResponse({**_days(clipId, from_, to), **royalties(rows), **final(read, org)})
 
     return routes
+
+
+def instant(stamp: datetime | None) -> str | None:
+    """ISO 8601 in UTC to the millisecond, ``Z`` for the zone (pure)."""
+    if stamp is None:
+        return None
+    return stamp.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def final(read: Reader, org: str) -> dict[str, Any]:
+    """Playhead's answers say from when on their figures may still change."""
+    return {"completeThrough": instant(read.complete_through(org))}
 
 
 def _known(read: Reader, org: str, clip: str) -> Reader:

@@ -158,6 +158,7 @@
     $("range").textContent = "Sessions started " + span + " (UTC)" +
       (state.from || state.to ? "" : " · all days with sessions") +
       " · " + (data.source ? "source " + data.source : "all sources");
+    $("final").textContent = finalThrough(data.completeThrough);
     renderSources(data);
     renderCurve(data);
     const pointSeconds = data.pointBuckets * data.bucketSeconds;
@@ -170,6 +171,14 @@
     window.playheadDashboard = { chart: chart, data: data, quality: quality,
                                  engagement: engagement, royalties: royalties };
     document.body.dataset.state = "ready";
+  }
+
+  // The complete-through watermark: figures of sessions started before it are final.
+  // Shown to the minute, rounded down, so the page never claims more than the API.
+  function finalThrough(stamp) {
+    if (!stamp) return "No figure is final yet: late events may still change any of them";
+    const shown = stamp.slice(0, 10) + " " + stamp.slice(11, 16) + " UTC";
+    return "Final through " + shown + ": figures of sessions started before it will not change";
   }
 
   function renderSources(data) {

@@ -24,6 +24,7 @@ from conftest import REPO, free_port
 from readside_data import listening, write
 from readside_serving import RecordingClient, chromium, drawn, serve  # noqa: F401 (chromium: a fixture)
 from selenium import webdriver
+from selenium.webdriver.common.by import By
 
 from config.settings import Settings
 from devkit.sample_retime import retimed
@@ -31,9 +32,11 @@ from ingest.dialects import musicclips, shortvideo
 from ingest.dialects.apivideo import PlayerSession, PlayerSessionEvents, to_events
 from ingest.dialects.context import DialectContext
 from ingest.examples import reference
+from processors.completeness import SHARED, Bound
 from readapi.apivideo import LISTED_SQL, to_item
 from readapi.app import create_app
 from sinks.client import connect
+from sinks.completeness import write_bounds
 from sinks.migrate import migrate
 
 pytestmark = pytest.mark.integration  # the warehouse server or chDB, and Chromium
@@ -560,6 +563,36 @@ def test_quality_engagement_and_royalties_of_a_clip(
         assert get(api, f"/api/{route}/clips/{clip}").status_code == 401
         bad = get(api, f"/api/{route}/clips/{clip}", A, to="2200-01-01")
         assert bad.status_code == 400 and bad.json()["name"] == "to"
+
+
+def test_answers_and_the_dashboard_say_until_when_figures_are_final(
+    api: tuple[str, list[str]], warehouse: tuple[Client, str], sessions: dict[str, Any],
+    browser: webdriver.Chrome
+) -> None:
+    client, db = warehouse
+    client.command(f"TRUNCATE TABLE {db}.completeness_bounds")
+    routes = [f"/api/{route}/clips/clip-a"
+              for route in ("consumption", "quality", "engagement", "royalties")]
+    assert [get(api, route, A).json()["completeThrough"] for route in routes] == [None] * 4
+    browser.get(f"{api[0]}/dashboard/clips/clip-a?token=token-of-a")
+    drawn(browser)
+    assert browser.find_element(By.ID, "final").text.startswith("No figure is final yet")
+    # Three partitions of four reported: nothing is known yet.
+    mark = datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC).timestamp()
+    write_bounds(client, db, [Bound(p, 4, SHARED, mark + 100, mark + 50) for p in range(3)])
+    assert get(api, routes[0], A).json()["completeThrough"] is None
+    write_bounds(client, db, [Bound(3, 4, SHARED, mark + 100, mark + 60),
+                              Bound(3, 4, ORG_A, mark + 100, mark)])
+    assert [get(api, route, A).json()["completeThrough"] for route in routes] == [
+        "2026-01-02T03:04:05.678Z"] * 4
+    # Another organization without sessions held back: the partitions' shared bound.
+    assert get(api, f"/api/consumption/clips/{SHARED_CLIP}", B).json()[
+        "completeThrough"] == "2026-01-02T03:04:55.678Z"
+    browser.get(f"{api[0]}/dashboard/clips/clip-a?token=token-of-a")
+    drawn(browser)
+    assert browser.find_element(By.ID, "final").text == (
+        "Final through 2026-01-02 03:04 UTC: figures of sessions started before it will "
+        "not change")
 
 
 def test_published_openapi_document_is_current() -> None:
