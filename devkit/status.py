@@ -328,6 +328,42 @@ def _warehouse(settings: Settings) -> tuple[str, bool | None]:
             f"{rows or 0} session rows (before deduplication)"), True
 
 
+def final_through_line(rows: list[tuple[str, str]], shown: int = 3) -> str:
+    """The complete-through watermarks, oldest first (organization, instant or \\N) (pure)."""
+    marks = [(org, stamp) for org, stamp in rows if org]
+    shared = next((stamp for org, stamp in rows if not org), None)
+    if not rows or shared in (None, "\\N"):
+        return ("unknown: not every partition has reported yet (no worker has run, or "
+                "PLAYHEAD_MAX_EVENT_AGE_SECONDS is 0: nothing is ever final)")
+    if not marks:
+        return f"{_instant(shared)}, every organization"
+    parts = [f"{org} {_instant(stamp)}" for org, stamp in marks[:shown]]
+    more = f"; {len(marks) - shown} more, all later" if len(marks) > shown else ""
+    count = f"{len(marks)} organization" + ("s" if len(marks) > 1 else "")
+    return ", ".join(parts) + more + f" (oldest first; {count})"
+
+
+def _instant(stamp: str) -> str:
+    return stamp[:19] + " UTC"
+
+
+def completeness_line(settings: Settings) -> str:
+    """Per organization, the instant before which no figure changes again (m0006)."""
+    url = settings.clickhouse_url
+    if url.startswith("chdb://"):
+        return "embedded chDB, not queried"
+    query = (f"SELECT organization_id, complete_through FROM {settings.clickhouse_database}"
+             ".completeness ORDER BY complete_through, organization_id FORMAT TabSeparated")
+    try:
+        answer = httpx.post(url.rstrip("/") + "/", content=query, timeout=TIMEOUT)
+    except httpx.HTTPError as err:
+        return f"unknown: warehouse not reachable ({type(err).__name__})"
+    if answer.status_code != 200:
+        return "unknown: the warehouse has no view completeness (run `playhead migrate`)"
+    rows = [tuple((line.split("\t") + [""])[:2]) for line in answer.text.splitlines() if line]
+    return final_through_line([(org, stamp) for org, stamp in rows])
+
+
 def warehouse_line(settings: Settings) -> str:
     return _warehouse(settings)[0]
 
@@ -361,6 +397,8 @@ def _report(settings: Settings, scraped: Gauges | None) -> list[str]:
     lines.append(f"state store     {state_store_line(scraped)}")
     lines.append(f"dead letters    {dead_letters_line(settings, figures, scraped)}")
     lines.append(f"warehouse       {warehouse}")
+    if warehouse_answers:
+        lines.append(f"final through   {completeness_line(settings)}")
     return lines
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -18,6 +19,8 @@ from config.settings import Settings, to_env
 from devkit.status import kafka_figures, open_sessions, report
 from schemas.event import EventKind, PlaybackEvent
 from schemas.producer import EventProducer
+from sinks.client import connect
+from sinks.completeness import complete_through
 
 pytestmark = pytest.mark.integration  # a pipeline
 
@@ -59,6 +62,9 @@ def test_status_shows_lag_open_sessions_dead_letters_and_warehouse(ops: Settings
         p.committed is not None for p in f.partitions) and f.total_lag <= 8 and f, 60,
         "offsets committed on every partition")
     assert [p.partition for p in figures.partitions] == list(range(ops.topic_partitions))
+    warehouse = connect(ops.clickhouse_url)
+    wait_until(lambda: complete_through(warehouse, ops.clickhouse_database, "ops-org"), 60,
+               "every partition's complete-through bound")
 
     screen = playhead(ops, "status")
     assert screen.returncode == 0, screen.stderr
@@ -73,6 +79,12 @@ def test_status_shows_lag_open_sessions_dead_letters_and_warehouse(ops: Settings
     store = next(line for line in out.splitlines() if line.startswith("state store"))
     assert f"of {ops.state_memory_mib} MiB in memory" in store, store
     assert f"database {ops.clickhouse_database} at migration" in out, out
+    # A day behind (the oldest event the gateway accepts, by default), for every
+    # organization: the open session started later, and is not written yet.
+    final = next(line for line in out.splitlines() if line.startswith("final through"))
+    assert final.endswith(" UTC, every organization"), final
+    shown = datetime.strptime(final.split()[2] + " " + final.split()[3], "%Y-%m-%d %H:%M:%S")
+    assert time.time() - 86_400 - 400 < shown.replace(tzinfo=UTC).timestamp() < time.time() - 86_400
 
 
 def test_status_says_what_it_cannot_reach(kafka: Settings) -> None:
