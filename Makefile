@@ -81,11 +81,13 @@ soak: install
 ## make bench: one worker's events/s beside a raw consumer (batch records from EventProducer,
 ## then one event per record), close-to-queryable latency, memory per million open sessions,
 ## the retention query over a million sessions (bench/worker_throughput.py); then one gateway
-## process under wrk beside a raw producer (bench/gateway_throughput.py). Each prints one
-## JSON line; figures in docs/benchmarks.md
+## process under wrk beside a raw producer (bench/gateway_throughput.py); then the retention
+## query over 1M and 10M sessions of one clip, per session and with 29 of 30 days rolled up
+## (bench/retention_query.py). Each prints one JSON line; figures in docs/benchmarks.md
 bench: install wrk
 	$(BIN)/python bench/worker_throughput.py
 	$(BIN)/python bench/gateway_throughput.py
+	$(BIN)/python bench/retention_query.py
 
 ## make wrk: Debian's wrk, the HTTP load generator of the gateway benchmark
 wrk:
