@@ -1,0 +1,44 @@
+"""The bounds' writer: delivery first, the latest bounds of each partition, retried."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from processors.completeness import SHARED, Bound
+from processors.watermark_writer import WatermarkWriter
+
+
+def bound(partition: int, tick: float) -> Bound:
+    return Bound(partition, 2, SHARED, tick, tick - 100)
+
+
+def test_bounds_are_written_after_delivery_latest_per_partition_and_retried() -> None:
+    calls: list[str] = []
+    written: list[list[Bound]] = []
+    fail = [True]
+
+    async def delivered() -> None:
+        calls.append("delivered")
+
+    async def write(bounds: Sequence[Bound]) -> None:
+        calls.append("write")
+        if fail[0]:
+            raise ConnectionError("warehouse away")
+        written.append(list(bounds))
+
+    async def scenario() -> None:
+        writer = WatermarkWriter(delivered, write)
+        await writer.write_waiting()  # nothing waits: nothing happens
+        assert calls == []
+        writer.offer(0, [bound(0, 10)])
+        writer.offer(0, [bound(0, 11)])  # a later tick replaces the waiting one
+        writer.offer(1, [bound(1, 10)])
+        await writer.write_waiting()
+        assert calls == ["delivered", "write"] and writer.waiting == 2
+        writer.offer(1, [bound(1, 12)])  # newer than the failed one: it wins
+        fail[0] = False
+        await writer.write_waiting()
+        assert written == [[bound(0, 11), bound(1, 12)]] and writer.waiting == 0
+
+    asyncio.run(scenario())
