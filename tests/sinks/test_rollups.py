@@ -214,3 +214,4 @@ def test_without_an_instant_the_watermark_decides(chdb: tuple[Client, str]) -> N
             rollups.build_final_days(client, bare)
     finally:
         client.command(f"DROP DATABASE {bare}")
+
