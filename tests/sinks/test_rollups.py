@@ -215,3 +215,24 @@ def test_without_an_instant_the_watermark_decides(chdb: tuple[Client, str]) -> N
     finally:
         client.command(f"DROP DATABASE {bare}")
 
+
+
+def test_a_retried_write_of_a_build_is_dropped_by_its_token(chdb: tuple[Client, str]) -> None:
+    client, db = chdb
+    org = f"org-{uuid.uuid4().hex[:12]}"
+    one = Version(0, True, ((0, 10), (20, 5)), 20.0, 10.0, 30.0)
+    client.insert(f"{db}.session_versions", rows(org, [Session("c1", "Web", (one,), False)]),
+                  column_names=list(COLUMNS))
+
+    def stored() -> list[int]:
+        # Without FINAL: what is on disk, before any merge could collapse it.
+        return [client.query(f"SELECT count() FROM {db}.{table} WHERE organization_id = "
+                             "{org:String}", parameters={"org": org}).result_rows[0][0]
+                for table in ("rollup_steps", "rollup_daily")]
+
+    rollups.write_build(client, db, org, FIRST_DAY, build=7)
+    first = stored()
+    rollups.write_build(client, db, org, FIRST_DAY, build=7)
+    assert stored() == first == [4, 1]
+    rollups.write_build(client, db, org, FIRST_DAY, build=8)  # another build: its own rows
+    assert stored() == [8, 2]
