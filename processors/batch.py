@@ -152,18 +152,20 @@ class SessionBatch:
                 self._states[key] = after
                 self._dirty[key] = token
 
-    def changing(self) -> list[tuple[Token, str, float]]:
+    def changing(self, skew: float = 0.0) -> list[tuple[Token, str, float]]:
         """(token, organization, earliest event) of each session this batch changed that
         can still change: the complete-through watermark follows these
         (processors/completeness.py). Tombstones and sessions past their window
-        are final and not listed."""
+        are final and not listed; ``skew`` more seconds of window allow for a
+        worker whose clock is behind this one's taking the partition over."""
         self._settle()
         out = []
+        lateness = self.rules.lateness_seconds + skew
         for key, token in self._dirty.items():
             state = self._states[key]
             if not isinstance(state, SessionState) or not state.events:
                 continue
-            if state.is_past_lateness(self.now, self.rules):
+            if state.closed and self.now - state.closed_at >= lateness:
                 continue
             first = next(iter(state.events.values()))
             out.append((token, first.organization_id, state.earliest))

@@ -21,6 +21,7 @@ import fcntl
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -114,8 +115,13 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
     dead_letter_topic = app.topic(config.dead_letter_topic, partitions=1,
                                   key_serializer="raw", value_serializer="raw")
     margin = config.watermark_margin if write_bounds is not None else None
+    # Sessions count as able to change for a little longer than their window:
+    # a worker whose clock is behind may take the partition over and still
+    # re-open them.
+    skew = config.watermark_skew
+    following = replace(config.rules, lateness_seconds=config.rules.lateness_seconds + skew)
     state = StateTable(app, partitions, config.state_memory_mib, config.sweep_batch,
-                       config.rules if margin is not None else None, clock)
+                       following if margin is not None else None, clock)
     progress = Progress(config.stall_seconds)
     metrics = WorkerMetrics(counters, state.open_sessions, state.memory, progress)
 
@@ -154,7 +160,7 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         # must never cover a change not yet stored.
         if margin is None:
             return
-        for token, organization, earliest in work.changing():
+        for token, organization, earliest in work.changing(skew):
             pending = state.pending(token.message.partition)  # type: ignore[attr-defined]
             if pending is not None:
                 pending.record(organization, earliest, work.now)

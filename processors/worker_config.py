@@ -38,6 +38,10 @@ class WorkerConfig:
     # How far before a tick's stamp an event not yet handled may be dated
     # (processors/completeness.py); None: any age is accepted, no watermark.
     watermark_margin: float | None = None
+    # How far apart the clocks of gateways and workers may be
+    # (PLAYHEAD_MAX_FUTURE_SECONDS): a session's lateness window is followed
+    # that much longer.
+    watermark_skew: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
@@ -62,6 +66,7 @@ class WorkerConfig:
             watermark_margin=lag_margin(settings.max_event_age_seconds,
                                         settings.max_future_seconds,
                                         settings.publish_timeout_seconds),
+            watermark_skew=settings.max_future_seconds,
         )
 
 

@@ -210,3 +210,14 @@ def test_a_stored_sessions_earliest_event_is_read_without_decoding_it() -> None:
         assert isinstance(decoded, SessionState) and decoded.earliest == state.earliest
     assert state_codec.earliest(state_codec.encode(SessionState())) is None
     assert (first.earliest, part.earliest) == (400.5, 900.0)
+
+
+def test_a_session_is_followed_a_clock_skew_past_its_window() -> None:
+    part = Partition()
+    event = PlaybackEvent("e1", "acme", "s1", "c1", "Web", EventKind.START, 0.0, 1, 500.0)
+    part.batch(1000.0, [event], None)
+    part.batch(1004.0, [], tick=1004.0)  # closed at 1004, its window ends at 1014
+    work = SessionBatch(1014.5, RULES, lambda key, _: part.store.get(key), WorkerCounters())
+    work.apply(event, part.index, "message")  # a duplicate: written again, not re-opened
+    assert work.changing() == []
+    assert work.changing(skew=5.0) == [("message", "acme", 500.0)]
