@@ -2,14 +2,20 @@
 
 Values travel only as ClickHouse query parameters (``{name:Type}`` with
 ``parameters=``), so nothing a caller sends becomes SQL text; the database
-name comes from settings and must be a plain identifier. Each query reads
-the analysts' views (sinks/migrations/m0100_analyst_views.py), so the API,
-`playhead report` and an analyst's SQL give the same numbers, except the
-retention curve: ``consumption_by_bucket`` spreads every step over each bucket
-up to the next (``range()``), which an edge far out (a clip length of 1e10 ms
-written before the bounds existed) turns into an array of a billion buckets.
-The curve is summed from the same steps into at most ``MAX_POINTS`` bins
-instead (readapi/curve.py), so only the answer's points leave the database.
+name comes from settings and must be a plain identifier. Each figure is read
+from the analysts' views (sinks/migrations/m0100_analyst_views.py, m0101),
+so the API, `playhead report` and an analyst's SQL give the same numbers, and
+a final day whose rollup is built (sinks/rollups.py) is read from that rollup
+rather than from each of its sessions.
+
+The retention curve is summed from ``consumption_by_bucket`` into at most
+``MAX_POINTS`` bins on the server (readapi/curve.py), once ``drop_off`` has
+said where listening ends: that view spreads each run of listening over its
+buckets (``range()``), which is bounded by the curve's span for any session
+the bounds let in. A session written before the bounds existed can reach
+bucket 1e9, and spreading it would build an array of a billion buckets; a
+curve whose listening reaches past the longest clip is therefore summed from
+the sessions' steps instead, which builds no array bigger than the answer.
 """
 
 from __future__ import annotations
@@ -188,21 +194,50 @@ class Reader:
         value = length[0][0] if length else None
         # Infinity is no length (and no JSON number) a player can mean.
         clip_length = (float(value) if value is not None and 0 < value < math.inf else None)
-        kept = (f"{where} AND kept AND ({{source:String}} = '' OR source = {{source:String}})")
-        # A session's largest edge is one past the last bucket it heard.
+        selected = f"{where} AND ({{source:String}} = '' OR source = {{source:String}})"
+        # Every run of listening ends with a listener leaving at its last bucket,
+        # so the furthest bucket anyone left at is the last bucket heard.
         last_edge = self._rows(
-            f"SELECT max(arrayMax(edges)) FROM {{db}}.session_versions FINAL WHERE {kept} "
-            "AND notEmpty(edges)", **params, source=source or "")
-        binning = plan(int(last_edge[0][0] or 0) if last_edge else 0, clip_length,
-                       self._bucket_seconds, self._max_clip_seconds, max_points)
-        bins = self._curve_bins(kept, binning, **params, source=source or "")
+            "SELECT if(count() = 0, 0, max(bucket) + 1) FROM {db}.drop_off "
+            f"WHERE {selected}", **params, source=source or "")
+        heard_to = int(last_edge[0][0] or 0) if last_edge else 0
+        binning = plan(heard_to, clip_length, self._bucket_seconds, self._max_clip_seconds,
+                       max_points)
+        if heard_to > binning.buckets:
+            bins = self._curve_bins_from_steps(f"{selected} AND kept", binning, **params,
+                                               source=source or "")
+        else:
+            bins = self._curve_bins(selected, binning, **params, source=source or "")
         return ClipFigures(
             sources=sources,
             selected=[s for s in sources if source in (None, "", s.source)],
             clip_length_seconds=clip_length, binning=binning, bins=bins,
         )
 
-    def _curve_bins(self, kept: str, binning: Binning, **params: Any) -> list[Bin]:
+    def _curve_bins(self, selected: str, binning: Binning, **params: Any) -> list[Bin]:
+        """The curve's bins, summed from ``consumption_by_bucket`` in the warehouse.
+
+        Listeners and listens of a bucket add up over days and sources, as
+        the steps they come from do; a bin then takes the most of any of its
+        buckets and the sum of their listeners. Only for a span every
+        session's listening fits in (see the module's docstring).
+        """
+        if not binning.buckets:
+            return []
+        rows = self._rows(
+            "SELECT intDiv(bucket, {width:UInt64}) AS bin, max(heard), max(plays), sum(heard)"
+            " FROM ("
+            "  SELECT bucket, sum(listeners) AS heard, sum(listens) AS plays"
+            "  FROM {db}.consumption_by_bucket"
+            f"  WHERE {selected} AND bucket < {{buckets:UInt64}}"
+            "  GROUP BY bucket"
+            ")"
+            " WHERE heard > 0"
+            " GROUP BY bin ORDER BY bin",
+            **params, width=binning.width, buckets=binning.buckets)
+        return [Bin(int(b), int(n), int(k), int(total)) for b, n, k, total in rows]
+
+    def _curve_bins_from_steps(self, kept: str, binning: Binning, **params: Any) -> list[Bin]:
         """The curve's bins, summed from the sessions' steps in the warehouse.
 
         The steps of the newest kept versions add up per edge and a running sum
