@@ -93,8 +93,8 @@ bench: install wrk
 wrk:
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 
-## make unit: every test that needs no service (broker, ClickHouse, pipeline, browser), in under
-## a minute; a test that uses one without the integration marker fails (docs/testing.md)
+## make unit: every test that needs no service (broker, ClickHouse, pipeline, browser): nothing
+## is started; a test that uses one without the integration marker fails (docs/testing.md)
 unit: install
 	$(BIN)/python -m pytest -m "not integration"
 
