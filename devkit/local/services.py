@@ -6,6 +6,7 @@ Each service runs as ``python -m playhead <name>``, logs to
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -29,6 +30,14 @@ class ServiceError(RuntimeError):
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
+@atexit.register
+def _reap_exited() -> None:
+    # Children stopped by someone else (`playhead down` in another process) are reaped
+    # here at the latest; the ones still running are services meant to outlive us.
+    for child in list(_children.values()):
+        child.poll()
+
+
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
@@ -50,6 +59,12 @@ def log_file(settings: Settings, name: str) -> Path:
 
 def pid_alive(pid: int) -> bool:
     """Whether a process runs under ``pid`` (a zombie does not count)."""
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is None:  # poll() also reaps it once it has exited
+            return True
+        del _children[pid]
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
