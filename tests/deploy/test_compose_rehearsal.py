@@ -80,7 +80,7 @@ def sql(compose: ComposeRehearsal, query: str) -> str:
 
 
 def test_every_service_comes_up_healthy_in_the_files_order(compose: ComposeRehearsal) -> None:
-    for service in ("gateway", "worker", "api"):
+    for service in ("gateway", "worker", "api", "rollup"):
         for container in compose.replicas(service):
             assert compose.healthy(service, container), container.log_tail()
     assert len(compose.replicas("worker")) == 2
@@ -88,6 +88,11 @@ def test_every_service_comes_up_healthy_in_the_files_order(compose: ComposeRehea
     assert setup is not None and setup.returncode == 0  # topics and schema, then it exits
     topics = client(compose).exec(["playhead", "topics"])
     assert topics.returncode == 0, topics.stderr
+    # The rollup runner reached the warehouse and waits for its next round.
+    [rollup] = compose.replicas("rollup")
+    log = rollup.log.read_text()
+    assert "building the rollups of final days every 900 s" in log, log[-2000:]
+    assert "rollup build failed" not in log, log[-2000:]
 
 
 def test_load_through_the_gateway_is_counted_exactly_by_two_workers(
@@ -131,6 +136,7 @@ def test_a_killed_worker_loses_nothing(compose: ComposeRehearsal) -> None:
 def test_the_rehearsal_reads_the_files_it_stands_in_for() -> None:
     rehearsal = ComposeRehearsal(Path("/nonexistent"), workers=3)
     assert rehearsal.argv("gateway") == ["playhead", "gateway"]
+    assert rehearsal.argv("rollup") == ["playhead", "rollup", "--every", "900"]
     assert rehearsal.argv("setup")[:2] == ["sh", "-c"]
     assert rehearsal.image_env["PLAYHEAD_STATE_DIR"] == "/var/lib/playhead"
     assert rehearsal.scale["worker"] == 3

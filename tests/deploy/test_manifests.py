@@ -235,3 +235,26 @@ def test_the_image_holds_every_package_the_project_installs() -> None:
                  project["tool"]["setuptools"]["packages"]["find"]["include"]}
     assert installed <= copied, f"deploy/Dockerfile does not COPY {sorted(installed - copied)}"
     assert {"clients/player/src", "clients/player/demo"} <= copied  # the read API's /demo
+
+
+def test_final_days_are_rolled_up_on_a_schedule_by_a_real_command() -> None:
+    from playhead.rollup_cli import _rollup
+
+    [cron] = of_kind("CronJob")
+    spec = cron["spec"]
+    # Each run builds what became final since the last; Forbid saves the work of
+    # two at once (which would still count once, tests/playhead/test_rollup_runners.py).
+    assert spec["concurrencyPolicy"] == "Forbid"
+    job = spec["jobTemplate"]["spec"]
+    minutes = int(spec["schedule"].split()[0].removeprefix("*/"))
+    assert job["activeDeadlineSeconds"] < minutes * 60  # a run gives way to the next
+    [container] = job["template"]["spec"]["containers"]
+    args = _parser().parse_args(container["args"])
+    assert args.run is _rollup and args.every is None and args.through is None
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    settings_from(config_env())
+    # On compose, one long-running runner does the same.
+    service = compose()["services"]["rollup"]
+    runner = _parser().parse_args(service["command"])
+    assert runner.run is _rollup and runner.every and runner.through is None
+    assert "profiles" not in service  # runs with `up`, as the workers do
