@@ -7,9 +7,14 @@ close long enough ago to be final must not come back as open from a
 changelog that missed the close. So before writing, the writer waits until
 the Kafka client has delivered everything handed to it so far (the state
 changes of every batch that computed a waiting bound). It runs on a timer,
-not in the batch loop, so that wait never holds up events. Only the latest
-bounds of each partition are kept waiting: a later tick's bound replaces an
-earlier one, which would be overwritten anyway.
+not in the batch loop, so that wait never holds up events.
+
+A bound is written at the second run after it was offered, not the first:
+Faust's buffer counts a state change as handed over as soon as it takes it
+from its queue, a moment before the Kafka client has it, and the client's
+flush only waits for what it has. A timer period later it has it. Only the
+latest bounds of each partition are kept waiting: a later tick's bound
+replaces an earlier one, which would be overwritten anyway.
 """
 
 from __future__ import annotations
@@ -27,23 +32,26 @@ class WatermarkWriter:
                  write: Callable[[Sequence[Bound]], Awaitable[None]]):
         self._delivered = delivered
         self._write = write
-        self._waiting: dict[int, list[Bound]] = {}
+        self._fresh: dict[int, list[Bound]] = {}  # offered since the last run
+        self._ripe: dict[int, list[Bound]] = {}  # offered before it: written next
 
     def offer(self, partition: int, bounds: list[Bound]) -> None:
-        self._waiting[partition] = bounds
+        self._fresh[partition] = bounds
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting)
+        return len(self._fresh.keys() | self._ripe.keys())
 
     async def write_waiting(self) -> None:
-        if not self._waiting:
+        # A partition's fresh bounds are newer than its ripe ones: they wait
+        # their turn, and the ripe ones are written now.
+        taken, self._ripe, self._fresh = self._ripe, self._fresh, {}
+        if not taken:
             return
-        taken, self._waiting = self._waiting, {}
         try:
             await self._delivered()
             await self._write([bound for rows in taken.values() for bound in rows])
         except Exception as err:  # the warehouse or the broker away: try again next time
             log.warning("complete-through bounds not written (will retry): %s", err)
             for partition, rows in taken.items():
-                self._waiting.setdefault(partition, rows)
+                self._ripe.setdefault(partition, rows)
