@@ -66,9 +66,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, description=(
         "Largest request body, on the wire and decompressed."))
     max_event_age_seconds: float = Field(86_400.0, ge=0, description=(
-        "Events older than this are rejected; 0 accepts any age."))
+        "Events older than this are rejected; 0 accepts any age (and then no figure is ever "
+        "final: no complete-through watermark). Workers read it too: the watermark trails the "
+        "clock by this plus the next two."))
     max_future_seconds: float = Field(300.0, ge=0, description=(
-        "Timestamps further ahead than this are replaced by the server's time and flagged."))
+        "Timestamps further ahead than this are replaced by the server's time and flagged. "
+        "Also the most gateways' and workers' clocks may differ for the complete-through "
+        "watermark to hold."))
     publish_timeout_seconds: float = Field(10.0, gt=0, description=(
         "How long the gateway waits for Kafka before answering 503."))
     rights_catalogue: Path | None = Field(None, description=(
