@@ -90,5 +90,6 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     width = args.width or shutil.get_terminal_size((100, 24)).columns
     sys.stdout.write(render(args.clip, organization, figures, settings.bucket_seconds,
-                            width=width, rows=args.rows, source=args.source))
+                            width=width, rows=args.rows, source=args.source,
+                            complete_through=reader.complete_through(organization)))
     return 0

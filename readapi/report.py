@@ -10,6 +10,7 @@ with its buckets' mean), so a clip of any length costs the same.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from readapi.queries import ClipFigures, curve_points
@@ -55,8 +56,16 @@ def _percent(share: float | None) -> str:
     return "–" if share is None else f"{share * 100:.1f}%"
 
 
+def final_line(complete_through: datetime | None) -> str:
+    """The complete-through watermark: figures of sessions started before it are final."""
+    if complete_through is None:
+        return "no figure final yet"
+    return f"final through {complete_through.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
 def render(clip: str, organization: str, figures: ClipFigures, bucket_seconds: float,
-           width: int = 80, rows: int = 12, source: str | None = None) -> str:
+           width: int = 80, rows: int = 12, source: str | None = None,
+           complete_through: datetime | None = None) -> str:
     width = max(width, 40)
     curve = curve_points(figures, bucket_seconds)
     kept = figures.total("kept_sessions")
@@ -68,6 +77,7 @@ def render(clip: str, organization: str, figures: ClipFigures, bucket_seconds: f
         f"clip {clip}",
         f"organization {organization}",
         f"{span} (UTC days), {('source ' + source) if source else 'all sources'}",
+        final_line(complete_through),
         "",
         f"sessions {figures.total('sessions')}   kept {kept}   listened "
         f"{listened / 3600:.2f} h",

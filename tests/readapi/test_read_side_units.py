@@ -209,6 +209,10 @@ def test_report_shows_totals_curve_and_sources() -> None:
     assert all(len(line) <= 60 for line in text.splitlines())
     unknown = render("clip-1", "org-1", figures(), 1.0, width=60)
     assert "avg consumption share –   completion rate –" in unknown
+    assert "\nno figure final yet\n" in unknown
+    final = render("clip-1", "org-1", figures(), 1.0, width=60,
+                   complete_through=datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC))
+    assert "\nfinal through 2026-01-02 03:04:05 UTC\n" in final
 
 
 def test_report_of_a_huge_session_is_as_wide_as_asked_and_ends_at_the_longest_clip() -> None:
