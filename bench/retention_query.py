@@ -5,7 +5,7 @@ in chDB (the engine the warehouse server embeds, here in this process) gets
 that many kept sessions of one clip spread over 30 days, written straight
 into ``session_versions`` as the worker writes them (histogram steps: one to
 three heard stretches of a 30-minute clip, two sources). Each query runs 7
-times per state:
+times (``--runs``) per state:
 
 * per session: no day is built, as before rollups existed;
 * rollups: the first 29 days are built (``sinks.rollups.build_day``), the
@@ -84,9 +84,10 @@ def insert_sessions(client: Client, org: str, clip: str, sessions: int) -> float
     return time.perf_counter() - started
 
 
-def timed(client: Client, query: str, parameters: dict[str, Any]) -> tuple[list[float], Any]:
+def timed(client: Client, query: str, parameters: dict[str, Any],
+          runs: int = RUNS) -> tuple[list[float], Any]:
     times, rows = [], None
-    for _ in range(RUNS):
+    for _ in range(runs):
         t = time.perf_counter()
         rows = client.query(query, parameters=parameters).result_rows
         times.append((time.perf_counter() - t) * 1000)
@@ -104,7 +105,7 @@ def figures(times: list[float]) -> dict[str, float]:
             "min_ms": round(min(times), 1)}
 
 
-def run(client: Client, sessions: int) -> dict[str, Any]:
+def run(client: Client, sessions: int, runs: int = RUNS) -> dict[str, Any]:
     client.command(f"DROP DATABASE IF EXISTS {DB}")
     migrate(client, DB)
     org, clip = str(uuid.uuid4()), str(uuid.uuid4())
@@ -113,7 +114,7 @@ def run(client: Client, sessions: int) -> dict[str, Any]:
     params = {"o": org, "c": clip, "d": FIRST_DAY}
     queries = {"buckets": BUCKETS.format(db=DB), "analysts": ANALYSTS.format(db=DB)}
     result: dict[str, Any] = {"sessions": sessions, "insert_seconds": round(inserted, 1)}
-    plain = {name: timed(client, q, params) for name, q in queries.items()}
+    plain = {name: timed(client, q, params, runs) for name, q in queries.items()}
     say(f"building {DAYS - 1} days")
     started = time.perf_counter()
     through = datetime.combine(FIRST_DAY + timedelta(days=DAYS - 1), datetime.min.time(), UTC)
@@ -121,7 +122,7 @@ def run(client: Client, sessions: int) -> dict[str, Any]:
         build_day(client, DB, org, FIRST_DAY + timedelta(days=offset), through=through,
                   settle_seconds=0)
     result["build_seconds_per_day"] = round((time.perf_counter() - started) / (DAYS - 1), 2)
-    rolled = {name: timed(client, q, params) for name, q in queries.items()}
+    rolled = {name: timed(client, q, params, runs) for name, q in queries.items()}
     for name in queries:
         result[name] = {"per_session": figures(plain[name][0]),
                         "rollups_29_of_30_days": figures(rolled[name][0]),
@@ -138,6 +139,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[1_000_000, 10_000_000],
                         help="sizes to measure, each in a fresh database (default 1M and 10M)")
+    parser.add_argument("--runs", type=int, default=RUNS,
+                        help=f"times each query runs per state (default {RUNS})")
     args = parser.parse_args()
     out: dict[str, Any] = {"benchmark": "retention_query", "machine": machine(),
                            "revision": git_revision(), "runs": []}
@@ -145,7 +148,7 @@ def main() -> int:
         client = connect(f"chdb://{tmp}/data")
         try:
             for sessions in args.sessions:
-                out["runs"].append(run(client, sessions))
+                out["runs"].append(run(client, sessions, args.runs))
                 say(json.dumps(out["runs"][-1]))
         finally:
             client.close()

@@ -86,6 +86,20 @@ class View:
 
 
 @dataclass(frozen=True)
+class Copy:
+    """A materialized view: every insert into ``source`` also goes, as ``columns``, to ``target``.
+
+    On a cluster it joins the two local tables, so a row lands on the shard
+    its source row did (both tables must be sharded alike).
+    """
+    database: str
+    name: str
+    source: str
+    target: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Drop:
     database: str
     name: str
@@ -97,7 +111,7 @@ class Backfill:
     sql: str  # INSERT … SELECT, with the database already in it
 
 
-Step = Database | Table | AddColumn | View | Drop | Backfill
+Step = Database | Table | AddColumn | View | Copy | Drop | Backfill
 
 
 def _table_body(table: Table, engine: str, args: Iterable[str]) -> str:
@@ -124,6 +138,8 @@ def _one_server(step: Step) -> list[str]:
             return [f"ALTER TABLE {db}.{table} ADD COLUMN IF NOT EXISTS {column} {kind}"]
         case View(db, name, query, replace):
             return [f"{_view_head(db, name, replace)} AS\n{_query(query, '')}"]
+        case Copy(db, name, source, target, columns):
+            return [_copy(db, name, source, target, columns, "")]
         case Drop(db, name, kind):
             return [f"DROP {kind} IF EXISTS {db}.{name}"]
         case Backfill(sql):
@@ -157,6 +173,9 @@ def _clustered(step: Step, cluster: str, replicated: set[str]) -> list[str]:
                     f"ALTER TABLE {db}.{table} {action}"]
         case View(db, name, query, replace):
             return [f"{_view_head(db, name, replace)} {on} AS\n{_query(query, 'GLOBAL ')}"]
+        case Copy(db, name, source, target, columns):
+            return [_copy(db, name, source + LOCAL_SUFFIX, target + LOCAL_SUFFIX, columns,
+                          f" {on}")]
         case Drop(db, name, kind):
             drops = [f"DROP {kind} IF EXISTS {db}.{name} {on}"]
             if f"{db}.{name}" in replicated:
@@ -166,6 +185,13 @@ def _clustered(step: Step, cluster: str, replicated: set[str]) -> list[str]:
         case Backfill():
             return _one_server(step)
     raise UnsupportedStatement(f"not a migration step: {step!r}")
+
+
+def _copy(db: str, name: str, source: str, target: str, columns: tuple[str, ...],
+          on: str) -> str:
+    names = ", ".join(columns)
+    return (f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{name}{on} TO {db}.{target} AS\n"
+            f"SELECT {names} FROM {db}.{source}")
 
 
 def _view_head(db: str, name: str, replace: bool) -> str:

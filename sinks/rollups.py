@@ -100,6 +100,19 @@ def write_build(client: Client, database: str, organization: str, day: date,
         GROUP BY organization_id, clip_id, day, source
         """, parameters=where,
         settings={"insert_deduplication_token": _token("daily", organization, day, build)})
+    # Sessions whose newest version is on this day and an older one elsewhere: the
+    # views read the other day per session (m0102) and must not count them there.
+    # From session_days, which keeps a row per session and day: session_versions
+    # may already have merged the older version away.
+    client.command(f"""
+        INSERT INTO {db}.rollup_moved (organization_id, day, build, clip_id, session_id)
+        SELECT organization_id, {{day:Date}}, {{build:UInt64}}, clip_id, session_id
+        FROM {db}.session_days
+        WHERE organization_id = {{org:String}}
+        GROUP BY organization_id, clip_id, session_id
+        HAVING min(day) != max(day) AND argMax(day, version) = {{day:Date}}
+        """, parameters=where,
+        settings={"insert_deduplication_token": _token("moved", organization, day, build)})
     return int(client.query(
         f"SELECT sum(sessions) FROM {db}.rollup_daily FINAL WHERE organization_id = {{org:String}}"
         " AND day = {day:Date} AND build = {build:UInt64}", parameters=where).result_rows[0][0])

@@ -50,10 +50,14 @@ APPLIED = {
         "c4d281948849f2fc857bff7fce010b4f493a28ee2623835cd286d6f05b66530e",
     "m0007_rollup_tables":
         "3ab301f147713b060c7473ab23096144234c84212db4fce2b2a9d803be815930",
+    "m0008_sessions_by_day":
+        "0d78a7c3c1b85d13a1a28943fda4690b2c35a4704e2fe09192a7b7a3e5664564",
     "m0100_analyst_views":
         "4a6ff453f33be1af6533f7696357144d48bdaba5075715e325b5ff6ff5e24db8",
     "m0101_views_over_rollups":
         "9b7b07bc3463977d21f1d8d1f252cf92f92daef3806502f66a1b18c267169392",
+    "m0102_views_over_session_days":
+        "e8ff2f62ed1acbe69350351b474b67f6a2635ad543f40ed7e1348e69d6785ec8",
 }
 
 
@@ -193,7 +197,7 @@ def test_the_engine_sees_the_same_schema_as_before(
 def defined_later() -> set[str]:
     """The tables and views that migrations after the fixture's create or redefine."""
     return {step.name for migration in available() if migration.name not in BEFORE["one_server"]
-            for step in migration.steps(DB) if isinstance(step, ddl.Table | ddl.View)}
+            for step in migration.steps(DB) if isinstance(step, ddl.Table | ddl.View | ddl.Copy)}
 
 
 def columns(client: Client, database: str, name: str) -> list[tuple[str, str]]:

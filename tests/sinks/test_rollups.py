@@ -25,7 +25,9 @@ from hypothesis import strategies as st
 
 from sinks import rollups
 from sinks.client import connect
+from sinks.ddl import Backfill
 from sinks.migrate import migrate
+from sinks.migrations import m0008_sessions_by_day
 
 pytestmark = pytest.mark.integration  # chDB
 
@@ -143,13 +145,18 @@ def chdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, str
        built=st.sets(st.integers(0, DAYS - 1)),
        rebuilt=st.sets(st.integers(0, DAYS - 1)),
        crashed=st.integers(0, DAYS - 1),
-       replayed=st.booleans())
+       replayed=st.booleans(),
+       merged=st.booleans())
 def test_views_equal_with_and_without_rollups(
         chdb: tuple[Client, str], generated: list[Session], built: set[int], rebuilt: set[int],
-        crashed: int, replayed: bool) -> None:
+        crashed: int, replayed: bool, merged: bool) -> None:
     client, db = chdb
     org = f"org-{uuid.uuid4().hex[:12]}"
     client.insert(f"{db}.session_versions", rows(org, generated), column_names=list(COLUMNS))
+    if merged:
+        # Older versions merged away in session_versions, not in session_days
+        # (where a session's rows on other days stay): builds must still see the moves.
+        client.command(f"OPTIMIZE TABLE {db}.session_versions FINAL")
     before = snapshot(client, db, org)
 
     for offset in sorted(built) + sorted(rebuilt & built):
@@ -158,7 +165,7 @@ def test_views_equal_with_and_without_rollups(
     rollups.write_build(client, db, org, FIRST_DAY + timedelta(days=crashed), build=1)
     if replayed:
         # Every rollup row of the organization written again, past the deduplication token.
-        for table in ("rollup_steps", "rollup_daily"):
+        for table in ("rollup_steps", "rollup_daily", "rollup_moved"):
             client.command(f"INSERT INTO {db}.{table} SELECT * FROM {db}.{table} "
                            "WHERE organization_id = {org:String}", parameters={"org": org},
                            settings={"insert_deduplicate": 0})
@@ -236,3 +243,23 @@ def test_a_retried_write_of_a_build_is_dropped_by_its_token(chdb: tuple[Client, 
     assert stored() == first == [4, 1]
     rollups.write_build(client, db, org, FIRST_DAY, build=8)  # another build: its own rows
     assert stored() == [8, 2]
+
+
+def test_builds_recorded_before_m0008_get_their_moved_sessions(chdb: tuple[Client, str]) -> None:
+    client, db = chdb
+    org = f"org-{uuid.uuid4().hex[:12]}"
+    # Closed on day 2, then an earlier event moved it to day 0; day 0 is built.
+    moved = Session("c1", "Web", (Version(2, True, ((0, 10),), 20.0, 10.0, 30.0),
+                                  Version(0, True, ((0, 12),), 24.0, 12.0, 30.0)), False)
+    client.insert(f"{db}.session_versions", rows(org, [moved]), column_names=list(COLUMNS))
+    before = snapshot(client, db, org)
+    rollups.build_day(client, db, org, FIRST_DAY, settle_seconds=0)
+    assert_same(before, snapshot(client, db, org))
+    # As a build made before m0008 left it: no moved sessions. Then m0008's backfill.
+    client.command(f"ALTER TABLE {db}.rollup_moved DELETE WHERE organization_id = {{org:String}}",
+                   parameters={"org": org}, settings={"mutations_sync": 2})
+    assert snapshot(client, db, org) != before
+    backfill = m0008_sessions_by_day.steps(db)[-1]
+    assert isinstance(backfill, Backfill)
+    client.command(backfill.sql)
+    assert_same(before, snapshot(client, db, org))
