@@ -58,6 +58,8 @@ APPLIED = {
         "9b7b07bc3463977d21f1d8d1f252cf92f92daef3806502f66a1b18c267169392",
     "m0102_views_over_session_days":
         "e8ff2f62ed1acbe69350351b474b67f6a2635ad543f40ed7e1348e69d6785ec8",
+    "m0103_plain_reads_without_builds":
+        "84a1acdc1040d27893752a58be0505bbd2f439d4cb545fd19f83810cdf82e6e8",
 }
 
 
