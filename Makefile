@@ -96,7 +96,7 @@ wrk:
 ## make unit: every test that needs no service (broker, ClickHouse, pipeline, browser): nothing
 ## is started; a test that uses one without the integration marker fails (docs/testing.md)
 unit: install
-	$(BIN)/python -m pytest -m "not integration"
+	$(BIN)/python -m pytest -m "not integration" -n auto
 
 lint: install
 	$(BIN)/ruff check .
