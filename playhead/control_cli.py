@@ -86,18 +86,18 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         print(digest(token))
         return 0
-    registry = _snapshot(settings)
     now = time.time()
-    if args.action == "list":
-        print(_table(registry.keys_of(args.organization), now))
-        return 0
-    if args.action == "create":
+    if args.action == "create":  # a new key depends on nothing stored: no need to read
         key, credential = operations.create_key(Kind(args.kind), args.organization,
                                                 args.label, now)
         _publish(settings, [credential])
         print(key)
         print(f"{args.kind} key {credential.key_id} for {args.organization}: shown once, "
               "store it now", file=sys.stderr)
+        return 0
+    registry = _snapshot(settings)
+    if args.action == "list":
+        print(_table(registry.keys_of(args.organization), now))
         return 0
     if args.action == "rotate":
         key, new, old = operations.rotate_key(registry, args.key_id, args.overlap, now)
