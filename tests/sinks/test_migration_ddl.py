@@ -52,6 +52,8 @@ APPLIED = {
         "3ab301f147713b060c7473ab23096144234c84212db4fce2b2a9d803be815930",
     "m0008_sessions_by_day":
         "0d78a7c3c1b85d13a1a28943fda4690b2c35a4704e2fe09192a7b7a3e5664564",
+    "m0009_erasures":
+        "f13f596b03a8cd6589bb2a2c54b7aed0743cc4c7f3850735cafaa8bd145c4386",
     "m0100_analyst_views":
         "4a6ff453f33be1af6533f7696357144d48bdaba5075715e325b5ff6ff5e24db8",
     "m0101_views_over_rollups":

@@ -1,0 +1,152 @@
+"""Erases a subject from the warehouse: its sessions' rows, the rollups summing them, an audit row.
+
+``survey`` finds what belongs to the subject (sinks/erasure_plan.py says what
+that is) without changing anything, which is also what a dry run shows;
+``erase`` deletes it, rebuilds every built day it touched, removes the
+superseded builds of those days once the new ones are in use, and records
+the erasure in ``erasures`` (m0009). The caller tells the workers first (the
+control topic record), so no worker writes a session back after it is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from sinks.erasure_plan import (
+    ROLLUP_TABLES,
+    Audit,
+    Subject,
+    SubjectKind,
+    base_session,
+    delete_statement,
+    encode_rows,
+    session_predicate,
+    session_tables,
+    subject_predicate,
+)
+from sinks.identifiers import check_database
+from sinks.rollups import SETTLE_SECONDS, BuiltDay, record_build, write_build
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Survey:
+    subject: Subject
+    sessions: tuple[str, ...]  # base session ids: personal data, kept in memory only
+    rows: dict[str, int]  # per table, rows of those sessions
+    built_days: tuple[tuple[date, datetime | None], ...]  # built days touched, their through
+
+
+def _parameters(subject: Subject, sessions: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"org": subject.organization, "value": subject.value, "keys": list(subject.keys),
+            "sessions": list(sessions)}
+
+
+def _tables(client: Client, database: str) -> list[str]:
+    rows = client.query(
+        "SELECT table, groupArray(name) FROM system.columns WHERE database = {d:String} "
+        "AND table IN (SELECT name FROM system.tables WHERE database = {d:String} "
+        "AND engine LIKE '%MergeTree') GROUP BY table", parameters={"d": database}).result_rows
+    return session_tables({row[0]: row[1] for row in rows})
+
+
+def survey(client: Client, database: str, subject: Subject) -> Survey:
+    """What the subject's erasure would remove; changes nothing."""
+    check_database(database)
+    db = database
+    found = client.query(
+        f"SELECT DISTINCT session_id FROM {db}.session_events WHERE {subject_predicate()}",
+        parameters=_parameters(subject)).result_rows
+    sessions = tuple(sorted({base_session(row[0]) for row in found}))
+    parameters = _parameters(subject, sessions)
+    rows: dict[str, int] = {}
+    for table in _tables(client, db):
+        count = client.query(f"SELECT count() FROM {db}.{table} WHERE {session_predicate()}",
+                             parameters=parameters).result_rows[0][0]
+        rows[table] = int(count)
+    # Every day a version of a session was on: a built day summed whichever was newest.
+    built = client.query(
+        f"SELECT day, argMax(through, (usable_from, build)) FROM {db}.rollup_days "
+        f"WHERE organization_id = {{org:String}} AND day IN ("
+        f"SELECT day FROM {db}.session_days WHERE {session_predicate()} UNION DISTINCT "
+        f"SELECT day FROM {db}.session_versions WHERE {session_predicate()}) "
+        "GROUP BY day ORDER BY day", parameters=parameters).result_rows
+    return Survey(subject, sessions, rows, tuple((row[0], row[1]) for row in built))
+
+
+def audit_of(found: Survey, requested_by: str, requested_at: datetime,
+             request_id: str | None = None, dry_run: bool = True) -> Audit:
+    return Audit(request_id=request_id or uuid.uuid4().hex,
+                 organization=found.subject.organization, subject_kind=found.subject.kind,
+                 requested_by=requested_by, requested_at=requested_at, finished_at=None,
+                 dry_run=dry_run, sessions=len(found.sessions), rows=dict(found.rows),
+                 days_rebuilt=[day for day, _ in found.built_days], state_record="")
+
+
+def erase(client: Client, database: str, found: Survey, audit: Audit,
+          progress: Progress = lambda _: None,
+          settle_seconds: float = SETTLE_SECONDS) -> Audit:
+    """Delete what ``survey`` found, rebuild the built days it touched, record ``audit``."""
+    check_database(database)
+    db, org = database, found.subject.organization
+    parameters = _parameters(found.subject, found.sessions)
+    if found.sessions:
+        for table in sorted(found.rows):
+            progress(f"deleting {found.rows[table]} row(s) from {table}")
+            client.command(delete_statement(db, table), parameters=parameters)
+    rebuilt: list[BuiltDay] = []
+    for day, through in found.built_days:
+        progress(f"rebuilding the rollup of {day.isoformat()}")
+        build = time.time_ns()
+        sessions = write_build(client, db, org, day, build)
+        built = BuiltDay(org, day, build, sessions)
+        record_build(client, db, built, through, settle_seconds)
+        rebuilt.append(built)
+    if rebuilt:
+        # The views switch to the new builds once settled (m0101); the old ones
+        # summed the subject's sessions, so they go then, not before.
+        progress(f"waiting {settle_seconds:.0f} s for the rebuilt days to be in use")
+        time.sleep(settle_seconds)
+        for built in rebuilt:
+            for table in ROLLUP_TABLES:
+                client.command(
+                    f"ALTER TABLE {db}.{table} DELETE WHERE organization_id = {{org:String}} "
+                    "AND day = {day:Date} AND build != {build:UInt64} "
+                    "SETTINGS mutations_sync = 2",
+                    parameters={"org": org, "day": built.day, "build": built.build})
+    done = replace(audit, finished_at=datetime.now(UTC), dry_run=False)
+    client.insert(f"{db}.erasures", [[
+        done.organization, done.requested_at, done.request_id, str(done.subject_kind),
+        done.requested_by, done.finished_at, done.sessions, encode_rows(done.rows),
+        list(done.days_rebuilt), done.state_record]],
+        column_names=["organization_id", "requested_at", "request_id", "subject_kind",
+                      "requested_by", "finished_at", "sessions", "rows", "days_rebuilt",
+                      "state_record"])
+    return done
+
+
+def audits(client: Client, database: str, organization: str) -> list[Audit]:
+    """The organization's recorded erasures, oldest first."""
+    check_database(database)
+    rows = client.query(
+        f"SELECT request_id, subject_kind, requested_by, requested_at, finished_at, sessions, "
+        f"rows, days_rebuilt, state_record FROM {database}.erasures "
+        "WHERE organization_id = {org:String} ORDER BY requested_at, request_id",
+        parameters={"org": organization}).result_rows
+    return [Audit(request_id=r[0], organization=organization, subject_kind=SubjectKind(r[1]),
+                  requested_by=r[2], requested_at=_utc(r[3]), finished_at=_utc(r[4]),
+                  dry_run=False, sessions=int(r[5]), rows=json.loads(r[6]),
+                  days_rebuilt=list(r[7]), state_record=r[8]) for r in rows]
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
