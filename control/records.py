@@ -7,6 +7,7 @@ never a change to apply on top of another.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -16,7 +17,8 @@ from control.credentials import Credential, Kind
 CREDENTIAL = "credential"
 ORGANIZATION = "organization"
 CATALOGUE = "catalogue"
-TYPES = (CREDENTIAL, ORGANIZATION, CATALOGUE)
+ERASURE = "erasure"
+TYPES = (CREDENTIAL, ORGANIZATION, CATALOGUE, ERASURE)
 
 
 class ControlRecordError(ValueError):
@@ -38,12 +40,42 @@ class CatalogueRecord:
     changed_at: float
 
 
-Record = Credential | OrganizationStatus | CatalogueRecord
+@dataclass(frozen=True, slots=True)
+class ErasureRecord:
+    """An erasure the workers apply to their state (docs/operations/erasure.md).
+
+    It names no person and no session: ``digests`` are salted digests of the
+    erased sessions' state keys (``session_digest``), and the salt is fresh
+    per request, so the record cannot be matched against guessed ids without
+    also holding the salt, and two requests cannot be linked. A worker drops
+    each stored session whose key digests to one of them and whose state was
+    last changed before ``issued_at``.
+    """
+
+    request_id: str
+    organization: str
+    salt: str
+    digests: tuple[str, ...]
+    issued_at: float
+
+
+Record = Credential | OrganizationStatus | CatalogueRecord | ErasureRecord
+
+
+def session_digest(salt: str, organization: str, session_id: str) -> str:
+    """The salted digest of a session's state key, ``<organization>/<session id>``."""
+    return state_key_digest(salt, f"{organization}/{session_id}")
+
+
+def state_key_digest(salt: str, key: str) -> str:
+    return hashlib.sha256(f"{salt}\0{key}".encode()).hexdigest()
 
 
 def key_of(record: Record) -> str:
     if isinstance(record, Credential):
         return f"{CREDENTIAL}/{record.key_id}"
+    if isinstance(record, ErasureRecord):
+        return f"{ERASURE}/{record.request_id}"
     if isinstance(record, OrganizationStatus):
         return f"{ORGANIZATION}/{record.organization}"
     return f"{CATALOGUE}/{record.organization}"
@@ -52,7 +84,8 @@ def key_of(record: Record) -> str:
 def encode(record: Record) -> tuple[bytes, bytes]:
     """Key and value bytes of ``record``."""
     value = asdict(record)
-    value.pop("organization" if not isinstance(record, Credential) else "key_id")
+    value.pop("request_id" if isinstance(record, ErasureRecord)
+              else "organization" if not isinstance(record, Credential) else "key_id")
     return key_of(record).encode(), json.dumps(value, sort_keys=True).encode()
 
 
@@ -81,6 +114,13 @@ def decode(key: bytes, value: bytes) -> Record:
                 label=str(body.get("label", "")),
                 expires_at=_instant(body.get("expires_at")),
                 revoked_at=_instant(body.get("revoked_at")))
+        if kind == ERASURE:
+            digests = body["digests"]
+            if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+                raise ControlRecordError(f"control record {kind}/{name}: digests must be a "
+                                         "list of strings")
+            return ErasureRecord(name, _text(body, "organization"), _text(body, "salt"),
+                                 tuple(digests), float(body["issued_at"]))
         if kind == ORGANIZATION:
             return OrganizationStatus(name, bool(body["disabled"]), str(body.get("reason", "")),
                                       float(body["changed_at"]))

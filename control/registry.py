@@ -15,8 +15,10 @@ from control.credentials import Credential, Kind, digest
 from control.records import (
     CATALOGUE,
     CREDENTIAL,
+    ERASURE,
     CatalogueRecord,
     ControlRecordError,
+    ErasureRecord,
     OrganizationStatus,
     decode,
     split_key,
@@ -37,6 +39,7 @@ class Registry:
     by_digest: dict[str, Credential] = field(default_factory=dict)
     statuses: dict[str, OrganizationStatus] = field(default_factory=dict)
     catalogues: dict[str, CatalogueRecord] = field(default_factory=dict)
+    erasures: dict[str, ErasureRecord] = field(default_factory=dict)  # by request id (workers)
     # Bumped by every applied record: consumers cache what they derive per version.
     version: int = 0
     unreadable: Counter[str] = field(default_factory=Counter)
@@ -60,6 +63,8 @@ class Registry:
                 self._forget_credential(name)
             elif kind == CATALOGUE:
                 self.catalogues.pop(name, None)
+            elif kind == ERASURE:
+                self.erasures.pop(name, None)
             else:
                 self.statuses.pop(name, None)
             return
@@ -68,6 +73,8 @@ class Registry:
             self._forget_credential(record.key_id)
             self.credentials[record.key_id] = record
             self.by_digest[record.sha256] = record
+        elif isinstance(record, ErasureRecord):
+            self.erasures[record.request_id] = record
         elif isinstance(record, OrganizationStatus):
             self.statuses[record.organization] = record
         else:

@@ -12,7 +12,11 @@ from typing import Any
 import faust
 
 from config.settings import Settings
+from control.registry import Registry
+from control.topic import ControlFollower, snapshot
+from processors import state_table
 from processors.completeness import Bound
+from processors.erasures import ErasedSessions
 from processors.faust_app import build_app
 from processors.topics import ensure_topics
 from processors.worker_config import WorkerConfig
@@ -45,6 +49,25 @@ class _Worker(faust.Worker):
         await super().on_stop()
 
 
+def follow_erasures(app: faust.App, settings: Settings) -> None:
+    """Apply the control topic's erasure records to this worker's stored sessions.
+
+    Read to its end before the app starts, so no batch uses a session erased
+    while the worker was down; then followed for as long as the app runs.
+    """
+    if not settings.control_topic:
+        return
+    import asyncio
+
+    registry: Registry = asyncio.run(snapshot(settings.kafka_bootstrap, settings.control_topic))
+    state_table.ERASED = ErasedSessions(lambda: registry.erasures.values())
+    follower = ControlFollower(settings.kafka_bootstrap, settings.control_topic, registry)
+
+    @app.task  # type: ignore[untyped-decorator]  # faust: no hints
+    async def follow_control() -> None:
+        follower.start()
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     # First: a marker left by a killed worker must not make this one look ready
     # (or healthy to a startup probe) while it is still starting.
@@ -65,6 +88,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         write_bounds(bounds_client, database, rows)
 
     app = build_app(WorkerConfig.from_settings(settings), sink, write_bounds=bounds)
+    follow_erasures(app, settings)
     worker = _Worker(app, marker, loglevel=loglevel, quiet=True)
     profile = os.environ.get("PLAYHEAD_BENCH_PROFILE")
     if not profile:

@@ -19,13 +19,20 @@ import faust
 from faust.streams import _current_event
 from faust.types import EventT
 
+from processors import state_codec
 from processors.batch import Change, open_entries
 from processors.completeness import PendingSessions, horizon
+from processors.erasures import ErasedSessions
 from processors.open_index import OpenSessions
 from processors.session import Rules
 from processors.state_store import BoundedRocksDBOptions
 
 STATE_TABLE = "session_state"
+
+# The erasures the worker follows (playhead/worker.py fills it from the control
+# topic before the app starts). Module-level because the app is built in
+# faust_app.py, which hands no such thing over; without a follower it is empty.
+ERASED = ErasedSessions()
 
 
 class _Processing:
@@ -63,11 +70,26 @@ class StateTable:
         self._rules = watermark_rules
         self._clock = clock
         self._pending: dict[int, PendingSessions] = {}
+        # Per partition, erased sessions the sweep found: dropped with the next
+        # change of that partition (a deletion needs an event of its partition).
+        self._erased_found: dict[int, set[str]] = {}
+
+    def erased(self) -> ErasedSessions:
+        return ERASED
 
     def load(self, key: str, token: Any) -> bytes | None:
         with _Processing(token):
             value = self.table.get(key)
+            if value is not None and self._is_erased(key, bytes(value)):
+                # Gone from RocksDB and, by a tombstone, from the changelog: the
+                # session starts afresh as if never seen (docs/operations/erasure.md).
+                self.table.pop(key, None)
+                return None
         return bytes(value) if value is not None else None
+
+    def _is_erased(self, key: str, raw: bytes) -> bool:
+        header = state_codec.peek(raw)
+        return self.erased().covers(key, max(header.last_activity, header.closed_at))
 
     def store(self, changes: Iterable[Change]) -> None:
         for change in changes:
@@ -76,6 +98,13 @@ class StateTable:
                     self.table.pop(change.key, None)
                 else:
                     self.table[change.key] = change.value
+                self._drop_found(change.token)
+
+    def _drop_found(self, token: Any) -> None:
+        partition = getattr(getattr(token, "message", None), "partition", None)
+        found = self._erased_found.pop(partition, None) if partition is not None else None
+        for key in found or ():
+            self.table.pop(key, None)
 
     async def changelog_handed_over(self) -> None:
         # Table changes wait in Faust's producer buffer. Faust flushes it before
@@ -139,7 +168,11 @@ class StateTable:
         while it.valid() and len(out) < self._sweep_batch:
             key = it.key()
             if key != offset_key:
-                out.append((key.decode(), it.value()))
+                text, raw = key.decode(), it.value()
+                if self._is_erased(text, raw):
+                    self._erased_found.setdefault(partition, set()).add(text)
+                else:
+                    out.append((text, raw))
             it.next()
         self._sweep_from[partition] = it.key() if it.valid() else None
         return out

@@ -30,6 +30,7 @@ from control.topic import publish as publish_control
 from http_common.last_resort import LastResort
 from ingest.rights import CatalogueError, parse
 from readapi.admin import AdminAuth, Forbidden, InvalidCatalogue, admin_router
+from readapi.admin_erasure import erasure_router
 from readapi.auth import ReadTokens, Unauthorized
 from readapi.config import ReadApiConfig
 from readapi.dashboard import dashboard_router
@@ -190,4 +191,9 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
 
     app.state.admin_auth = AdminAuth(registry, config.operator_token_digests)
     app.include_router(admin_router(app.state.admin_auth, publish, _check_catalogue))
+
+    async def publish_erasure(record: Any) -> None:
+        await publish([record])
+
+    app.include_router(erasure_router(factory, config.database, publish_erasure))
     return app

@@ -20,6 +20,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from control.records import ERASURE, ErasureRecord, session_digest
 from sinks.erasure_plan import (
     ROLLUP_TABLES,
     Audit,
@@ -28,9 +29,11 @@ from sinks.erasure_plan import (
     base_session,
     delete_statement,
     encode_rows,
+    new_salt,
     session_predicate,
     session_tables,
     subject_predicate,
+    summary,
 )
 from sinks.identifiers import check_database
 from sinks.rollups import SETTLE_SECONDS, BuiltDay, record_build, write_build
@@ -131,6 +134,46 @@ def erase(client: Client, database: str, found: Survey, audit: Audit,
         column_names=["organization_id", "requested_at", "request_id", "subject_kind",
                       "requested_by", "finished_at", "sessions", "rows", "days_rebuilt",
                       "state_record"])
+    return done
+
+
+# How long a published erasure record takes to reach every worker: the control
+# follower polls twice a second; a wide margin costs the operator seconds.
+GRACE_SECONDS = 5.0
+
+
+def state_record(found: Survey, request_id: str, now: float, salt: str) -> ErasureRecord:
+    """The control record telling workers to drop the sessions' state; no identifier in it."""
+    org = found.subject.organization
+    return ErasureRecord(request_id, org, salt,
+                         tuple(sorted(session_digest(salt, org, s) for s in found.sessions)),
+                         now)
+
+
+def run(client: Client, database: str, subject: Subject, requested_by: str,
+        publish: Callable[[ErasureRecord], None], *, dry_run: bool = False,
+        progress: Progress = lambda _: None, grace_seconds: float = GRACE_SECONDS,
+        settle_seconds: float = SETTLE_SECONDS) -> Audit:
+    """A whole erasure: survey, tell the workers, delete, rebuild, record.
+
+    The workers are told first and given ``grace_seconds``: a worker that
+    closed one of the sessions after its rows were deleted would write it back.
+    """
+    requested_at = datetime.now(UTC)
+    progress("looking for the subject's sessions")
+    found = survey(client, database, subject)
+    audit = audit_of(found, requested_by, requested_at, dry_run=dry_run)
+    if dry_run:
+        progress(summary(audit))
+        return audit
+    record = state_record(found, audit.request_id, time.time(), new_salt())
+    progress(f"telling the workers to drop {len(found.sessions)} session(s) from their state")
+    publish(record)
+    time.sleep(grace_seconds)
+    done = erase(client, database, found, replace(audit, state_record=f"{ERASURE}/"
+                                                  f"{record.request_id}"), progress,
+                 settle_seconds)
+    progress(summary(done))
     return done
 
 

@@ -16,7 +16,6 @@ queries this module describes, and the CLI and the admin API call that.
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import re
 import secrets
@@ -116,17 +115,6 @@ def delete_statement(database: str, table: str) -> str:
 
 def new_salt() -> str:
     return secrets.token_hex(16)
-
-
-def session_digest(salt: str, organization: str, session_id: str) -> str:
-    """The salted digest of a session's state key (``<organization>/<session id>``).
-
-    A worker recognises its stored sessions from these without the erasure
-    record naming one: without the salt, a digest cannot be matched against
-    guessed ids, and a fresh salt per request keeps requests unlinkable.
-    """
-    key = f"{organization}/{session_id}"
-    return hashlib.sha256(f"{salt}\0{key}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from control.records import session_digest
 from sinks.erasure_plan import (
     Audit,
     InvalidSubject,
     Subject,
     SubjectKind,
     base_session,
-    session_digest,
     session_tables,
     summary,
 )
