@@ -70,6 +70,7 @@ def write_build(client: Client, database: str, organization: str, day: date,
     check_database(database)
     db = database
     where = {"org": organization, "day": day, "build": build}
+    sessions_read = _sessions_read(client, db, organization)
     client.command(f"""
         INSERT INTO {db}.rollup_steps (organization_id, clip_id, day, source, build, edge,
                                        listener_steps, listen_steps, leaving, ending)
@@ -79,7 +80,7 @@ def write_build(client: Client, database: str, organization: str, day: date,
         FROM (
             SELECT organization_id, clip_id, day, source, edge, step_l, step_n,
                    arrayMax(edges) AS last_edge
-            FROM {db}.session_versions FINAL
+            FROM {sessions_read}
             ARRAY JOIN edges AS edge, listener_steps AS step_l, listen_steps AS step_n
             WHERE organization_id = {{org:String}} AND day = {{day:Date}} AND kept
         )
@@ -95,7 +96,7 @@ def write_build(client: Client, database: str, organization: str, day: date,
                sumIf(unique_seconds, kept = 1),
                ifNull(maxIf(clip_length_seconds, clip_length_seconds > 0), 0),
                groupArrayIf(unique_seconds, kept = 1), groupArrayIf(furthest_seconds, kept = 1)
-        FROM {db}.session_versions FINAL
+        FROM {sessions_read}
         WHERE organization_id = {{org:String}} AND day = {{day:Date}}
         GROUP BY organization_id, clip_id, day, source
         """, parameters=where,
@@ -116,6 +117,18 @@ def write_build(client: Client, database: str, organization: str, day: date,
     return int(client.query(
         f"SELECT sum(sessions) FROM {db}.rollup_daily FINAL WHERE organization_id = {{org:String}}"
         " AND day = {day:Date} AND build = {build:UInt64}", parameters=where).result_rows[0][0])
+
+
+def _sessions_read(client: Client, db: str, organization: str) -> str:
+    # An organization with qualifying-play rules (m0010) is built from the
+    # sessions under the rule in effect for each day and source (m0104's
+    # ruled_sessions: kept and steps restated); the others from the stored rows.
+    views = client.query("SELECT count() FROM system.tables WHERE database = {d:String} "
+                         "AND name = 'ruled_sessions'", parameters={"d": db}).result_rows
+    has_rules = views[0][0] and client.query(
+        f"SELECT count() FROM {db}.qualifying_rules WHERE organization_id = {{org:String}}",
+        parameters={"org": organization}).result_rows[0][0]
+    return f"{db}.ruled_sessions" if has_rules else f"{db}.session_versions FINAL"
 
 
 def record_build(client: Client, database: str, built: BuiltDay, through: datetime | None,

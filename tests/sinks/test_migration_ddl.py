@@ -54,6 +54,8 @@ APPLIED = {
         "0d78a7c3c1b85d13a1a28943fda4690b2c35a4704e2fe09192a7b7a3e5664564",
     "m0009_erasures":
         "f13f596b03a8cd6589bb2a2c54b7aed0743cc4c7f3850735cafaa8bd145c4386",
+    "m0010_qualifying_rules":
+        "c02b74fb31d3d476e47279b6c0e89ccf7c6db983f402e1078d3bf09537e4eceb",
     "m0100_analyst_views":
         "4a6ff453f33be1af6533f7696357144d48bdaba5075715e325b5ff6ff5e24db8",
     "m0101_views_over_rollups":
@@ -62,6 +64,8 @@ APPLIED = {
         "e8ff2f62ed1acbe69350351b474b67f6a2635ad543f40ed7e1348e69d6785ec8",
     "m0103_plain_reads_without_builds":
         "84a1acdc1040d27893752a58be0505bbd2f439d4cb545fd19f83810cdf82e6e8",
+    "m0104_views_under_qualifying_rules":
+        "92d5343f123d6b4c0792e0e6b19a0d608df25c145c45dd21d81f991cf92aca2c",
 }
 
 
