@@ -47,8 +47,7 @@ def _groups() -> list[Any]:
     """
     import devkit.commands
     import readapi.cli
-    from playhead import (control_cli, dlq, erase_cli, ops_cli, rollup_cli, rules_cli,
-                          services_cli)
+    from playhead import control_cli, dlq, erase_cli, ops_cli, rollup_cli, rules_cli, services_cli
 
     return [devkit.commands, services_cli, readapi.cli, ops_cli, rollup_cli, dlq, control_cli,
             erase_cli, rules_cli]

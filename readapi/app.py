@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from config.settings import Settings
+from config.settings import MAX_TIMELINE_BUCKETS, Settings
 from control.operations import OperationError, UnknownKey
 from control.records import Record
 from control.registry import Registry
@@ -31,6 +31,7 @@ from http_common.last_resort import LastResort
 from ingest.rights import CatalogueError, parse
 from readapi.admin import AdminAuth, Forbidden, InvalidCatalogue, admin_router
 from readapi.admin_erasure import erasure_router
+from readapi.admin_rules import rules_router
 from readapi.auth import ReadTokens, Unauthorized
 from readapi.config import ReadApiConfig
 from readapi.dashboard import dashboard_router
@@ -39,6 +40,7 @@ from readapi.periods import BadPeriod
 from readapi.queries import READ_ONLY, Reader
 from readapi.routes import NotFound, data_router
 from sinks.client import WarehouseUnavailable, connect
+from sinks.qualifying import InvalidRule, deployment_rule
 
 log = logging.getLogger("playhead.readapi")
 
@@ -132,6 +134,10 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
     async def on_invalid_catalogue(_: Request, err: InvalidCatalogue) -> JSONResponse:
         return problem(400, str(err), "catalogue")
 
+    @app.exception_handler(InvalidRule)
+    async def on_invalid_rule(_: Request, err: InvalidRule) -> JSONResponse:
+        return problem(400, str(err), "rule")
+
     @app.exception_handler(ControlUnavailable)
     async def on_control_unavailable(_: Request, err: ControlUnavailable) -> JSONResponse:
         log.warning("answering 503: %s", err)
@@ -196,4 +202,8 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
         await publish([record])
 
     app.include_router(erasure_router(factory, config.database, publish_erasure))
+    app.include_router(rules_router(
+        factory, config.database,
+        deployment_rule(config.min_session_seconds, config.bucket_seconds),
+        config.max_clip_seconds, MAX_TIMELINE_BUCKETS))
     return app
