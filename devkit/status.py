@@ -364,6 +364,37 @@ def completeness_line(settings: Settings) -> str:
     return final_through_line([(org, stamp) for org, stamp in rows])
 
 
+def rules_summary(rows: list[tuple[str, ...]], settings: Settings, shown: int = 5) -> str:
+    """The qualifying-play rules (organization, source, day, min, threshold, width) (pure)."""
+    default = (f"{settings.min_session_seconds:g} s, 95 %, {settings.bucket_seconds:g} s "
+               "buckets")
+    if not rows:
+        return f"none: every organization counts with the deployment's {default}"
+    parts = [f"{org}{'/' + source if source else ''} from {day}: min {float(least):g} s, "
+             f"complete at {float(share):g}, {width} s buckets"
+             for org, source, day, least, share, width in rows[:shown]]
+    more = f"; {len(rows) - shown} more (playhead rules list)" if len(rows) > shown else ""
+    return "; ".join(parts) + more + f" (others: {default})"
+
+
+def rules_line(settings: Settings) -> str:
+    """Each organization's qualifying-play rules (m0010; docs/operations/rules.md)."""
+    query = ("SELECT organization_id, source, effective_day, min_session_seconds, "
+             f"completion_threshold, bucket_seconds FROM {settings.clickhouse_database}"
+             ".qualifying_rules FINAL ORDER BY organization_id, source, effective_day "
+             "FORMAT TabSeparated")
+    try:
+        answer = httpx.post(settings.clickhouse_url.rstrip("/") + "/", content=query,
+                            timeout=TIMEOUT)
+    except httpx.HTTPError as err:
+        return f"unknown: warehouse not reachable ({type(err).__name__})"
+    if answer.status_code != 200:
+        return "unknown: the warehouse has no table qualifying_rules (run `playhead migrate`)"
+    rows = [tuple((line.split("\t") + [""] * 6)[:6]) for line in answer.text.splitlines()
+            if line]
+    return rules_summary(rows, settings)
+
+
 def warehouse_line(settings: Settings) -> str:
     return _warehouse(settings)[0]
 
@@ -399,6 +430,7 @@ def _report(settings: Settings, scraped: Gauges | None) -> list[str]:
     lines.append(f"warehouse       {warehouse}")
     if warehouse_answers:
         lines.append(f"final through   {completeness_line(settings)}")
+        lines.append(f"rules           {rules_line(settings)}")
     return lines
 
 
