@@ -370,8 +370,10 @@ def rules_summary(rows: list[tuple[str, ...]], settings: Settings, shown: int = 
                "buckets")
     if not rows:
         return f"none: every organization counts with the deployment's {default}"
+    if any(len(row) != 6 for row in rows):
+        raise ValueError("a row of qualifying_rules has six columns")
     parts = [f"{org}{'/' + source if source else ''} from {day}: min {float(least):g} s, "
-             f"complete at {float(share):g}, {width} s buckets"
+             f"complete at {float(share):g}, {int(width)} s buckets"
              for org, source, day, least, share, width in rows[:shown]]
     more = f"; {len(rows) - shown} more (playhead rules list)" if len(rows) > shown else ""
     return "; ".join(parts) + more + f" (others: {default})"
@@ -390,9 +392,11 @@ def rules_line(settings: Settings) -> str:
         return f"unknown: warehouse not reachable ({type(err).__name__})"
     if answer.status_code != 200:
         return "unknown: the warehouse has no table qualifying_rules (run `playhead migrate`)"
-    rows = [tuple((line.split("\t") + [""] * 6)[:6]) for line in answer.text.splitlines()
-            if line]
-    return rules_summary(rows, settings)
+    rows = [tuple(line.split("\t")) for line in answer.text.splitlines() if line]
+    try:
+        return rules_summary(rows, settings)
+    except ValueError:  # not the table's columns: an answer status cannot read
+        return "unknown: the warehouse's answer about qualifying_rules was not understood"
 
 
 def warehouse_line(settings: Settings) -> str:
