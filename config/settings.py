@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         "rights catalogues (docs/operations/control.md)."))
     topic_partitions: int = Field(4, ge=1, description=(
         "Partitions of the events topic: the most workers that can share the load."))
+    events_retention_seconds: float = Field(604_800.0, ge=3600, description=(
+        "How long the events topic keeps an event, set when Playhead creates the topic: "
+        "the longest personal data stays in Kafka after an erasure (docs/operations/"
+        "erasure.md). At least PLAYHEAD_LATENESS_SECONDS plus PLAYHEAD_IDLE_TIMEOUT_SECONDS, "
+        "so a worker stopped for less than the lateness window loses no event."))
+    dead_letter_retention_seconds: float = Field(1_209_600.0, ge=3600, description=(
+        "How long the dead-letter topic keeps a message (set when Playhead creates it): "
+        "time to look at and replay dead letters, and the longest their personal data stays."))
 
     gateway_host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     gateway_port: int = Field(8080, ge=1, le=65535, description="Port of the gateway.")
@@ -116,8 +124,11 @@ class Settings(BaseSettings):
     worker_id: str = Field("playhead-worker", description=(
         "Consumer group and state folder of the workers; workers with one id share the load."))
     min_session_seconds: float = Field(10.0, ge=0, description=(
-        "Sessions shorter than this are counted but kept out of histograms."))
-    bucket_seconds: float = Field(1.0, gt=0, description="Histogram bucket width.")
+        "Sessions shorter than this are counted but kept out of histograms; the default for "
+        "organizations without a qualifying-play rule (`playhead rules`)."))
+    bucket_seconds: float = Field(1.0, gt=0, description=(
+        "Histogram bucket width; the default for organizations without a qualifying-play "
+        "rule (`playhead rules`)."))
     idle_timeout_seconds: float = Field(1800.0, gt=0, description=(
         "A session with no new event for this long is closed."))
     tick_seconds: float = Field(5.0, gt=0, description="How often workers look for idle sessions.")
@@ -201,6 +212,21 @@ class Settings(BaseSettings):
                 f"({accepted:g} s): an event the gateway acknowledges could reach a worker "
                 "after its session's tombstone is forgotten; raise PLAYHEAD_TOMBSTONE_SECONDS "
                 "or lower PLAYHEAD_MAX_EVENT_AGE_SECONDS")
+        return self
+
+    @model_validator(mode="after")
+    def _events_outlive_changing_sessions(self) -> Settings:
+        # Figures are corrected for a lateness window after a session closes. A worker
+        # stopped for less than that must find every acknowledged event it has not
+        # processed yet when it comes back; a shorter retention would delete them
+        # unread during an outage the lateness window promises to ride out.
+        needed = self.lateness_seconds + self.idle_timeout_seconds
+        if self.events_retention_seconds < needed:
+            raise ValueError(
+                f"PLAYHEAD_EVENTS_RETENTION_SECONDS ({self.events_retention_seconds:g} s) is "
+                f"shorter than PLAYHEAD_LATENESS_SECONDS + PLAYHEAD_IDLE_TIMEOUT_SECONDS "
+                f"({needed:g} s): events of sessions that can still change could be deleted "
+                "from Kafka; raise the retention or lower the lateness window")
         return self
 
     @property

@@ -29,6 +29,15 @@ from processors.state_store import BoundedRocksDBOptions
 
 STATE_TABLE = "session_state"
 
+# The changelog is compacted (Faust's default); these bound how long a
+# superseded or deleted session (an erased one) stays in it: a segment closes
+# within a day and is compacted within a day of that, and a deletion's own
+# tombstone goes a day later (docs/operations/erasure.md). Applied when Faust
+# creates the topic; an existing one keeps its configuration.
+DAY_MS = str(24 * 3600 * 1000)
+CHANGELOG_CONFIG = {"segment.ms": DAY_MS, "max.compaction.lag.ms": DAY_MS,
+                    "delete.retention.ms": DAY_MS}
+
 # The erasures the worker follows (playhead/worker.py fills it from the control
 # topic before the app starts). Module-level because the app is built in
 # faust_app.py, which hands no such thing over; without a follower it is empty.
@@ -56,7 +65,7 @@ class StateTable:
         # bytes types make Faust store keys as UTF-8 and values (state_codec) as they are.
         self.table = app.Table(STATE_TABLE, default=None, partitions=partitions,
                                options={"driver": "rocksdict"}, key_type=bytes,
-                               value_type=bytes)
+                               value_type=bytes, extra_topic_configs=CHANGELOG_CONFIG)
         # Partition databases open later, on assignment, with these options.
         self.options = BoundedRocksDBOptions(memory_mib)
         store: Any = self.table.data  # Faust's RocksDB store, used through its private API
@@ -80,6 +89,8 @@ class StateTable:
     def load(self, key: str, token: Any) -> bytes | None:
         with _Processing(token):
             value = self.table.get(key)
+            for found in self._erased_found.values():
+                found.discard(key)  # decided here, now: a sweep's finding is stale
             if value is not None and self._is_erased(key, bytes(value)):
                 # Gone from RocksDB and, by a tombstone, from the changelog: the
                 # session starts afresh as if never seen (docs/operations/erasure.md).
@@ -94,11 +105,13 @@ class StateTable:
     def store(self, changes: Iterable[Change]) -> None:
         for change in changes:
             with _Processing(change.token):  # type: ignore[arg-type]  # the core keeps it opaque
+                # Before the change: a found key may be the one changed (then it was
+                # loaded, which already decided about it, and is no longer found).
+                self._drop_found(change.token)
                 if change.value is None:
                     self.table.pop(change.key, None)
                 else:
                     self.table[change.key] = change.value
-                self._drop_found(change.token)
 
     def _drop_found(self, token: Any) -> None:
         partition = getattr(getattr(token, "message", None), "partition", None)

@@ -30,16 +30,23 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
+    # Retention bounds how long personal data stays in Kafka after an erasure
+    # (docs/operations/erasure.md): the settings' defaults are a week for events
+    # and two weeks for dead letters, time enough to look at and replay them.
     return [
         TopicSpec(settings.events_topic, settings.topic_partitions,
-                  {"retention.ms": str(WEEK_MS)}),
-        # Dead letters are kept four weeks so someone can look at them.
-        TopicSpec(settings.dead_letter_topic, 1, {"retention.ms": str(4 * WEEK_MS)}),
+                  {"retention.ms": str(_ms(settings.events_retention_seconds))}),
+        TopicSpec(settings.dead_letter_topic, 1,
+                  {"retention.ms": str(_ms(settings.dead_letter_retention_seconds))}),
         # One partition keeps every control change in order; compaction keeps
         # the newest record of each key for ever, and drops tombstones after a day.
         TopicSpec(settings.control_topic, 1, {"cleanup.policy": "compact",
                                               "delete.retention.ms": str(DAY_MS)}),
     ]
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
 
 
 async def ensure_topics_async(settings: Settings) -> list[str]:

@@ -61,3 +61,11 @@ def test_windows_shorter_than_the_gateways_accepted_age_are_refused_naming_the_s
     assert covered.lateness_seconds == 10
     # Any age is the operator's explicit choice: nothing to compare with.
     assert load_settings(tombstone_seconds=0, max_event_age_seconds=0).tombstone_seconds == 0
+
+
+def test_an_events_retention_shorter_than_the_lateness_window_is_refused() -> None:
+    with pytest.raises(SettingsError, match="PLAYHEAD_EVENTS_RETENTION_SECONDS"):
+        load_settings(events_retention_seconds=3600, lateness_seconds=86_400)
+    kept = load_settings(events_retention_seconds=7200, lateness_seconds=3600,
+                         idle_timeout_seconds=1800)
+    assert kept.events_retention_seconds == 7200
