@@ -121,7 +121,8 @@ class BenchPlatform:
         self.workers.append(worker)
         services.start(worker, "worker", ["worker", "--loglevel", "warning"],
                        services.file_exists(worker.worker_ready_file),
-                       env={**to_env(worker), **(extra_env or {})}, timeout=300)
+                       env={**to_env(worker), **(extra_env or {})}, timeout=300,
+                       marker=worker.worker_ready_file)
         return worker
 
     def kill_worker(self, worker: Settings, sig: int) -> None:

@@ -111,7 +111,8 @@ def running_pipeline(kafka: Settings, warehouse_url: str, state_dir: Path,
         services.start(settings, "gateway", ["gateway"],
                        services.http_ok(f"{settings.gateway_url}/healthz"), env=env)
         services.start(settings, "worker", ["worker", "--loglevel", "warning"],
-                       services.file_exists(settings.worker_ready_file), env=env, timeout=120)
+                       services.file_exists(settings.worker_ready_file), env=env, timeout=120,
+                       marker=settings.worker_ready_file)
         yield settings, client
     finally:
         # Also when starting failed: never leave a process behind.

@@ -85,7 +85,8 @@ def up(settings: Settings) -> None:
     print("worker ...", flush=True)
     log = services.log_file(settings, WORKER)
     services.start(settings, WORKER, ["worker"], services.file_exists(settings.worker_ready_file),
-                   env=local_env(settings), timeout=120)
+                   env=local_env(settings), timeout=120,
+                   marker=settings.worker_ready_file)
     print(f"read API on {settings.api_url} ...", flush=True)
     tokens = local_read_tokens(settings)
     services.start(settings, API, ["api"], services.http_ok(f"{settings.api_url}/healthz"),

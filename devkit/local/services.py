@@ -105,11 +105,19 @@ def start(
     ready: Callable[[], bool],
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
+    marker: Path | None = None,
 ) -> ServiceStatus:
-    """Start ``python -m playhead <args>`` detached unless running; wait for ``ready``."""
+    """Start ``python -m playhead <args>`` detached unless running; wait for ``ready``.
+
+    ``marker``: a readiness file the service writes. A killed run leaves it
+    behind, and ``ready`` would then be true before the new run is, so it is
+    removed before starting.
+    """
     current = status(settings, name)
     if current.running:
         return current
+    if marker is not None:
+        marker.unlink(missing_ok=True)
     log = log_file(settings, name)
     log.parent.mkdir(parents=True, exist_ok=True)
     settings.run_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import asyncio
 import os
 import random
 import signal
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -164,9 +165,26 @@ class Warehouse:
         return dict(self.rows("SELECT session_id, max(version) FROM {db}.session_versions "
                               "WHERE organization_id = {o:String} GROUP BY session_id", o=org))
 
-    def wait_for(self, org: str, expected: Expected, timeout: float = 150.0) -> None:
-        wait_until(lambda: self.versions(org) == expected.versions, timeout,
-                   f"{len(expected.versions)} sessions of {org} at their final version")
+    def wait_for(self, org: str, expected: Expected, timeout: float = 150.0,
+                 workers: Workers | None = None) -> None:
+        try:
+            wait_until(lambda: self.versions(org) == expected.versions, timeout,
+                       f"{len(expected.versions)} sessions of {org} at their final version")
+        except AssertionError as err:
+            # Say what was missing and what the workers said: a timeout alone
+            # cannot tell a slow rebalance from a lost event.
+            raise AssertionError(f"{err}\n{self.shortfall(org, expected)}"
+                                 + (workers.logs() if workers else "")) from None
+
+    def shortfall(self, org: str, expected: Expected) -> str:
+        found = self.versions(org)
+        missing = sorted(set(expected.versions) - set(found))
+        behind = sorted(s for s in expected.versions
+                        if s in found and found[s] < expected.versions[s])
+        ahead = sorted(s for s in found if found[s] > expected.versions.get(s, 0))
+        return (f"missing {len(missing)} {missing[:5]}, behind {len(behind)} "
+                f"{[(s, found[s], expected.versions[s]) for s in behind[:5]]}, "
+                f"unexpected or ahead {len(ahead)} {ahead[:5]}")
 
     def figures(self, org: str) -> Expected:
         sessions = self.rows(
@@ -192,6 +210,7 @@ class Workers:
         self.base = base
         self.root = root
         self.running: dict[str, Settings] = {}
+        self.history: list[str] = []  # starts and stops with their durations, for failures
 
     def settings(self, name: str) -> Settings:
         return self.base.model_copy(update={"state_dir": self.root / name,
@@ -199,10 +218,13 @@ class Workers:
 
     def start(self, name: str) -> Settings:
         settings = self.running.get(name) or self.settings(name)
-        services.start(settings, "worker", ["worker", "--loglevel", "warning"],
+        began = time.monotonic()
+        # Info level: a failure shows the worker's last rebalances and recoveries.
+        services.start(settings, "worker", ["worker", "--loglevel", "info"],
                        services.file_exists(settings.worker_ready_file), env=to_env(settings),
-                       timeout=120)
+                       timeout=120, marker=settings.worker_ready_file)
         self.running[name] = settings
+        self.history.append(f"{name} ready in {time.monotonic() - began:.1f} s")
         return settings
 
     def kill(self, name: str) -> None:
@@ -214,11 +236,22 @@ class Workers:
                    f"worker {name} to die")
 
     def stop(self, name: str) -> None:
-        services.stop(self.running.pop(name), "worker")
+        # A minute for a graceful stop: one that commits and leaves the group
+        # hands its partitions over at once, where SIGKILL would make the
+        # others wait out the group's 60 s session timeout.
+        began = time.monotonic()
+        services.stop(self.running.pop(name), "worker", timeout=60.0)
+        self.history.append(f"{name} stopped in {time.monotonic() - began:.1f} s")
 
     def stop_all(self) -> None:
         for name in list(self.running):
             self.stop(name)
+
+    def logs(self, lines: int = 30) -> str:
+        """The end of every worker's log this group has run (stopped ones included)."""
+        return f"\n{'; '.join(self.history)}" + "".join(
+            f"\n--- {path.parent.parent.name} ({path.name}) ---\n{services.tail(path, lines)}"
+            for path in sorted(self.root.glob("*/logs/worker.log")))
 
     def metrics(self, name: str) -> dict[str, float]:
         settings = self.running[name]
