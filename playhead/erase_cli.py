@@ -70,7 +70,7 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
               else sys.stderr, flush=True)
 
     erasure.run(client, settings.clickhouse_database, subject, requested_by, send,
-                dry_run=args.dry_run, progress=progress)
+                dry_run=args.dry_run, progress=progress, cluster=settings.clickhouse_cluster)
     return 0
 
 

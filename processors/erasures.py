@@ -21,14 +21,19 @@ class ErasedSessions:
 
     def __init__(self, records: Callable[[], Iterable[ErasureRecord]] = tuple):
         self._records = records
+        self._sets: dict[str, frozenset[str]] = {}  # per request: its digests, for lookups
 
     def covers(self, key: str, changed_at: float) -> bool:
         """Whether the stored state of ``key``, last changed at ``changed_at``, is erased."""
         organization = key.partition("/")[0]
         for record in self._records():
             # Only the organization's own records: one digest per record asked.
-            if (record.organization == organization and changed_at < record.issued_at
-                    and state_key_digest(record.salt, key) in record.digests):
+            if record.organization != organization or changed_at >= record.issued_at:
+                continue
+            digests = self._sets.get(record.request_id)
+            if digests is None:
+                digests = self._sets[record.request_id] = frozenset(record.digests)
+            if state_key_digest(record.salt, key) in digests:
                 return True
         return False
 

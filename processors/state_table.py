@@ -91,6 +91,7 @@ class StateTable:
             value = self.table.get(key)
             for found in self._erased_found.values():
                 found.discard(key)  # decided here, now: a sweep's finding is stale
+            self._drop_found(token)  # a token of this partition: drop what a sweep found
             if value is not None and self._is_erased(key, bytes(value)):
                 # Gone from RocksDB and, by a tombstone, from the changelog: the
                 # session starts afresh as if never seen (docs/operations/erasure.md).

@@ -91,7 +91,7 @@ Requester = Annotated[str, Depends(who)]
 
 def erasure_router(client_factory: Callable[[], Client], database: str,
                    publish: PublishOne, grace_seconds: float = erasure.GRACE_SECONDS,
-                   settle_seconds: float | None = None) -> APIRouter:
+                   settle_seconds: float | None = None, cluster: str = "") -> APIRouter:
     routes = APIRouter(prefix="/admin/v1/organizations/{organization}", tags=["admin"])
     settle = SETTLE_SECONDS if settle_seconds is None else settle_seconds
 
@@ -108,7 +108,7 @@ def erasure_router(client_factory: Callable[[], Client], database: str,
         def work() -> Audit:
             return erasure.run(client_factory(), database, subject, requested_by, send,
                                dry_run=body.dryRun, grace_seconds=grace_seconds,
-                               settle_seconds=settle)
+                               settle_seconds=settle, cluster=cluster)
 
         done = await run_in_threadpool(work)
         return ErasureView(**done.to_json())

@@ -201,7 +201,8 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
     async def publish_erasure(record: Any) -> None:
         await publish([record])
 
-    app.include_router(erasure_router(factory, config.database, publish_erasure))
+    app.include_router(erasure_router(factory, config.database, publish_erasure,
+                                      cluster=config.cluster))
     app.include_router(rules_router(
         factory, config.database,
         deployment_rule(config.min_session_seconds, config.bucket_seconds),

@@ -14,6 +14,7 @@ class ReadApiConfig:
     # The warehouse
     clickhouse_url: str
     database: str
+    cluster: str  # '': one server; else erasures mutate each shard's local tables
     bucket_seconds: float
     max_clip_seconds: float
     # Who may read and manage: tokens fixed at start, the control topic for the rest
@@ -33,6 +34,7 @@ class ReadApiConfig:
         return cls(
             clickhouse_url=settings.clickhouse_url,
             database=settings.clickhouse_database,
+            cluster=settings.clickhouse_cluster,
             bucket_seconds=settings.bucket_seconds,
             max_clip_seconds=settings.max_clip_seconds,
             read_tokens=MappingProxyType(dict(settings.read_tokens)),

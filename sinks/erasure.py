@@ -30,6 +30,7 @@ from sinks.erasure_plan import (
     delete_statement,
     encode_rows,
     new_salt,
+    purge_statement,
     session_predicate,
     session_tables,
     subject_predicate,
@@ -54,15 +55,19 @@ def _parameters(subject: Subject, sessions: tuple[str, ...] = ()) -> dict[str, A
             "sessions": list(sessions)}
 
 
-def _tables(client: Client, database: str) -> list[str]:
+def _tables(client: Client, database: str, cluster: str = "") -> list[str]:
+    # On a cluster, the Distributed tables: they count every shard's rows, and
+    # their names are what the deletes add the local suffix to.
+    engine = "Distributed" if cluster else "%MergeTree"
     rows = client.query(
         "SELECT table, groupArray(name) FROM system.columns WHERE database = {d:String} "
         "AND table IN (SELECT name FROM system.tables WHERE database = {d:String} "
-        "AND engine LIKE '%MergeTree') GROUP BY table", parameters={"d": database}).result_rows
+        "AND engine LIKE {e:String}) GROUP BY table",
+        parameters={"d": database, "e": engine}).result_rows
     return session_tables({row[0]: row[1] for row in rows})
 
 
-def survey(client: Client, database: str, subject: Subject) -> Survey:
+def survey(client: Client, database: str, subject: Subject, cluster: str = "") -> Survey:
     """What the subject's erasure would remove; changes nothing."""
     check_database(database)
     db = database
@@ -72,14 +77,14 @@ def survey(client: Client, database: str, subject: Subject) -> Survey:
     sessions = tuple(sorted({base_session(row[0]) for row in found}))
     parameters = _parameters(subject, sessions)
     rows: dict[str, int] = {}
-    for table in _tables(client, db):
+    for table in _tables(client, db, cluster):
         count = client.query(f"SELECT count() FROM {db}.{table} WHERE {session_predicate()}",
                              parameters=parameters).result_rows[0][0]
         rows[table] = int(count)
     # Every day a version of a session was on: a built day summed whichever was newest.
     built = client.query(
         f"SELECT day, argMax(through, (usable_from, build)) FROM {db}.rollup_days "
-        f"WHERE organization_id = {{org:String}} AND day IN ("
+        f"WHERE organization_id = {{org:String}} AND day GLOBAL IN ("
         f"SELECT day FROM {db}.session_days WHERE {session_predicate()} UNION DISTINCT "
         f"SELECT day FROM {db}.session_versions WHERE {session_predicate()}) "
         "GROUP BY day ORDER BY day", parameters=parameters).result_rows
@@ -97,7 +102,7 @@ def audit_of(found: Survey, requested_by: str, requested_at: datetime,
 
 def erase(client: Client, database: str, found: Survey, audit: Audit,
           progress: Progress = lambda _: None,
-          settle_seconds: float = SETTLE_SECONDS) -> Audit:
+          settle_seconds: float = SETTLE_SECONDS, cluster: str = "") -> Audit:
     """Delete what ``survey`` found, rebuild the built days it touched, record ``audit``."""
     check_database(database)
     db, org = database, found.subject.organization
@@ -105,7 +110,7 @@ def erase(client: Client, database: str, found: Survey, audit: Audit,
     if found.sessions:
         for table in sorted(found.rows):
             progress(f"deleting {found.rows[table]} row(s) from {table}")
-            client.command(delete_statement(db, table), parameters=parameters)
+            client.command(delete_statement(db, table, cluster), parameters=parameters)
     rebuilt: list[BuiltDay] = []
     for day, through in found.built_days:
         progress(f"rebuilding the rollup of {day.isoformat()}")
@@ -121,11 +126,8 @@ def erase(client: Client, database: str, found: Survey, audit: Audit,
         time.sleep(settle_seconds)
         for built in rebuilt:
             for table in ROLLUP_TABLES:
-                client.command(
-                    f"ALTER TABLE {db}.{table} DELETE WHERE organization_id = {{org:String}} "
-                    "AND day = {day:Date} AND build != {build:UInt64} "
-                    "SETTINGS mutations_sync = 2",
-                    parameters={"org": org, "day": built.day, "build": built.build})
+                client.command(purge_statement(db, table, cluster),
+                               parameters={"org": org, "day": built.day, "build": built.build})
     done = replace(audit, finished_at=datetime.now(UTC), dry_run=False)
     client.insert(f"{db}.erasures", [[
         done.organization, done.requested_at, done.request_id, str(done.subject_kind),
@@ -153,7 +155,7 @@ def state_record(found: Survey, request_id: str, now: float, salt: str) -> Erasu
 def run(client: Client, database: str, subject: Subject, requested_by: str,
         publish: Callable[[ErasureRecord], None], *, dry_run: bool = False,
         progress: Progress = lambda _: None, grace_seconds: float = GRACE_SECONDS,
-        settle_seconds: float = SETTLE_SECONDS) -> Audit:
+        settle_seconds: float = SETTLE_SECONDS, cluster: str = "") -> Audit:
     """A whole erasure: survey, tell the workers, delete, rebuild, record.
 
     The workers are told first and given ``grace_seconds``: a worker that
@@ -161,7 +163,7 @@ def run(client: Client, database: str, subject: Subject, requested_by: str,
     """
     requested_at = datetime.now(UTC)
     progress("looking for the subject's sessions")
-    found = survey(client, database, subject)
+    found = survey(client, database, subject, cluster)
     audit = audit_of(found, requested_by, requested_at, dry_run=dry_run)
     if dry_run:
         progress(summary(audit))
@@ -172,7 +174,7 @@ def run(client: Client, database: str, subject: Subject, requested_by: str,
     time.sleep(grace_seconds)
     done = erase(client, database, found, replace(audit, state_record=f"{ERASURE}/"
                                                   f"{record.request_id}"), progress,
-                 settle_seconds)
+                 settle_seconds, cluster)
     progress(summary(done))
     return done
 

@@ -23,7 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sinks.identifiers import check_database
+from sinks.ddl import LOCAL_SUFFIX
+from sinks.identifiers import IDENTIFIER, check_database
 
 
 class SubjectKind(enum.StrEnum):
@@ -105,11 +106,28 @@ def subject_predicate() -> str:
             "AND arrayExists(k -> attributes[k] = {value:String}, {keys:Array(String)})")
 
 
-def delete_statement(database: str, table: str) -> str:
+def _target(database: str, table: str, cluster: str) -> str:
+    # On a cluster the rows live in each shard's local table (sinks/cluster.py):
+    # a mutation of the Distributed table is refused, so every replica of every
+    # shard mutates its own.
     check_database(database)
+    if cluster and not IDENTIFIER.match(cluster):
+        raise ValueError(f"cluster name {cluster!r} must be a plain identifier")
+    return (f"{database}.{table}{LOCAL_SUFFIX} ON CLUSTER {cluster}" if cluster
+            else f"{database}.{table}")
+
+
+def delete_statement(database: str, table: str, cluster: str = "") -> str:
     # A mutation rewrites the parts holding the rows, so the bytes go too (a
-    # lightweight DELETE only masks them until a merge); sync: wait until done.
-    return (f"ALTER TABLE {database}.{table} DELETE WHERE {session_predicate()} "
+    # lightweight DELETE only masks them until a merge); 2: wait for every replica.
+    return (f"ALTER TABLE {_target(database, table, cluster)} DELETE WHERE "
+            f"{session_predicate()} SETTINGS mutations_sync = 2")
+
+
+def purge_statement(database: str, table: str, cluster: str = "") -> str:
+    """Delete the builds of a rebuilt day other than the new one (``org``, ``day``, ``build``)."""
+    return (f"ALTER TABLE {_target(database, table, cluster)} DELETE WHERE "
+            "organization_id = {org:String} AND day = {day:Date} AND build != {build:UInt64} "
             "SETTINGS mutations_sync = 2")
 
 

@@ -14,6 +14,8 @@ from sinks.erasure_plan import (
     Subject,
     SubjectKind,
     base_session,
+    delete_statement,
+    purge_statement,
     session_tables,
     summary,
 )
@@ -54,3 +56,17 @@ def test_the_audit_and_its_summary_hold_counts_not_identifiers() -> None:
     assert "2026-03-01" in text
     assert json.loads(json.dumps(audit.to_json()))["rows"] == {"session_events": 9,
                                                                "session_versions": 3}
+
+
+def test_on_a_cluster_every_shard_mutates_its_local_table() -> None:
+    one = delete_statement("playhead", "session_events")
+    assert one.startswith("ALTER TABLE playhead.session_events DELETE WHERE")
+    many = delete_statement("playhead", "session_events", "analytics")
+    assert many.startswith("ALTER TABLE playhead.session_events_local ON CLUSTER analytics "
+                           "DELETE WHERE")
+    assert "mutations_sync = 2" in many
+    assert "{sessions:Array(String)}" in many  # ids bound as parameters, not in the text
+    assert purge_statement("playhead", "rollup_days", "analytics").startswith(
+        "ALTER TABLE playhead.rollup_days_local ON CLUSTER analytics DELETE WHERE")
+    with pytest.raises(ValueError):
+        delete_statement("playhead", "session_events", "bad name")
