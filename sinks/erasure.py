@@ -48,6 +48,7 @@ class Survey:
     sessions: tuple[str, ...]  # base session ids: personal data, kept in memory only
     rows: dict[str, int]  # per table, rows of those sessions
     built_days: tuple[tuple[date, datetime | None], ...]  # built days touched, their through
+    days: tuple[date, ...] = ()  # every day the sessions were on, built or not
 
 
 def _parameters(subject: Subject, sessions: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -82,13 +83,24 @@ def survey(client: Client, database: str, subject: Subject, cluster: str = "") -
                              parameters=parameters).result_rows[0][0]
         rows[table] = int(count)
     # Every day a version of a session was on: a built day summed whichever was newest.
-    built = client.query(
+    days = tuple(row[0] for row in client.query(
+        f"SELECT DISTINCT day FROM (SELECT day FROM {db}.session_days "
+        f"WHERE {session_predicate()} UNION ALL SELECT day FROM {db}.session_versions "
+        f"WHERE {session_predicate()}) ORDER BY day", parameters=parameters).result_rows)
+    return Survey(subject, sessions, rows, _built(client, db, subject.organization, days), days)
+
+
+def _built(client: Client, db: str, organization: str, days: tuple[date, ...],
+           before: int | None = None) -> tuple[tuple[date, datetime | None], ...]:
+    """Which of ``days`` are built (with their newest build's through); with ``before``,
+    only those whose newest build began before that instant (ns)."""
+    rows = client.query(
         f"SELECT day, argMax(through, (usable_from, build)) FROM {db}.rollup_days "
-        f"WHERE organization_id = {{org:String}} AND day GLOBAL IN ("
-        f"SELECT day FROM {db}.session_days WHERE {session_predicate()} UNION DISTINCT "
-        f"SELECT day FROM {db}.session_versions WHERE {session_predicate()}) "
-        "GROUP BY day ORDER BY day", parameters=parameters).result_rows
-    return Survey(subject, sessions, rows, tuple((row[0], row[1]) for row in built))
+        "WHERE organization_id = {org:String} AND day IN {days:Array(Date)} GROUP BY day "
+        "HAVING {before:Nullable(UInt64)} IS NULL "
+        "OR argMax(build, (usable_from, build)) < {before:Nullable(UInt64)} ORDER BY day",
+        parameters={"org": organization, "days": list(days), "before": before}).result_rows
+    return tuple((row[0], row[1]) for row in rows)
 
 
 def audit_of(found: Survey, requested_by: str, requested_at: datetime,
@@ -111,8 +123,13 @@ def erase(client: Client, database: str, found: Survey, audit: Audit,
         for table in sorted(found.rows):
             progress(f"deleting {found.rows[table]} row(s) from {table}")
             client.command(delete_statement(db, table, cluster), parameters=parameters)
+    deleted = time.time_ns()
+    # Also a day a concurrent `playhead rollup` built from what it read before the
+    # deletes (a build id is its start in ns): its build sums the erased sessions.
+    late = [pair for pair in _built(client, db, org, found.days, deleted)
+            if pair[0] not in {day for day, _ in found.built_days}]
     rebuilt: list[BuiltDay] = []
-    for day, through in found.built_days:
+    for day, through in (*found.built_days, *late):
         progress(f"rebuilding the rollup of {day.isoformat()}")
         build = time.time_ns()
         sessions = write_build(client, db, org, day, build)
@@ -128,7 +145,8 @@ def erase(client: Client, database: str, found: Survey, audit: Audit,
             for table in ROLLUP_TABLES:
                 client.command(purge_statement(db, table, cluster),
                                parameters={"org": org, "day": built.day, "build": built.build})
-    done = replace(audit, finished_at=datetime.now(UTC), dry_run=False)
+    done = replace(audit, finished_at=datetime.now(UTC), dry_run=False,
+                   days_rebuilt=sorted(built.day for built in rebuilt))
     client.insert(f"{db}.erasures", [[
         done.organization, done.requested_at, done.request_id, str(done.subject_kind),
         done.requested_by, done.finished_at, done.sessions, encode_rows(done.rows),
