@@ -60,7 +60,13 @@ def follow_erasures(app: faust.App, settings: Settings) -> None:
     import asyncio
 
     registry: Registry = asyncio.run(snapshot(settings.kafka_bootstrap, settings.control_topic))
-    state_table.ERASED = ErasedSessions(lambda: registry.erasures.values())
+    # Older erasures cannot match a stored session: the sweep removes a state the
+    # lateness window and the tombstone's time after it last changed. Twice that,
+    # for a sweep's pass over a large partition and a worker that was down a while.
+    # And a week at least: an open session's state can be older than both windows.
+    horizon = max(2 * (settings.lateness_seconds + settings.tombstone_seconds), 7 * 86_400.0)
+    state_table.ERASED = ErasedSessions(lambda: registry.erasures.values(),
+                                        lambda: registry.version, horizon)
     follower = ControlFollower(settings.kafka_bootstrap, settings.control_topic, registry)
 
     @app.task  # type: ignore[untyped-decorator]  # faust: no hints

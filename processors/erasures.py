@@ -11,31 +11,56 @@ and stays; docs/semantics.md, "Erasure", says why.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Iterable
 
 from control.records import ErasureRecord, state_key_digest
 
+# Per organization, newest first: (issued at, salt, digests).
+Index = dict[str, list[tuple[float, str, frozenset[str]]]]
+
 
 class ErasedSessions:
-    """The erasures a worker knows, asked per stored session it is about to use."""
+    """The erasures a worker knows, asked per stored session it is about to use.
 
-    def __init__(self, records: Callable[[], Iterable[ErasureRecord]] = tuple):
-        self._records = records
-        self._sets: dict[str, frozenset[str]] = {}  # per request: its digests, for lookups
+    ``version`` changes whenever ``records`` may have (the control registry's
+    version), so the index is rebuilt only then. A record older than
+    ``horizon_seconds`` is not asked: a state last changed before it is past
+    its lateness window and its tombstone's time, so the sweep has removed it.
+    """
+
+    def __init__(self, records: Callable[[], Iterable[ErasureRecord]] = tuple,
+                 version: Callable[[], int] = lambda: 0,
+                 horizon_seconds: float = math.inf,
+                 clock: Callable[[], float] = time.time):
+        self._records, self._version = records, version
+        self._horizon, self._clock = horizon_seconds, clock
+        self._seen: int | None = None
+        self._index: Index = {}
+
+    def _current(self) -> Index:
+        version = self._version()
+        if version != self._seen:
+            index: Index = {}
+            for record in self._records():
+                index.setdefault(record.organization, []).append(
+                    (record.issued_at, record.salt, frozenset(record.digests)))
+            for entries in index.values():
+                entries.sort(key=lambda entry: entry[0], reverse=True)
+            self._index, self._seen = index, version
+        return self._index
 
     def covers(self, key: str, changed_at: float) -> bool:
         """Whether the stored state of ``key``, last changed at ``changed_at``, is erased."""
-        organization = key.partition("/")[0]
-        for record in self._records():
-            # Only the organization's own records: one digest per record asked.
-            if record.organization != organization or changed_at >= record.issued_at:
-                continue
-            digests = self._sets.get(record.request_id)
-            if digests is None:
-                digests = self._sets[record.request_id] = frozenset(record.digests)
-            if state_key_digest(record.salt, key) in digests:
+        entries = self._current().get(key.partition("/")[0])
+        if not entries:
+            return False
+        floor = self._clock() - self._horizon
+        for issued_at, salt, digests in entries:
+            # Newest first: once a record predates the change (or the horizon), all do.
+            if issued_at <= changed_at or issued_at < floor:
+                return False
+            if state_key_digest(salt, key) in digests:
                 return True
         return False
-
-
-NOTHING_ERASED = ErasedSessions()

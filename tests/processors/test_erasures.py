@@ -36,3 +36,15 @@ def test_the_registry_keeps_erasures_apart_and_forgets_a_tombstoned_one() -> Non
     assert list(registry.erasures) == ["req-1"] and not registry.unreadable
     registry.apply(b"erasure/req-1", None)
     assert registry.erasures == {}
+
+
+def test_a_new_record_is_seen_and_one_past_the_horizon_is_not_asked() -> None:
+    registry = Registry()
+    now = [1000.0]
+    erased = ErasedSessions(lambda: registry.erasures.values(), lambda: registry.version,
+                            horizon_seconds=500.0, clock=lambda: now[0])
+    assert not erased.covers("org/client-7:2026-03-01", changed_at=50.0)
+    registry.apply(*encode(record(issued_at=900.0)))
+    assert erased.covers("org/client-7:2026-03-01", changed_at=50.0)
+    now[0] = 2000.0  # the record is older than the horizon: such a state is swept by now
+    assert not erased.covers("org/client-7:2026-03-01", changed_at=50.0)
