@@ -7,7 +7,8 @@ thresholds and widths) go in through ``sinks.rules.set_rule``. Every curve,
 drop-off and daily figure must equal a pure computation: each session's
 newest version under the rule in effect for its organization, source and
 day (``sinks.qualifying``), its histogram counted bucket by bucket
-(tests/histogram_oracle.py). Then some days are built, a rule changes, the
+(tests/histogram_oracle.py), and each session's ``kept`` and ``completed``
+in the per-session views (m0105). Then some days are built, a rule changes, the
 same rule is set again: the figures follow the rule in effect each time, the
 restatement names the rebuilt days, and the repeat changes nothing.
 On the real engine: chDB in this process.
@@ -34,7 +35,7 @@ from sinks import rollups
 from sinks.client import connect
 from sinks.migrate import migrate
 from sinks.qualifying import Rule, RuleEntry, qualify, rule_for
-from sinks.rules import list_restatements, set_rule, stale_days
+from sinks.rules import list_restatements, mark_days, set_rule, stale_days
 from tests.histogram_oracle import bucket_listens
 
 pytestmark = pytest.mark.integration  # chDB
@@ -116,18 +117,21 @@ def expected(organization: str, generated: list[Session],
     leaving: Counter[tuple[Any, ...]] = Counter()
     ending: Counter[tuple[Any, ...]] = Counter()
     daily: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for s in generated:
+    per_session = []
+    for n, s in enumerate(generated):
         v = s.versions[-1]
         day = FIRST_DAY + timedelta(days=v.day)
         rule = rule_for(entries, organization, s.source, day) or DEFAULT
         duration = round(sum(i.length for i in v.intervals), 6)
         kept = duration >= rule.min_session_seconds
+        done = furthest_seconds(v.intervals) >= rule.completion_threshold * LENGTH
+        per_session.append((f"s{n}", int(kept), int(done)))
         group = (s.clip, s.source, day)
         daily[group][0] += 1
         if not kept:
             continue
         daily[group][1] += 1
-        daily[group][2] += furthest_seconds(v.intervals) >= rule.completion_threshold * LENGTH
+        daily[group][2] += done
         heard = bucket_listens(v.intervals, rule.bucket_seconds)
         for bucket, listens in heard.items():
             curve[(*group, bucket)][0] += 1
@@ -143,6 +147,8 @@ def expected(organization: str, generated: list[Session],
                            for (c, src, d, b), n in leaving.items()),
         "clip_daily": sorted((c, d, src, n, k, done)
                              for (c, src, d), (n, k, done) in daily.items()),
+        "session_consumption": sorted(per_session),
+        "sessions": sorted(row[:2] for row in per_session),
     }
 
 
@@ -153,6 +159,9 @@ def actual(client: Client, db: str, organization: str) -> dict[str, list[tuple[A
         "drop_off": "SELECT clip_id, day, source, bucket, leaving, ending FROM {db}.drop_off",
         "clip_daily": "SELECT clip_id, day, source, sessions, kept_sessions, completed_sessions "
                       "FROM {db}.clip_daily",
+        "session_consumption": "SELECT session_id, kept, completed "
+                               "FROM {db}.session_consumption",
+        "sessions": "SELECT session_id, kept FROM {db}.sessions",
     }
     return {name: sorted(tuple(r) for r in client.query(
         q.format(db=db) + " WHERE organization_id = {org:String}",
@@ -215,24 +224,44 @@ def test_views_apply_the_rule_in_effect_and_restate_exactly(
     check()
 
 
-def test_a_build_under_an_old_rule_is_not_read_until_rebuilt(
+def test_an_interrupted_restatement_reads_the_day_per_session_and_is_finished_by_a_repeat(
         warehouse: tuple[Client, str]) -> None:
-    """Between a rule change and its restatement the views read the day per session."""
+    """A restatement that stopped before its rebuild leaves exact figures, read per session."""
     client, db = warehouse
     org = f"org-{uuid.uuid4().hex[:8]}"
     short = [Session("c1", "Web", (Version(0, _intervals([(0.0, 20.0)])),), False)]
     client.insert(f"{db}.session_versions", session_rows(org, short), column_names=list(COLUMNS))
     rollups.build_day(client, db, org, FIRST_DAY, settle_seconds=0)
     assert actual(client, db, org)["clip_daily"] == [("c1", FIRST_DAY, "Web", 1, 1, 0)]
-    # The rule row alone (as a restatement interrupted before its rebuild leaves it).
+    # What set_rule does before its rebuild: the day's marker, then the rule.
+    mark_days(client, db, org, FIRST_DAY)
+    assert actual(client, db, org)["clip_daily"] == [("c1", FIRST_DAY, "Web", 1, 1, 0)]
+    assert stale_days(client, db, org) == [FIRST_DAY]
     client.command(f"INSERT INTO {db}.qualifying_rules (organization_id, source, effective_day, "
                    "min_session_seconds, completion_threshold, bucket_seconds, set_at, set_by) "
                    f"SELECT '{org}', '', toDate('{FIRST_DAY}'), 30, 0.95, 1, now64(3), 'x'")
     assert actual(client, db, org)["clip_daily"] == [("c1", FIRST_DAY, "Web", 1, 0, 0)]
-    assert stale_days(client, db, org) == [FIRST_DAY]
     # Setting it again finishes the restatement: the day is rebuilt and logged.
     again = set_rule(client, db, RuleEntry(org, "", FIRST_DAY, Rule(30.0, 0.95, 1)), "test",
                      settle_seconds=0)
     assert again is not None and again.days_rebuilt == (FIRST_DAY,)
     assert stale_days(client, db, org) == []
     assert actual(client, db, org)["clip_daily"] == [("c1", FIRST_DAY, "Web", 1, 0, 0)]
+    [(newest,)] = client.query(
+        f"SELECT argMax(build, (usable_from, build)) FROM {db}.rollup_days "
+        "WHERE organization_id = {o:String}", parameters={"o": org}).result_rows
+    assert newest == again.builds[0]
+
+
+def test_a_marker_outlasts_a_build_still_settling(warehouse: tuple[Client, str]) -> None:
+    client, db = warehouse
+    org = f"org-{uuid.uuid4().hex[:8]}"
+    short = [Session("c1", "Web", (Version(0, _intervals([(0.0, 20.0)])),), False)]
+    client.insert(f"{db}.session_versions", session_rows(org, short), column_names=list(COLUMNS))
+    rollups.build_day(client, db, org, FIRST_DAY, settle_seconds=0)
+    rollups.build_day(client, db, org, FIRST_DAY, settle_seconds=3600)  # usable in an hour
+    mark_days(client, db, org, FIRST_DAY)
+    [(newest, markers)] = client.query(
+        f"SELECT argMax(build, (usable_from, build)), countIf(build = 0) FROM {db}.rollup_days "
+        "WHERE organization_id = {o:String}", parameters={"o": org}).result_rows
+    assert (newest, markers) == (0, 2)
