@@ -178,3 +178,24 @@ def test_a_dry_run_changes_nothing(client: Client) -> None:
     assert found.sessions == ("mixed-1",)
     assert views(client, db) == before
     assert client.query(f"SELECT count() FROM {db}.erasures").result_rows == [(0,)]
+
+
+def test_a_day_built_while_the_erasure_ran_is_rebuilt_without_the_subject(
+        client: Client) -> None:
+    full, without = database(client), database(client)
+    write(client, full, others() + subjects(), subject_events=True)
+    write(client, without, others(), subject_events=False)
+    found = erasure.survey(client, full, Subject(ORG, SubjectKind.CLIENT, SUBJECT))
+    assert found.built_days == ()  # nothing built yet when the erasure looked
+    # A rollup runner builds the days now, from rows the erasure is about to delete.
+    build(client, full)
+    build(client, without)
+    done = erasure.erase(client, full, found,
+                         erasure.audit_of(found, "operator", datetime.now(UTC)),
+                         settle_seconds=0.0)
+    assert done.days_rebuilt == [DAY, DAY + timedelta(days=1)]
+    by_user = erasure.survey(client, full, Subject(ORG, SubjectKind.USER, SUBJECT))
+    erasure.erase(client, full, by_user, erasure.audit_of(by_user, "operator",
+                                                          datetime.now(UTC)),
+                  settle_seconds=0.0)
+    assert views(client, full) == views(client, without)
