@@ -87,6 +87,33 @@ def tick_stamp(headers: Any) -> float | None:
     return None
 
 
+def stall_cause(progress: Progress) -> str:
+    """Where a stalled worker waits, for its log: /livez says *that* it is stuck, an
+    SRE (or a failed test) needs to know *where*."""
+    if progress.in_flight_since is None:
+        return ("no batch in flight: Faust hands the agent no messages (a consumer that "
+                "stopped fetching after a rebalance; a restart recovers it)")
+    held = progress.clock() - progress.in_flight_since
+    chains = [chain for chain in map(_await_chain, asyncio.all_tasks())
+              if any(name.startswith("batches ") for name in chain)]
+    return (f"a batch has been in flight for {held:.0f} s"
+            + "".join(f", awaiting in {' -> '.join(chain)}" for chain in chains))
+
+
+def _await_chain(task: asyncio.Task[Any]) -> list[str]:
+    # Task.get_stack() gives a suspended coroutine's outermost frame only; the
+    # await point is at the end of the cr_await chain.
+    out: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and len(out) < 30:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            out.append(f"{frame.f_code.co_name} ({Path(frame.f_code.co_filename).name}:"
+                       f"{frame.f_lineno})")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return out
+
+
 def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = time.time,
               write_bounds: Callable[[Sequence[Bound]], None] | None = None) -> faust.App:
     """The worker app over ``sink`` (its blocking calls run in a thread).
@@ -277,6 +304,10 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
     async def report() -> None:
         log.info("events %s sessions %s dead letters %s", dict(counters.events),
                  dict(counters.sessions), dict(counters.dead_letters))
+        stalled, since, lag = progress.stalled()
+        if stalled:
+            log.warning("stalled: no batch finished for %.0f s, %d messages waiting; %s",
+                        since, lag, stall_cause(progress))
 
     metrics.serve(config.metrics_host, config.metrics_port)
     return app
