@@ -53,6 +53,7 @@ def base(kafka: Settings, warehouse_url: str) -> Iterator[Settings]:
         "tick_seconds": 1.0,
         "idle_timeout_seconds": RULES.idle_timeout_seconds,
         "sink_batch_seconds": 0.2,
+        "stall_seconds": 30.0,  # a wedged worker says where it waits, within the test's budget
     })
     ensure_topics(settings)
     client = connect(warehouse_url)
