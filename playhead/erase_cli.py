@@ -30,6 +30,9 @@ def add_commands(commands: Any) -> None:
     subject.add_argument("--device-id", metavar="ID", help="a device id (device_id, deviceId)")
     subject.add_argument("--client-id", metavar="ID",
                          help="a client id (the music-clips clientId)")
+    subject.add_argument("--list", action="store_true",
+                         help="list the organization's recorded erasures instead (who, when, "
+                              "what was removed; never an id)")
     erase.add_argument("--dry-run", action="store_true",
                        help="say what would be removed, change nothing, record nothing")
     erase.add_argument("--requested-by", metavar="WHO", default=None,
@@ -53,6 +56,8 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
     from sinks.client import connect
     from sinks.erasure_plan import InvalidSubject
 
+    if args.list:
+        return _list(settings, args.organization)
     try:
         subject = _subject(args)
     except InvalidSubject as err:
@@ -71,6 +76,26 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
 
     erasure.run(client, settings.clickhouse_database, subject, requested_by, send,
                 dry_run=args.dry_run, progress=progress, cluster=settings.clickhouse_cluster)
+    return 0
+
+
+def _list(settings: Settings, organization: str) -> int:
+    from sinks import erasure
+    from sinks.client import connect
+
+    audits = erasure.audits(connect(settings.clickhouse_url), settings.clickhouse_database,
+                            organization)
+    rows = [("REQUESTED", "REQUEST", "KIND", "BY", "SESSIONS", "ROWS", "DAYS REBUILT")]
+    for a in audits:
+        rows.append((a.requested_at.strftime("%Y-%m-%d %H:%M:%SZ"), a.request_id,
+                     str(a.subject_kind), a.requested_by, str(a.sessions),
+                     str(sum(a.rows.values())),
+                     ",".join(d.isoformat() for d in a.days_rebuilt) or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if not audits:
+        print(f"no erasure recorded for organization {organization}")
     return 0
 
 

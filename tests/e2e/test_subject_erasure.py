@@ -197,6 +197,7 @@ def test_an_erased_person_leaves_the_figures_of_a_run_without_them_and_no_trace(
         recorded = rows(client, f"SELECT requested_by, subject_kind, sessions, rows, "
                                 f"days_rebuilt, state_record FROM {db}.erasures "
                                 "ORDER BY requested_at")
+        listing = erase(settings, "--list")
 
         # A restarted worker reads the erasures before its first batch: the state it
         # kept on disk for the person's sessions is dropped when next used.
@@ -244,3 +245,5 @@ def test_an_erased_person_leaves_the_figures_of_a_run_without_them_and_no_trace(
     assert all(json.loads(r[3])["session_events"] > 0 and r[4] and
                r[5].startswith("erasure/") for r in recorded)
     assert not any(needle in repr(recorded) for needle in (USER, DEVICE, CLIENT))
+    assert "dpo@example" in listing and "client" in listing and "user" in listing
+    assert not any(needle in listing for needle in (USER, DEVICE, CLIENT))
