@@ -30,10 +30,11 @@ from clickhouse_connect.driver.client import Client
 
 from readapi.apivideo import LISTED_SQL
 from readapi.curve import DEFAULT_MAX_POINTS, Bin, Binning, plan, points
-from readapi.periods import FIRST_DAY, LAST_DAY
+from readapi.periods import FIRST_DAY, LAST_DAY, BadPeriod
 from schemas.bounds import DEFAULT_MAX_CLIP_SECONDS
 from sinks.completeness import SHARED
 from sinks.identifiers import check_database
+from sinks.qualifying import Rule, RuleEntry, rule_for
 
 # Every query is read-only on the server too (2 still lets the client send settings).
 READ_ONLY = {"readonly": 2, "max_execution_time": 30}
@@ -62,6 +63,9 @@ class ClipFigures:
     # The curve: its span and bins, and the bins with anything heard, in order.
     binning: Binning = Binning(0)
     bins: list[Bin] = field(default_factory=list)
+    # The width of the curve's buckets when a qualifying-play rule sets it
+    # (None: the deployment's PLAYHEAD_BUCKET_SECONDS).
+    bucket_seconds: float | None = None
 
     def total(self, name: str) -> Any:
         return sum(getattr(s, name) for s in self.selected)
@@ -195,15 +199,17 @@ class Reader:
         # Infinity is no length (and no JSON number) a player can mean.
         clip_length = (float(value) if value is not None and 0 < value < math.inf else None)
         selected = f"{where} AND ({{source:String}} = '' OR source = {{source:String}})"
+        width, ruled = self._bucket_width(org, selected, source or "", params)
         # Every run of listening ends with a listener leaving at its last bucket,
         # so the furthest bucket anyone left at is the last bucket heard.
         last_edge = self._rows(
             "SELECT if(count() = 0, 0, max(bucket) + 1) FROM {db}.drop_off "
             f"WHERE {selected}", **params, source=source or "")
         heard_to = int(last_edge[0][0] or 0) if last_edge else 0
-        binning = plan(heard_to, clip_length, self._bucket_seconds, self._max_clip_seconds,
-                       max_points)
-        if heard_to > binning.buckets:
+        binning = plan(heard_to, clip_length, width, self._max_clip_seconds, max_points)
+        # The sessions' stored steps are at the deployment's width and minimum:
+        # under a rule the curve comes from the views only.
+        if heard_to > binning.buckets and not ruled:
             bins = self._curve_bins_from_steps(f"{selected} AND kept", binning, **params,
                                                source=source or "")
         else:
@@ -212,7 +218,36 @@ class Reader:
             sources=sources,
             selected=[s for s in sources if source in (None, "", s.source)],
             clip_length_seconds=clip_length, binning=binning, bins=bins,
+            bucket_seconds=width if ruled else None,
         )
+
+    def _bucket_width(self, org: str, selected: str, source: str,
+                      params: dict[str, Any]) -> tuple[float, bool]:
+        """The width of the selected days' buckets, and whether a rule set any of them.
+
+        Days under rules of different widths cannot share one curve (their
+        bucket indices mean different seconds): that is a 400 naming them.
+        """
+        rules = [RuleEntry(org, str(r[0]), r[1], Rule(float(r[2]), float(r[3]), int(r[4])))
+                 for r in self._rows(
+                     "SELECT source, effective_day, min_session_seconds, completion_threshold, "
+                     "bucket_seconds FROM {db}.qualifying_rules FINAL "
+                     "WHERE organization_id = {org:String}", org=org)]
+        if not rules:
+            return self._bucket_seconds, False
+        widths: dict[float, list[date]] = {}
+        for day_source, day in self._rows(
+                f"SELECT DISTINCT source, day FROM {{db}}.clip_daily WHERE {selected}",
+                **params, source=source):
+            rule = rule_for(rules, org, str(day_source), day)
+            widths.setdefault(float(rule.bucket_seconds) if rule else self._bucket_seconds,
+                              []).append(day)
+        if len(widths) > 1:
+            spans = "; ".join(f"{w:g} s buckets on {min(days)} … {max(days)}"
+                              for w, days in sorted(widths.items()))
+            raise BadPeriod(f"the organization's qualifying-play rules give these days "
+                            f"different bucket widths ({spans}): ask for days of one width")
+        return (next(iter(widths)) if widths else self._bucket_seconds), True
 
     def _curve_bins(self, selected: str, binning: Binning, **params: Any) -> list[Bin]:
         """The curve's bins, summed from ``consumption_by_bucket`` in the warehouse.

@@ -67,6 +67,7 @@ def render(clip: str, organization: str, figures: ClipFigures, bucket_seconds: f
            width: int = 80, rows: int = 12, source: str | None = None,
            complete_through: datetime | None = None) -> str:
     width = max(width, 40)
+    bucket_seconds = figures.bucket_seconds or bucket_seconds  # a rule's width wins
     curve = curve_points(figures, bucket_seconds)
     kept = figures.total("kept_sessions")
     listened = figures.total("listened_seconds")

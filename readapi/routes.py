@@ -267,6 +267,7 @@ def consumption(clip: str, source: str | None, figures: ClipFigures,
                 bucket_seconds: float) -> dict[str, Any]:
     listened = figures.total("listened_seconds")
     selected = figures.selected
+    bucket_seconds = figures.bucket_seconds or bucket_seconds  # a rule's width wins
     return {
         "clipId": clip,
         "source": source,

@@ -47,6 +47,7 @@ pytestmark = pytest.mark.integration  # the pipeline and the read API
 
 ORG, OTHER = str(uuid.uuid4()), str(uuid.uuid4())  # Omny's ids are UUIDs
 OPERATOR = "operator-" + uuid.uuid4().hex
+READ_TOKEN = "read-" + uuid.uuid4().hex
 CLIP = str(uuid.uuid4())
 FIRST = (datetime.now(UTC) - timedelta(days=3)).replace(hour=12, minute=0, second=0,
                                                         microsecond=0)
@@ -187,7 +188,8 @@ def platform(kafka: Settings, warehouse_url: str,
                           max_event_age_seconds=0.0, idle_timeout_seconds=3.0) as (
             settings, client):
         api = settings.model_copy(update={"api_port": free_port(),
-                                          "operator_token_digests": [digest(OPERATOR)]})
+                                          "operator_token_digests": [digest(OPERATOR)],
+                                          "read_tokens": {READ_TOKEN: ORG}})
         registry = Registry()
         for url in serve_app(create_app(api, control=registry), api.api_port, api.api_url,
                              "the read API"):
@@ -245,6 +247,21 @@ def test_a_rule_change_restates_the_figures_exactly_once(platform: Platform) -> 
         f"{db}.qualifying_rules WHERE organization_id = {{o:String}}) FROM {db}.rollup_days "
         f"WHERE organization_id = {{o:String}} AND day = {{d:Date}}", o=ORG, d=second_day)
     assert newest_build_is_new
+
+    # The read API's curve: 5 s buckets for the second day, 1 s for the first; the two
+    # together cannot be one curve.
+    def curve(first: datetime, last: datetime) -> httpx.Response:
+        return httpx.get(f"{url}/api/consumption/clips/{CLIP}", timeout=30,
+                         params={"from": first.date().isoformat(), "to": last.date().isoformat()},
+                         headers={"Authorization": f"Bearer {READ_TOKEN}"})
+    late, early = curve(SECOND, SECOND).json(), curve(FIRST, FIRST).json()
+    assert (late["bucketSeconds"], early["bucketSeconds"]) == (5, 1)
+    assert late["totals"]["keptSessions"] == sum(r[4] for r in after["daily"]
+                                                 if r[2] == second_day)
+    assert [p["listeners"] for p in late["histogram"] if p["listeners"]] == [
+        r[4] for r in sorted(after["curve"], key=lambda r: r[3])
+        if r[2] == second_day and r[1] == "Web"]
+    assert curve(FIRST, SECOND).status_code == 400
 
     # The same rule again: nothing restated, nothing logged, the same figures.
     again = put_rule(url, ORG, ours, body)
