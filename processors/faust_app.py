@@ -180,7 +180,9 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         # has delivered everything (state changes included).
         await app.producer.flush()
 
-    watermark = WatermarkWriter(delivered, store_bounds)
+    watermark = WatermarkWriter(delivered, store_bounds, clock)
+    metrics.complete_through = lambda: dict(watermark.written)
+    metrics.complete_through_written = lambda: watermark.written_at
 
     def follow_watermark(work: SessionBatch, ticks: dict[int, EventT[bytes]]) -> None:
         # After the batch's rows are written and its state handed over: a bound

@@ -118,6 +118,9 @@ class WorkerMetrics:
         self.open_sessions = open_sessions
         self.state_memory = state_memory
         self.progress = progress or Progress(120.0)
+        # Set by the shell once its watermark writer exists (processors/watermark_writer.py).
+        self.complete_through: Callable[[], dict[int, float]] = dict
+        self.complete_through_written: Callable[[], float | None] = lambda: None
         self.sink_batch = Histogram(
             f"{PREFIX}sink_batch_sessions", "Sessions written to ClickHouse per batch.",
             buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000), registry=self.registry)
@@ -223,6 +226,21 @@ class _Totals(Collector):
                                         SET_ASIDE_HELP)
         set_aside.add_metric([], counters.sessions["set_aside"])
         yield set_aside
+        through = GaugeMetricFamily(
+            f"{PREFIX}complete_through_seconds",
+            "Per owned partition, the lowest complete-through bound (Unix seconds) this worker "
+            "last wrote: nothing dated before it changes again. It trails the clock by about "
+            "the lateness window; one that stops advancing holds every organization's "
+            "watermark back.", labels=["partition"])
+        for partition, bound in sorted(self._m.complete_through().items()):
+            through.add_metric([str(partition)], bound)
+        yield through
+        written = GaugeMetricFamily(f"{PREFIX}complete_through_written_seconds",
+                                    "When this worker last wrote complete-through bounds "
+                                    "to the warehouse (Unix seconds); absent until it has.")
+        if (at := self._m.complete_through_written()) is not None:
+            written.add_metric([], at)
+        yield written
         yield GaugeMetricFamily(f"{PREFIX}open_sessions", "Open sessions in owned partitions.",
                                 value=self._m.open_sessions())
         memory = GaugeMetricFamily(

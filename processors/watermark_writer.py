@@ -20,6 +20,7 @@ replaces an earlier one, which would be overwritten anyway.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from processors.completeness import Bound
@@ -29,9 +30,15 @@ log = logging.getLogger("playhead.worker")
 
 class WatermarkWriter:
     def __init__(self, delivered: Callable[[], Awaitable[None]],
-                 write: Callable[[Sequence[Bound]], Awaitable[None]]):
+                 write: Callable[[Sequence[Bound]], Awaitable[None]],
+                 clock: Callable[[], float] = time.time):
         self._delivered = delivered
         self._write = write
+        self._clock = clock
+        # For metrics and alerts: per partition, the lowest bound last written
+        # (a watermark that stops advancing shows here), and when it was written.
+        self.written: dict[int, float] = {}
+        self.written_at: float | None = None
         self._fresh: dict[int, list[Bound]] = {}  # offered since the last run
         self._ripe: dict[int, list[Bound]] = {}  # offered before it: written next
 
@@ -51,6 +58,9 @@ class WatermarkWriter:
         try:
             await self._delivered()
             await self._write([bound for rows in taken.values() for bound in rows])
+            self.written.update({partition: min(b.bound for b in rows)
+                                 for partition, rows in taken.items() if rows})
+            self.written_at = self._clock()
         except Exception as err:  # the warehouse or the broker away: try again next time
             log.warning("complete-through bounds not written (will retry): %s", err)
             for partition, rows in taken.items():

@@ -28,7 +28,7 @@ def test_bounds_are_written_after_delivery_latest_per_partition_and_retried() ->
         written.append(list(bounds))
 
     async def scenario() -> None:
-        writer = WatermarkWriter(delivered, write)
+        writer = WatermarkWriter(delivered, write, clock=lambda: 5000.0)
         await writer.write_waiting()  # nothing waits: nothing happens
         assert calls == []
         writer.offer(0, [bound(0, 10)])
@@ -39,9 +39,11 @@ def test_bounds_are_written_after_delivery_latest_per_partition_and_retried() ->
         writer.offer(1, [bound(1, 12)])
         await writer.write_waiting()  # the warehouse is away
         assert calls == ["delivered", "write"] and writer.waiting == 2
+        assert writer.written == {} and writer.written_at is None  # what alerts see
         fail[0] = False
         await writer.write_waiting()
         assert len(written) == 1 and writer.waiting == 0
         assert set(written[0]) == {bound(0, 11), bound(1, 12)}  # the newest of each
+        assert writer.written == {0: 11 - 100, 1: 12 - 100} and writer.written_at == 5000.0
 
     asyncio.run(scenario())
