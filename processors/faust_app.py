@@ -264,7 +264,9 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
             if rebalanced[0]:
                 rebalanced[0] = False
                 state.forget_indexes()
-                progress.forget(set(app.assignor.assigned_actives()))
+                owned = set(app.assignor.assigned_actives())
+                progress.forget(owned)
+                watermark.forget({tp.partition for tp in owned if tp.topic == config.events_topic})
             offsets = {m.message.tp: m.message.offset for m in messages}
             progress.batch_started(
                 {m.message.tp: m.message.offset for m in reversed(messages)}, offsets)

@@ -42,6 +42,11 @@ class WatermarkWriter:
         self._fresh: dict[int, list[Bound]] = {}  # offered since the last run
         self._ripe: dict[int, list[Bound]] = {}  # offered before it: written next
 
+    def forget(self, owned: set[int]) -> None:
+        """After a rebalance: a partition now another worker's is not reported from here."""
+        for partition in [p for p in self.written if p not in owned]:
+            del self.written[partition]
+
     def offer(self, partition: int, bounds: list[Bound]) -> None:
         self._fresh[partition] = bounds
 

@@ -45,5 +45,7 @@ def test_bounds_are_written_after_delivery_latest_per_partition_and_retried() ->
         assert len(written) == 1 and writer.waiting == 0
         assert set(written[0]) == {bound(0, 11), bound(1, 12)}  # the newest of each
         assert writer.written == {0: 11 - 100, 1: 12 - 100} and writer.written_at == 5000.0
+        writer.forget({1})  # partition 0 went to another worker: its bound is not ours
+        assert writer.written == {1: 12 - 100}
 
     asyncio.run(scenario())
