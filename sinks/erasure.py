@@ -186,7 +186,10 @@ def run(client: Client, database: str, subject: Subject, requested_by: str,
     if dry_run:
         progress(summary(audit))
         return audit
-    record = state_record(found, audit.request_id, time.time(), new_salt())
+    # Issued as of the deletes, not of now: a session the subject's player changes
+    # during the grace time, on a worker that has not read the record yet, still
+    # holds the erased events, and its rows written meanwhile are deleted below.
+    record = state_record(found, audit.request_id, time.time() + grace_seconds, new_salt())
     progress(f"telling the workers to drop {len(found.sessions)} session(s) from their state")
     publish(record)
     time.sleep(grace_seconds)
