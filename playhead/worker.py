@@ -14,7 +14,6 @@ import faust
 from config.settings import Settings
 from control.registry import Registry
 from control.topic import ControlFollower, snapshot
-from processors import state_table
 from processors.completeness import Bound
 from processors.erasures import ErasedSessions
 from processors.faust_app import build_app
@@ -49,14 +48,14 @@ class _Worker(faust.Worker):
         await super().on_stop()
 
 
-def follow_erasures(app: faust.App, settings: Settings) -> None:
-    """Apply the control topic's erasure records to this worker's stored sessions.
+def followed_erasures(settings: Settings) -> tuple[ErasedSessions, ControlFollower | None]:
+    """The control topic's erasure records, for the worker's stored sessions.
 
     Read to its end before the app starts, so no batch uses a session erased
-    while the worker was down; then followed for as long as the app runs.
+    while the worker was down; the follower keeps them current while it runs.
     """
     if not settings.control_topic:
-        return
+        return ErasedSessions(), None
     import asyncio
 
     registry: Registry = asyncio.run(snapshot(settings.kafka_bootstrap, settings.control_topic))
@@ -65,13 +64,9 @@ def follow_erasures(app: faust.App, settings: Settings) -> None:
     # for a sweep's pass over a large partition and a worker that was down a while.
     # And a week at least: an open session's state can be older than both windows.
     horizon = max(2 * (settings.lateness_seconds + settings.tombstone_seconds), 7 * 86_400.0)
-    state_table.ERASED = ErasedSessions(lambda: registry.erasures.values(),
-                                        lambda: registry.version, horizon)
-    follower = ControlFollower(settings.kafka_bootstrap, settings.control_topic, registry)
-
-    @app.task  # type: ignore[untyped-decorator]  # faust: no hints
-    async def follow_control() -> None:
-        follower.start()
+    erased = ErasedSessions(lambda: registry.erasures.values(), lambda: registry.version,
+                            horizon)
+    return erased, ControlFollower(settings.kafka_bootstrap, settings.control_topic, registry)
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
@@ -93,8 +88,14 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     def bounds(rows: Sequence[Bound]) -> None:
         write_bounds(bounds_client, database, rows)
 
-    app = build_app(WorkerConfig.from_settings(settings), sink, write_bounds=bounds)
-    follow_erasures(app, settings)
+    erased, follower = followed_erasures(settings)
+    app = build_app(WorkerConfig.from_settings(settings), sink, write_bounds=bounds,
+                    erased=erased)
+    if follower is not None:
+        @app.task  # type: ignore[untyped-decorator]  # faust: no hints
+        async def follow_control() -> None:
+            follower.start()
+
     worker = _Worker(app, marker, loglevel=loglevel, quiet=True)
     profile = os.environ.get("PLAYHEAD_BENCH_PROFILE")
     if not profile:

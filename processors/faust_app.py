@@ -36,6 +36,7 @@ from processors.dead_letters import (
     DeadLetters,
     Headers,
 )
+from processors.erasures import ErasedSessions
 from processors.handling import InvalidMessage, Refused, WorkerCounters, decode_events
 from processors.metrics import Progress, WorkerMetrics
 from processors.session import SessionResult
@@ -115,11 +116,14 @@ def _await_chain(task: asyncio.Task[Any]) -> list[str]:
 
 
 def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = time.time,
-              write_bounds: Callable[[Sequence[Bound]], None] | None = None) -> faust.App:
+              write_bounds: Callable[[Sequence[Bound]], None] | None = None,
+              erased: ErasedSessions | None = None) -> faust.App:
     """The worker app over ``sink`` (its blocking calls run in a thread).
 
     ``write_bounds`` stores the complete-through bounds (sinks.completeness);
     without it, or without ``config.watermark_margin``, the worker writes none.
+    ``erased``: the erasures the worker follows; stored sessions they cover are
+    dropped when next used.
     """
     rules, bounds, partitions = config.rules, config.bounds, config.partitions
     codec = event_codec()
@@ -148,7 +152,7 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
     skew = config.watermark_skew
     following = replace(config.rules, lateness_seconds=config.rules.lateness_seconds + skew)
     state = StateTable(app, partitions, config.state_memory_mib, config.sweep_batch,
-                       following if margin is not None else None, clock)
+                       following if margin is not None else None, clock, erased)
     progress = Progress(config.stall_seconds)
     metrics = WorkerMetrics(counters, state.open_sessions, state.memory, progress)
 

@@ -38,11 +38,6 @@ DAY_MS = str(24 * 3600 * 1000)
 CHANGELOG_CONFIG = {"segment.ms": DAY_MS, "max.compaction.lag.ms": DAY_MS,
                     "delete.retention.ms": DAY_MS}
 
-# The erasures the worker follows (playhead/worker.py fills it from the control
-# topic before the app starts). Module-level because the app is built in
-# faust_app.py, which hands no such thing over; without a follower it is empty.
-ERASED = ErasedSessions()
-
 
 class _Processing:
     # Faust writes a table change to the changelog partition of the event
@@ -61,7 +56,8 @@ class _Processing:
 class StateTable:
     def __init__(self, app: faust.App, partitions: int, memory_mib: int, sweep_batch: int,
                  watermark_rules: Rules | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 erased: ErasedSessions | None = None):
         # bytes types make Faust store keys as UTF-8 and values (state_codec) as they are.
         self.table = app.Table(STATE_TABLE, default=None, partitions=partitions,
                                options={"driver": "rocksdict"}, key_type=bytes,
@@ -82,9 +78,8 @@ class StateTable:
         # Per partition, erased sessions the sweep found: dropped with the next
         # change of that partition (a deletion needs an event of its partition).
         self._erased_found: dict[int, set[str]] = {}
-
-    def erased(self) -> ErasedSessions:
-        return ERASED
+        # The erasures the worker follows on the control topic (playhead/worker.py).
+        self._erased = erased or ErasedSessions()
 
     def load(self, key: str, token: Any) -> bytes | None:
         with _Processing(token):
@@ -101,7 +96,7 @@ class StateTable:
 
     def _is_erased(self, key: str, raw: bytes) -> bool:
         header = state_codec.peek(raw)
-        return self.erased().covers(key, max(header.last_activity, header.closed_at))
+        return self._erased.covers(key, max(header.last_activity, header.closed_at))
 
     def store(self, changes: Iterable[Change]) -> None:
         for change in changes:
