@@ -70,6 +70,8 @@ APPLIED = {
         "f5e699e9be36170a88b0448a995fa5ac5dfe9b3196cf63fced7701128c140363",
     "m0106_session_views_under_qualifying_rules":
         "9551a28cb3c0f05603fd2c330292d23308ebe83400cfc56d4ff1a6a13c89e1b9",
+    "m0107_rules_branch_in_two_steps":
+        "0cfe90395115c3ce32e671ac1093eeaccdf839ea880a83cfa361ff1361b8c56f",
 }
 
 
