@@ -103,6 +103,17 @@ class AdminAuth:
                             f"{verdict.credential.organization}, not {organization}")
         return organization
 
+    def requester(self, token: str | None, organization: str) -> str:
+        """Who asks, for a record: ``operator`` or ``admin-key:<id>``, once
+        ``token`` is allowed to manage ``organization``."""
+        self.organization(token, organization)  # raises Unauthorized / Forbidden
+        assert token is not None
+        if any(hmac.compare_digest(digest(token), known) for known in self.operator_digests):
+            return "operator"
+        verdict = self.control.verify(token, Kind.ADMIN, self.clock())
+        assert verdict.credential is not None
+        return f"admin-key:{verdict.credential.key_id}"
+
 
 def scope(request: Request, organization: str,
           credentials: Annotated[HTTPAuthorizationCredentials | None,
@@ -111,8 +122,17 @@ def scope(request: Request, organization: str,
     return auth.organization(credentials.credentials if credentials else None, organization)
 
 
-# Module level, because FastAPI resolves the routes' (string) annotations here.
+def asker(request: Request, organization: str,
+          credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                 Depends(admin_bearer)]) -> str:
+    auth: AdminAuth = request.app.state.admin_auth
+    return auth.requester(credentials.credentials if credentials else None, organization)
+
+
+# Module level, because FastAPI resolves the routes' (string) annotations here;
+# modules with routes of their own import them into theirs.
 Org = Annotated[str, Depends(scope)]
+Requester = Annotated[str, Depends(asker)]  # the organization checked, who asks returned
 
 
 def admin_router(auth: AdminAuth, publish: Publish,

@@ -10,19 +10,16 @@ workers and for the rebuilt days, a few seconds to a few tens of seconds.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field, model_validator
 
-from control.credentials import Kind, digest
 from control.records import ErasureRecord
-from readapi.admin import AdminAuth, admin_bearer
+from readapi.admin import Requester
 from sinks import erasure
 from sinks.erasure_plan import Audit, Subject, SubjectKind
 from sinks.rollups import SETTLE_SECONDS
@@ -66,27 +63,6 @@ class ErasureView(BaseModel):
     rows: dict[str, int] = Field(description="Rows removed per table")
     daysRebuilt: list[str] = Field(description="Built days whose rollups were rebuilt")
     stateRecord: str = Field(description="The control record the workers applied")
-
-
-def requester(auth: AdminAuth, token: str | None, organization: str) -> str:
-    """Who asks, for the record: ``operator`` or ``admin-key:<id>`` (checked as admin.py does)."""
-    auth.organization(token, organization)  # raises Unauthorized / Forbidden
-    assert token is not None
-    if any(hmac.compare_digest(digest(token), known) for known in auth.operator_digests):
-        return "operator"
-    verdict = auth.control.verify(token, Kind.ADMIN, auth.clock())
-    assert verdict.credential is not None
-    return f"admin-key:{verdict.credential.key_id}"
-
-
-def who(request: Request, organization: str,
-        credentials: Annotated[HTTPAuthorizationCredentials | None,
-                               Depends(admin_bearer)]) -> str:
-    return requester(request.app.state.admin_auth,
-                     credentials.credentials if credentials else None, organization)
-
-
-Requester = Annotated[str, Depends(who)]
 
 
 def erasure_router(client_factory: Callable[[], Client], database: str,

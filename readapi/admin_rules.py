@@ -8,19 +8,15 @@ the days it changes (a few seconds per built day).
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated
 
 from clickhouse_connect.driver.client import Client
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
-from control.credentials import Kind, digest
-from readapi.admin import AdminAuth, admin_bearer
+from readapi.admin import Requester
 from sinks import rules as stored_rules
 from sinks.qualifying import Rule, RuleEntry, check_rule, filled
 
@@ -73,34 +69,12 @@ class RuleAnswer(BaseModel):
     daysRebuilt: list[date]
 
 
-def requester(auth: AdminAuth, token: str | None, organization: str) -> str:
-    """Who asks, for the record: ``operator`` or ``admin-key:<id>`` (checked as admin.py does)."""
-    auth.organization(token, organization)  # raises Unauthorized / Forbidden
-    assert token is not None
-    if any(hmac.compare_digest(digest(token), known) for known in auth.operator_digests):
-        return "operator"
-    verdict = auth.control.verify(token, Kind.ADMIN, auth.clock())
-    assert verdict.credential is not None
-    return f"admin-key:{verdict.credential.key_id}"
-
-
-def asker(request: Request, organization: str,
-          credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                 Depends(admin_bearer)]) -> str:
-    auth: AdminAuth = request.app.state.admin_auth
-    return requester(auth, credentials.credentials if credentials else None, organization)
-
-
-# Module level, because FastAPI resolves the routes' (string) annotations here.
-Asker = Annotated[str, Depends(asker)]
-
-
 def rules_router(client_factory: Callable[[], Client], database: str, default: Rule | None,
                  max_clip_seconds: float, max_buckets: int) -> APIRouter:
     routes = APIRouter(prefix="/admin/v1/organizations/{organization}", tags=["admin"])
 
     @routes.get("/rules", summary="The organization's qualifying-play rules and restatements")
-    async def list_rules(organization: str, by: Asker) -> RulesView:
+    async def list_rules(organization: str, by: Requester) -> RulesView:
         def read() -> RulesView:
             client = client_factory()
             rules = stored_rules.list_rules(client, database, organization)
@@ -117,7 +91,7 @@ def rules_router(client_factory: Callable[[], Client], database: str, default: R
         return await run_in_threadpool(read)
 
     @routes.put("/rules", summary="Set a rule from a UTC day on; restates the figures from it")
-    async def set_rule(organization: str, by: Asker, request: RuleRequest) -> RuleAnswer:
+    async def set_rule(organization: str, by: Requester, request: RuleRequest) -> RuleAnswer:
         def put() -> RuleAnswer:
             client = client_factory()
             entries = [r.entry for r in stored_rules.list_rules(client, database, organization)]
