@@ -1,6 +1,6 @@
 """Qualifying-play rules in the warehouse (m0010): set, list, and restate the built days.
 
-The views apply the rules at query time (m0105), so a rule change restates
+The views apply the rules at query time (m0104), so a rule change restates
 every per-session figure at once. Rollups are the other source of figures,
 built under the rule in effect when they were built. ``set_rule`` therefore
 works in this order, each step leaving every figure exact:

@@ -65,13 +65,9 @@ APPLIED = {
     "m0103_plain_reads_without_builds":
         "84a1acdc1040d27893752a58be0505bbd2f439d4cb545fd19f83810cdf82e6e8",
     "m0104_views_under_qualifying_rules":
-        "92d5343f123d6b4c0792e0e6b19a0d608df25c145c45dd21d81f991cf92aca2c",
-    "m0105_views_without_rule_joins":
-        "f5e699e9be36170a88b0448a995fa5ac5dfe9b3196cf63fced7701128c140363",
-    "m0106_session_views_under_qualifying_rules":
-        "9551a28cb3c0f05603fd2c330292d23308ebe83400cfc56d4ff1a6a13c89e1b9",
-    "m0107_rules_branch_in_two_steps":
         "0cfe90395115c3ce32e671ac1093eeaccdf839ea880a83cfa361ff1361b8c56f",
+    "m0105_session_views_under_qualifying_rules":
+        "9551a28cb3c0f05603fd2c330292d23308ebe83400cfc56d4ff1a6a13c89e1b9",
 }
 
 

@@ -1,13 +1,13 @@
 """The per-session views say ``kept`` and ``completed`` under the qualifying-play rule in effect.
 
-m0104 applied the rules (m0010) to the curves and daily totals; the views
+m0104 applies the rules (m0010) to the curves and daily totals; the views
 with one row per session (``sessions``, ``session_figures``,
 ``session_consumption``) still showed the ``kept`` the worker stored (the
 deployment's minimum) and ``completed`` at 95 %, so a listing disagreed
 with ``clip_daily`` for an organization with rules. Now each session is
 given the rule in effect for its organization, source and day (the
 source's own, else the organization's, found in the rules read once per
-query as one array, as in m0105): under a rule ``kept`` is ``duration_seconds >=
+query as one array, as in m0104): under a rule ``kept`` is ``duration_seconds >=
 min_session_seconds`` and ``completed`` uses the rule's threshold; without
 one, the stored ``kept`` and 0.95, as before. Same names, columns and types.
 """
