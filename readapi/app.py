@@ -176,6 +176,13 @@ def create_app(settings: Settings, client_factory: Callable[[], Client] | None =
             return problem(503, "the warehouse took longer than "
                            f"{READ_ONLY['max_execution_time']} s to answer; retry later, or "
                            "narrow the days (from, to, period)", headers={"Retry-After": "30"})
+        if any(code in str(err) for code in ("ACCESS_DENIED", "READONLY", "Not enough privileges")):
+            # The admin routes that write (erasures, rules) need more than reading.
+            log.error("the warehouse user lacks a privilege: %s", err)
+            return problem(500, "the read API's ClickHouse user may not do this: erasures need "
+                                "ALTER DELETE and INSERT on the database, rules need INSERT; "
+                                "grant them and repeat the request, or make the same change "
+                                "with the playhead CLI")
         # The query text is ours, so this is a bug or a schema not migrated:
         # logged in full, answered without internals.
         log.error("query failed: %s", err)

@@ -104,3 +104,24 @@ def test_an_operator_token_erases_anywhere(api: tuple[str, Settings]) -> None:
                         json={"deviceId": "no-such-device"}, timeout=60)
     assert answer.status_code == 200, answer.text
     assert answer.json()["requestedBy"] == "operator" and answer.json()["sessions"] == 0
+
+
+def test_a_read_only_warehouse_user_gets_an_answer_that_says_what_to_grant(
+    api: tuple[str, Settings], warehouse_url: str
+) -> None:
+    """Deployments often give the read API a read-only ClickHouse user."""
+    _, settings = api
+    read_only = settings.model_copy(update={"api_port": free_port()})
+    app = create_app(read_only, lambda: connect(warehouse_url, readonly=1))
+    for url in serve_app(app, read_only.api_port, read_only.api_url, "a read-only read API"):
+        answer = httpx.post(f"{url}/admin/v1/organizations/{ORG_B}/erasures",
+                            headers={"Authorization": f"Bearer {OPERATOR}"},
+                            json={"userId": USER}, timeout=60)
+        assert answer.status_code == 500, answer.text
+        assert "ALTER DELETE and INSERT" in answer.text and "playhead CLI" in answer.text
+        assert USER not in answer.text
+    # Nothing was erased: B's session of the user is still there.
+    still = httpx.post(f"{api[0]}/admin/v1/organizations/{ORG_B}/erasures",
+                       headers={"Authorization": f"Bearer {OPERATOR}"},
+                       json={"userId": USER, "dryRun": True}, timeout=60)
+    assert still.json()["sessions"] == 1
