@@ -91,6 +91,10 @@ def tick_stamp(headers: Any) -> float | None:
 def stall_cause(progress: Progress) -> str:
     """Where a stalled worker waits, for its log: /livez says *that* it is stuck, an
     SRE (or a failed test) needs to know *where*."""
+    if silent := progress.silent():
+        return (f"partitions {[tp.partition for tp in silent]} hand over nothing, not even "
+                "their ticks: the consumer stopped fetching them (after a rebalance, "
+                "faust-streaming/faust#629); a restart recovers them")
     if progress.in_flight_since is None:
         return ("no batch in flight: Faust hands the agent no messages (a consumer that "
                 "stopped fetching after a rebalance; a restart recovers it)")
@@ -299,10 +303,11 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         # Idle sessions close inside the stream (table changes need an event
         # of their partition), so send each owned partition a tick message.
         stamp = str(clock()).encode()
-        for tp in app.assignor.assigned_actives():
-            if tp.topic == config.events_topic:
-                await events.send(value=b"", partition=tp.partition,
-                                  headers=[(TICK_HEADER, stamp)])
+        owned = {tp for tp in app.assignor.assigned_actives() if tp.topic == config.events_topic}
+        progress.owning(owned)
+        for tp in owned:
+            await events.send(value=b"", partition=tp.partition,
+                              headers=[(TICK_HEADER, stamp)])
 
     @app.timer(config.tick_seconds)  # type: ignore[untyped-decorator]  # faust: no hints
     async def write_watermark() -> None:

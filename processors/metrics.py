@@ -63,6 +63,11 @@ class Progress:
     last_batch: float = field(init=False)
     in_flight_since: float | None = None
     sink_error: str | None = None  # while the sink retries: its last error
+    # Owned partitions: since when, and when a message of theirs last came. The worker
+    # ticks each one every second, so an owned partition that hands over nothing, not
+    # even its ticks, is not being fetched (faust-streaming/faust#629 after a rebalance).
+    owned_since: dict[Any, float] = field(default_factory=dict)
+    seen: dict[Any, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.last_batch = self.clock()
@@ -71,6 +76,22 @@ class Progress:
         """Partitions (re)assigned: recovery of their state is not a stall."""
         self.last_batch = self.clock()
         self.in_flight_since = None
+        self.owned_since.clear()
+
+    def owning(self, partitions: set[Any]) -> None:
+        """The partitions this worker ticks now (every tick): each is due a message."""
+        now = self.clock()
+        for tp in partitions:
+            self.owned_since.setdefault(tp, now)
+        for tp in [tp for tp in self.owned_since if tp not in partitions]:
+            del self.owned_since[tp]
+
+    def silent(self) -> list[Any]:
+        """Owned partitions from which nothing came for ``stall_seconds``."""
+        now = self.clock()
+        return sorted((tp for tp, since in list(self.owned_since.items())
+                       if now - max(since, self.seen.get(tp, since)) > self.stall_seconds),
+                      key=lambda tp: tp.partition)
 
     def batch_started(self, first: dict[Any, int], last: dict[Any, int]) -> None:
         """A batch handed over: ``first`` and ``last`` offset per partition."""
@@ -79,6 +100,8 @@ class Progress:
             self.finished.setdefault(tp, offset - 1)
         self.taken.update(last)
         self.in_flight_since = self.clock()
+        for tp in last:
+            self.seen[tp] = self.in_flight_since
 
     def batch_done(self, offsets: dict[Any, int], high: dict[Any, int]) -> None:
         self.finished.update(offsets)
@@ -106,7 +129,8 @@ class Progress:
     def stalled(self) -> tuple[bool, float, int]:
         since, lag = self.seconds_since_progress(), sum(self.lag().values())
         holding = self.in_flight_since is not None  # a batch handed over and not finished
-        return (lag > 0 or holding) and since > self.stall_seconds, since, lag
+        stuck = (lag > 0 or holding) and since > self.stall_seconds
+        return stuck or bool(self.silent()), since, lag
 
 
 class WorkerMetrics:
@@ -137,9 +161,14 @@ class WorkerMetrics:
         sink_error = self.progress.sink_error
         if sink_error:
             body["sink_error"] = sink_error
+        silent = self.progress.silent()
+        if silent:
+            body["silent_partitions"] = [tp.partition for tp in silent]
         if stalled:
             cause = (f"the ClickHouse sink keeps failing: {sink_error}" if sink_error
-                     else "see the worker's log")
+                     else f"partitions {body['silent_partitions']} hand over nothing, not "
+                          "even the worker's ticks: the consumer stopped fetching them; "
+                          "restart the worker" if silent else "see the worker's log")
             body["detail"] = (f"no batch finished for {since:.0f} s with {lag} messages "
                               f"waiting (PLAYHEAD_STALL_SECONDS={self.progress.stall_seconds:g}); "
                               f"{cause}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from processors.metrics import Progress
+from processors.handling import WorkerCounters
+from processors.metrics import Progress, WorkerMetrics
 
 
 class TP(NamedTuple):
@@ -36,3 +37,26 @@ def test_a_worker_held_on_its_very_first_batch_says_so() -> None:
     assert progress.stalled() == (True, 6.0, 4)
     progress.assigned()  # a rebalance: recovering partitions is not a stall
     assert progress.stalled()[0] is False
+
+
+def test_an_owned_partition_that_hands_over_nothing_not_even_ticks_is_a_stall() -> None:
+    now = [0.0]
+    progress = Progress(stall_seconds=30, clock=lambda: now[0])
+    p0, p1 = TP("t", 0), TP("t", 1)
+    for second in range(0, 100, 1):  # a tick a second to each owned partition...
+        now[0] = float(second)
+        progress.owning({p0, p1})
+        progress.batch_started({p0: second}, {p0: second})  # ...but only p0's come back
+        progress.batch_done({p0: second}, {p0: second + 1})
+        if second == 30:
+            assert progress.silent() == [] and not progress.stalled()[0]
+    assert progress.silent() == [p1] and progress.stalled()[0]
+    body = WorkerMetrics(WorkerCounters(), lambda: 0, progress=progress).liveness()
+    assert body[0] == 503 and body[1]["silent_partitions"] == [1]
+    assert "stopped fetching them" in body[1]["detail"]
+    progress.assigned()  # a rebalance: every partition gets its grace again
+    progress.owning({p0, p1})
+    assert progress.silent() == [] and not progress.stalled()[0]
+    progress.owning({p0})  # p1 went to another worker: not ours to wait for
+    now[0] += 100
+    assert progress.silent() == [p0]

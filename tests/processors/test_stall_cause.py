@@ -23,9 +23,11 @@ def test_a_batch_in_flight_shows_its_await_point() -> None:
     async def scene() -> str:
         agent = asyncio.get_running_loop().create_task(batches())
         await asyncio.sleep(0.05)
-        clock = iter([0.0, 100.0, 142.0])  # created, batch handed over, asked
-        progress = Progress(1.0, clock=lambda: next(clock))
+        now = [0.0]
+        progress = Progress(1.0, clock=lambda: now[0])
+        now[0] = 100.0
         progress.batch_started({}, {})
+        now[0] = 142.0
         try:
             return stall_cause(progress)
         finally:
