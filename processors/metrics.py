@@ -87,7 +87,10 @@ class Progress:
             del self.owned_since[tp]
 
     def silent(self) -> list[Any]:
-        """Owned partitions from which nothing came for ``stall_seconds``."""
+        """Owned partitions from which nothing came for ``stall_seconds`` while no batch
+        was held (a held batch, on the sink say, explains the silence itself)."""
+        if self.in_flight_since is not None:
+            return []
         now = self.clock()
         return sorted((tp for tp, since in list(self.owned_since.items())
                        if now - max(since, self.seen.get(tp, since)) > self.stall_seconds),

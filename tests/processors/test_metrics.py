@@ -54,6 +54,9 @@ def test_an_owned_partition_that_hands_over_nothing_not_even_ticks_is_a_stall() 
     body = WorkerMetrics(WorkerCounters(), lambda: 0, progress=progress).liveness()
     assert body[0] == 503 and body[1]["silent_partitions"] == [1]
     assert "stopped fetching them" in body[1]["detail"]
+    progress.batch_started({p0: 100}, {p0: 100})  # a batch held (by the sink, say)...
+    assert progress.silent() == []  # ...explains the silence itself
+    progress.batch_done({p0: 100}, {p0: 101})
     progress.assigned()  # a rebalance: every partition gets its grace again
     progress.owning({p0, p1})
     assert progress.silent() == [] and not progress.stalled()[0]
