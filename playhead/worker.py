@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import cProfile
 import logging
 import os
@@ -56,8 +57,6 @@ def followed_erasures(settings: Settings) -> tuple[ErasedSessions, ControlFollow
     """
     if not settings.control_topic:
         return ErasedSessions(), None
-    import asyncio
-
     registry: Registry = asyncio.run(snapshot(settings.kafka_bootstrap, settings.control_topic))
     # Older erasures cannot match a stored session: the sweep removes a state the
     # lateness window and the tombstone's time after it last changed. Twice that,

@@ -90,28 +90,23 @@ class AdminAuth:
 
     def organization(self, token: str | None, organization: str) -> str:
         """``organization``, if ``token`` may manage it: its admin key, or an operator's."""
+        self.requester(token, organization)
+        return organization
+
+    def requester(self, token: str | None, organization: str) -> str:
+        """Who asks, for a record: ``operator`` or ``admin-key:<id>``; Unauthorized or
+        Forbidden unless ``token`` may manage ``organization``."""
         if not token:
             raise Unauthorized("an admin key is required: send 'Authorization: Bearer <key>'")
         presented = digest(token)
         if any(hmac.compare_digest(presented, known) for known in self.operator_digests):
-            return organization
+            return "operator"
         verdict = self.control.verify(token, Kind.ADMIN, self.clock())
         if verdict.credential is None:
             raise Unauthorized(f"admin key refused: {verdict.refusal}")
         if verdict.credential.organization != organization:
             raise Forbidden(f"this admin key belongs to organization "
                             f"{verdict.credential.organization}, not {organization}")
-        return organization
-
-    def requester(self, token: str | None, organization: str) -> str:
-        """Who asks, for a record: ``operator`` or ``admin-key:<id>``, once
-        ``token`` is allowed to manage ``organization``."""
-        self.organization(token, organization)  # raises Unauthorized / Forbidden
-        assert token is not None
-        if any(hmac.compare_digest(digest(token), known) for known in self.operator_digests):
-            return "operator"
-        verdict = self.control.verify(token, Kind.ADMIN, self.clock())
-        assert verdict.credential is not None
         return f"admin-key:{verdict.credential.key_id}"
 
 
