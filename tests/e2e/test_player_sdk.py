@@ -205,7 +205,23 @@ def play_until(browser: webdriver.Chrome, seconds: float) -> None:
 
 
 def pause(browser: webdriver.Chrome) -> float:
-    return float(browser.execute_script("window.audio.pause(); return window.audio.currentTime"))
+    """Pauses the element and answers where it stopped, once its ``pause`` event ran.
+
+    Read in that event, the task in which the SDK's own listener records the
+    Pause, so the two agree however busy the machine; and nothing after (a
+    reload, closing the page) can overtake the event.
+    """
+    return float(browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        window.audio.addEventListener('pause', () => done(window.audio.currentTime),
+                                      {once: true});
+        window.audio.pause();"""))
+
+
+def seen(state: RelayState, clip: str) -> list[tuple[str, Any]]:
+    """What the relay saw of ``clip``: each event's name and position (ms), for failures."""
+    return [(e["event_name"], e["custom_attributes"].get("playhead_position"))
+            for e in state.events(clip)]
 
 
 def expected_buckets(ranges: list[list[float]]) -> list[tuple[int, int, int]]:
@@ -313,7 +329,11 @@ def test_what_waits_when_the_page_closes_leaves_by_beacon(
     ranges = browser.execute_script("return window.playedRanges()")
     assert not state.events(clip)
     browser.get("about:blank")
-    wait_until(lambda: state.holds(clip, "Pause", round(stop * 1000)), 15, "the beacon")
+    try:
+        wait_until(lambda: state.holds(clip, "Pause", round(stop * 1000)), 15, "the beacon")
+    except AssertionError as err:
+        raise AssertionError(f"{err}: no Pause at {round(stop * 1000)} ms among "
+                             f"{seen(state, clip)}") from err
     assert [u.mode for u in state.uploads] == ["no-cors"]
     assert [e["event_name"] for e in ordered_once(state.events(clip))] == [
         "Play", "Update QoS", "Pause"]
