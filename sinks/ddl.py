@@ -25,11 +25,12 @@ drift apart. On a cluster:
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
+
+from sinks.identifiers import check_cluster
 
 ZK_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
 LOCAL_SUFFIX = "_local"
@@ -212,7 +213,6 @@ def render(steps: Iterable[Step], cluster: str | None,
     """
     if not cluster:
         return [statement for step in steps for statement in _one_server(step)]
-    if not re.fullmatch(r"\w+", cluster):
-        raise ValueError(f"cluster name {cluster!r} must be a plain identifier")
+    check_cluster(cluster)
     seen = replicated if replicated is not None else set()
     return [statement for step in steps for statement in _clustered(step, cluster, seen)]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sinks.ddl import LOCAL_SUFFIX
-from sinks.identifiers import IDENTIFIER, check_database
+from sinks.identifiers import check_cluster, check_database
 
 
 class SubjectKind(enum.StrEnum):
@@ -111,8 +111,8 @@ def _target(database: str, table: str, cluster: str) -> str:
     # a mutation of the Distributed table is refused, so every replica of every
     # shard mutates its own.
     check_database(database)
-    if cluster and not IDENTIFIER.match(cluster):
-        raise ValueError(f"cluster name {cluster!r} must be a plain identifier")
+    if cluster:
+        check_cluster(cluster)
     return (f"{database}.{table}{LOCAL_SUFFIX} ON CLUSTER {cluster}" if cluster
             else f"{database}.{table}")
 

@@ -114,6 +114,17 @@ def databases(client: Client) -> Iterator[tuple[str, str]]:
         client.command(f"DROP DATABASE IF EXISTS {name}")
 
 
+@pytest.mark.parametrize("name", ["1cluster", "c; DROP DATABASE playhead", "clüster", ""])
+def test_a_cluster_name_that_is_no_plain_identifier_is_refused(name: str) -> None:
+    # The DDL and the erasures' mutations check it alike (sinks/identifiers.py).
+    from sinks.erasure_plan import delete_statement
+
+    with pytest.raises(ValueError, match="plain identifier"):
+        render(available()[0].steps(DB), name or " ")
+    with pytest.raises(ValueError, match="plain identifier"):
+        delete_statement(DB, "sessions", name or " ")
+
+
 @pytest.mark.integration
 def test_one_server_form_runs_on_the_engine_like_migrate(
         client: Client, databases: tuple[str, str]) -> None:
