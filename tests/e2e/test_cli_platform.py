@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -84,6 +85,19 @@ def test_up_sample_sql_down(platform_env: dict[str, str]) -> None:
     figures = httpx.get(url.replace("/dashboard/clips/", "/api/consumption/clips/").split("?")[0],
                         headers={"Authorization": f"Bearer {token.strip()}"}, timeout=30)
     assert figures.status_code == 200 and figures.json()["totals"]["sessions"] == 1
+    # So does the page to play with (the SDK's demo, README's next step): it sends to
+    # this gateway and links to the dashboard (tests/e2e/test_player_sdk.py plays it).
+    [play] = re.findall(r"play:\s+(\S+)", started.stdout)
+    assert play == url.replace(f"/dashboard/clips/{CLIP}", "/demo")
+    page = httpx.get(play, timeout=30)
+    assert page.status_code == 200, page.text
+    [config] = re.findall(r'data-config="([^"]*)"', page.text)
+    demo = json.loads(html.unescape(config))
+    assert (demo["endpoint"], demo["organization"]) == (gateway, ORG)
+    assert re.fullmatch(rf"/dashboard/clips/[^?]+\?token={re.escape(token.strip())}",
+                        demo["dashboard"])
+    for script in ("demo.js", "sdk/index.js"):
+        assert httpx.get(play.split("?")[0] + f"/{script}", timeout=30).status_code == 200
 
     status = playhead(env, "status").stdout
     assert all(f"{name:<10} running" in status
