@@ -73,15 +73,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as err:  # the user gets one clear line, not a traceback
-        # Imported late: `playhead --help` should not pay for Kafka and ClickHouse imports.
-        import devkit.commands
-        from playhead import control_cli, ops_cli
-
-        if isinstance(err, ops_cli.user_errors() + devkit.commands.user_errors()
-                      + control_cli.user_errors()):
+        if isinstance(err, _user_errors(args.run)):
             print(f"playhead: {err}", file=sys.stderr)
             return 1
         raise
+
+
+def _user_errors(handler: Any) -> tuple[type[Exception], ...]:
+    """The failures ``handler``'s command reports in one line.
+
+    Imported late: `playhead --help` should not pay for Kafka and ClickHouse
+    imports. The local platform's are asked for only when one of devkit's
+    commands failed, so a production command that fails loads none of it.
+    """
+    from playhead import control_cli, ops_cli
+
+    errors = ops_cli.user_errors() + control_cli.user_errors()
+    if getattr(handler, "__module__", "").split(".")[0] == "devkit":
+        import devkit.commands
+
+        errors += devkit.commands.user_errors()
+    return errors
 
 
 if __name__ == "__main__":

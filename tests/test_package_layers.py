@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,3 +71,21 @@ def test_production_packages_never_load_local_tooling() -> None:
         else:
             assert "devkit" not in imports_of(package), f"{package} imports devkit"
     assert "playhead" not in imports_of("devkit")
+
+
+def test_a_production_command_loads_only_the_names_of_devkit_s_commands() -> None:
+    # What an image runs (`playhead openapi`, and `playhead sql` failing on an absent
+    # warehouse, which takes the one-line error path): the parser lists devkit's
+    # commands, and nothing of the local platform or the embedded warehouse loads.
+    code = """
+import contextlib, io, sys
+from playhead.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    assert main(["openapi"]) == 0
+    assert main(["--set", "clickhouse_url=http://127.0.0.1:9", "sql", "SELECT 1"]) == 1
+print(sorted(m for m in sys.modules if m.split(".")[0] == "devkit"))
+"""
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['devkit', 'devkit.commands']"
