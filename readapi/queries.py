@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -32,6 +32,7 @@ from readapi.apivideo import LISTED_SQL
 from readapi.curve import DEFAULT_MAX_POINTS, Bin, Binning, plan, points
 from readapi.periods import FIRST_DAY, LAST_DAY, BadPeriod
 from schemas.bounds import DEFAULT_MAX_CLIP_SECONDS
+from sinks.client import utc
 from sinks.completeness import SHARED
 from sinks.identifiers import check_database
 from sinks.qualifying import Rule, RuleEntry, rule_for
@@ -115,7 +116,7 @@ class Reader:
         stamp: datetime | None = found.get(org, found.get(SHARED))
         if stamp is None:
             return None
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+        return utc(stamp)
 
     # -- sessions ---------------------------------------------------------------
 

@@ -7,11 +7,18 @@ path at a time).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+
+
+def utc(stamp: datetime) -> datetime:
+    """A DateTime as clickhouse-connect hands it back (naive when it is in the server's
+    zone, which is UTC for Playhead's columns), as an aware UTC instant."""
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 class WarehouseUnavailable(RuntimeError):

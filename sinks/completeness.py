@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from clickhouse_connect.driver.client import Client
 
 from processors.completeness import SHARED, Bound
+from sinks.client import utc
 
 __all__ = ["SHARED", "complete_through", "watermarks", "write_bounds"]
 
@@ -42,13 +43,11 @@ def complete_through(client: Client, database: str, organization: str) -> dateti
     value = found.get(organization, found.get(SHARED))
     if value is None:
         return None
-    stamp: datetime = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return stamp
+    return utc(value)
 
 
 def watermarks(client: Client, database: str) -> list[tuple[str, datetime | None]]:
     """Every organization's watermark, oldest first (organization '' is the shared one)."""
     rows = client.query(f"SELECT organization_id, complete_through FROM {database}.completeness "
                         "ORDER BY complete_through, organization_id").result_rows
-    return [(row[0], row[1] if row[1] is None or row[1].tzinfo
-             else row[1].replace(tzinfo=UTC)) for row in rows]
+    return [(row[0], None if row[1] is None else utc(row[1])) for row in rows]

@@ -21,6 +21,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from control.records import ERASURE, ErasureRecord, session_digest
+from sinks.client import utc
 from sinks.erasure_plan import (
     ROLLUP_TABLES,
     Audit,
@@ -209,10 +210,7 @@ def audits(client: Client, database: str, organization: str) -> list[Audit]:
         "WHERE organization_id = {org:String} ORDER BY requested_at, request_id",
         parameters={"org": organization}).result_rows
     return [Audit(request_id=r[0], organization=organization, subject_kind=SubjectKind(r[1]),
-                  requested_by=r[2], requested_at=_utc(r[3]), finished_at=_utc(r[4]),
+                  requested_by=r[2], requested_at=utc(r[3]), finished_at=utc(r[4]),
                   dry_run=False, sessions=int(r[5]), rows=json.loads(r[6]),
                   days_rebuilt=list(r[7]), state_record=r[8]) for r in rows]
 
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
+from sinks.client import utc
 from sinks.identifiers import check_database
 
 # Long enough that a one-row insert is committed before queries may use it
@@ -169,8 +170,8 @@ def days_before(client: Client, database: str, through: datetime,
 
 def _day_before(instant: datetime) -> date:
     # A day is over when the instant is at or after the next midnight (UTC).
-    utc = instant.astimezone(UTC) if instant.tzinfo else instant.replace(tzinfo=UTC)
-    return utc.date() - timedelta(days=1)
+    moment = instant.astimezone(UTC) if instant.tzinfo else instant.replace(tzinfo=UTC)
+    return moment.date() - timedelta(days=1)
 
 
 def watermarks(client: Client, database: str) -> dict[str, datetime]:
@@ -189,7 +190,7 @@ def watermarks(client: Client, database: str) -> dict[str, datetime]:
             "`playhead migrate` once the watermark's migration is there")
     rows = client.query(f"SELECT organization_id, complete_through FROM {database}.completeness "
                         "WHERE complete_through IS NOT NULL").result_rows
-    return {row[0]: row[1] if row[1].tzinfo else row[1].replace(tzinfo=UTC) for row in rows}
+    return {row[0]: utc(row[1]) for row in rows}
 
 
 def build_final_days(client: Client, database: str, through: datetime | None = None,
