@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,18 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "devkit"))
                          timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "['devkit', 'devkit.commands']"
+
+
+def test_the_package_map_in_docs_architecture_lists_what_each_package_imports() -> None:
+    # The map newcomers read first (docs/architecture.md, "Packages, and what each may
+    # import"): a package importing one its row does not name is a change to the map.
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| [^|]* \| ([^|]*) \|$", text, re.M)
+    assert sorted(package for package, _ in rows) == PACKAGES
+    for index, (package, allowed) in enumerate(rows):
+        named = set(re.findall(r"`(\w+)`", allowed))
+        if allowed.startswith("all of the above"):
+            named |= {above for above, _ in rows[:index]}
+        elif allowed.startswith("all but"):
+            named = set(PACKAGES) - {package} - named
+        assert imports_of(package) <= named, f"{package} imports {imports_of(package) - named}"
