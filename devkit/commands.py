@@ -25,8 +25,12 @@ def add_commands(commands: Any) -> None:
     commands.add_parser("status", help="show what is running and where").set_defaults(
         run=_status)
     kafka = commands.add_parser("kafka", help="the local single-node Kafka broker")
-    kafka.add_argument("action", choices=["up", "down", "status"])
-    kafka.set_defaults(run=_kafka)
+    kafka_actions = kafka.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, handler, text in (("up", _kafka_up, "start it (idempotent)"),
+                                ("down", _kafka_down, "stop it"),
+                                ("status", _kafka_status, "print its state as JSON; exit 3 "
+                                                          "when it is not running")):
+        kafka_actions.add_parser(name, help=text).set_defaults(run=handler)
     commands.add_parser(
         "warehouse", help="serve the embedded ClickHouse (chDB) over the ClickHouse HTTP "
                           "interface in the foreground").set_defaults(run=_warehouse)
@@ -94,19 +98,26 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _kafka(args: argparse.Namespace, settings: Settings) -> int:
+def _kafka_up(args: argparse.Namespace, settings: Settings) -> int:
     from devkit.local.kafka import KafkaBroker
 
-    broker = KafkaBroker(settings)
-    if args.action == "up":
-        broker.up()
-        print(f"Kafka {settings.kafka_version} is up on {settings.kafka_bootstrap}")
-        return 0
-    if args.action == "down":
-        broker.down()
-        print("Kafka stopped")
-        return 0
-    state = broker.status()
+    KafkaBroker(settings).up()
+    print(f"Kafka {settings.kafka_version} is up on {settings.kafka_bootstrap}")
+    return 0
+
+
+def _kafka_down(args: argparse.Namespace, settings: Settings) -> int:
+    from devkit.local.kafka import KafkaBroker
+
+    KafkaBroker(settings).down()
+    print("Kafka stopped")
+    return 0
+
+
+def _kafka_status(args: argparse.Namespace, settings: Settings) -> int:
+    from devkit.local.kafka import KafkaBroker
+
+    state = KafkaBroker(settings).status()
     print(json.dumps({"running": state.running, "pid": state.pid,
                       "bootstrap": state.bootstrap, "version": state.version}))
     return 0 if state.running else 3

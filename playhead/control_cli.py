@@ -26,9 +26,9 @@ def add_commands(commands: Any) -> None:
         description="Keys are stored as SHA-256 digests in the control topic "
         "(PLAYHEAD_CONTROL_TOPIC); a key is shown once, when it is made. Changes reach every "
         "gateway and read API within seconds, without a restart.")
-    keys.set_defaults(run=_keys)
     actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="make a key; prints it once")
+    create.set_defaults(run=_key_create)
     create.add_argument("--kind", choices=["write", "read", "admin"], required=True,
                         help="write: the gateway; read: the read API; admin: the admin API, "
                              "for one organization")
@@ -36,77 +36,97 @@ def add_commands(commands: Any) -> None:
     create.add_argument("--label", default="", help="what the key is for, shown in listings")
     listing = actions.add_parser("list", help="every key: id, kind, organization, state")
     listing.add_argument("--organization", help="one organization's keys only")
+    listing.set_defaults(run=_key_list)
     rotate = actions.add_parser("rotate", help="make a successor; the old key ends after "
                                                "--overlap")
     rotate.add_argument("key_id")
     rotate.add_argument("--overlap", type=float, default=86_400.0, metavar="SECONDS",
                         help="how long the old key keeps working (default a day; 0: at once)")
+    rotate.set_defaults(run=_key_rotate)
     revoke = actions.add_parser("revoke", help="refuse a key from now on")
     revoke.add_argument("key_id")
+    revoke.set_defaults(run=_key_revoke)
     actions.add_parser(
         "digest", help="print the SHA-256 digest of a token read from stdin, for "
-                       "PLAYHEAD_OPERATOR_TOKEN_DIGESTS")
+                       "PLAYHEAD_OPERATOR_TOKEN_DIGESTS").set_defaults(run=_key_digest)
 
     org = commands.add_parser("org", help="disable or enable an organization at runtime")
-    org.set_defaults(run=_org)
     org_actions = org.add_subparsers(dest="action", required=True, metavar="ACTION")
     disable = org_actions.add_parser("disable", help='Omny players are told {"Enabled": false}')
     disable.add_argument("organization")
     disable.add_argument("--reason", default="")
+    disable.set_defaults(run=_org, disabled=True)
     enable = org_actions.add_parser("enable", help="take an organization's events again")
     enable.add_argument("organization")
+    enable.set_defaults(run=_org, disabled=False, reason="")
 
     catalogue = commands.add_parser(
         "catalogue", help="an organization's rights catalogue (music clips /play)",
         description="Set, show or clear one organization's rights catalogue; the format is "
         "PLAYHEAD_RIGHTS_CATALOGUE's (docs/semantics.md). It is checked before it is "
         "published, and the next /play of that organization answers from it.")
-    catalogue.set_defaults(run=_catalogue)
     catalogue_actions = catalogue.add_subparsers(dest="action", required=True,
                                                  metavar="ACTION")
     set_ = catalogue_actions.add_parser("set", help="publish FILE as the catalogue")
     set_.add_argument("organization")
     set_.add_argument("file", type=Path)
-    for name, text in (("show", "print the catalogue"),
-                       ("clear", "remove it: the settings' catalogue applies again")):
-        catalogue_actions.add_parser(name, help=text).add_argument("organization")
+    set_.set_defaults(run=_catalogue_set)
+    show = catalogue_actions.add_parser("show", help="print the catalogue")
+    show.set_defaults(run=_catalogue_show)
+    clear = catalogue_actions.add_parser(
+        "clear", help="remove it: the settings' catalogue applies again")
+    clear.set_defaults(run=_catalogue_clear)
+    for parser in (show, clear):
+        parser.add_argument("organization")
 
 
-def _keys(args: argparse.Namespace, settings: Settings) -> int:
+def _key_digest(args: argparse.Namespace, settings: Settings) -> int:
+    from control.credentials import digest
+
+    token = sys.stdin.readline().strip()
+    if not token:
+        print("playhead: give the token on stdin: echo \"$TOKEN\" | playhead keys digest",
+              file=sys.stderr)
+        return 2
+    print(digest(token))
+    return 0
+
+
+def _key_create(args: argparse.Namespace, settings: Settings) -> int:
+    # A new key depends on nothing stored: no need to read the topic.
     from control import operations
     from control.credentials import Kind
 
-    if args.action == "digest":
-        from control.credentials import digest
+    key, credential = operations.create_key(Kind(args.kind), args.organization, args.label,
+                                            time.time())
+    _publish(settings, [credential])
+    print(key)
+    print(f"{args.kind} key {credential.key_id} for {args.organization}: shown once, "
+          "store it now", file=sys.stderr)
+    return 0
 
-        token = sys.stdin.readline().strip()
-        if not token:
-            print("playhead: give the token on stdin: echo \"$TOKEN\" | playhead keys digest",
-                  file=sys.stderr)
-            return 2
-        print(digest(token))
-        return 0
-    now = time.time()
-    if args.action == "create":  # a new key depends on nothing stored: no need to read
-        key, credential = operations.create_key(Kind(args.kind), args.organization,
-                                                args.label, now)
-        _publish(settings, [credential])
-        print(key)
-        print(f"{args.kind} key {credential.key_id} for {args.organization}: shown once, "
-              "store it now", file=sys.stderr)
-        return 0
-    registry = _snapshot(settings)
-    if args.action == "list":
-        print(_table(registry.keys_of(args.organization), now))
-        return 0
-    if args.action == "rotate":
-        key, new, old = operations.rotate_key(registry, args.key_id, args.overlap, now)
-        _publish(settings, [new, old])
-        print(key)
-        print(f"key {new.key_id} replaces {old.key_id}, which ends {_when(old.expires_at)}",
-              file=sys.stderr)
-        return 0
-    revoked = operations.revoke_key(registry, args.key_id, now)
+
+def _key_list(args: argparse.Namespace, settings: Settings) -> int:
+    print(_table(_snapshot(settings).keys_of(args.organization), time.time()))
+    return 0
+
+
+def _key_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from control import operations
+
+    key, new, old = operations.rotate_key(_snapshot(settings), args.key_id, args.overlap,
+                                          time.time())
+    _publish(settings, [new, old])
+    print(key)
+    print(f"key {new.key_id} replaces {old.key_id}, which ends {_when(old.expires_at)}",
+          file=sys.stderr)
+    return 0
+
+
+def _key_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from control import operations
+
+    revoked = operations.revoke_key(_snapshot(settings), args.key_id, time.time())
     _publish(settings, [revoked])
     print(f"key {revoked.key_id} of {revoked.organization} is revoked", file=sys.stderr)
     return 0
@@ -115,31 +135,33 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
 def _org(args: argparse.Namespace, settings: Settings) -> int:
     from control import operations
 
-    disabled = args.action == "disable"
-    reason = args.reason if disabled else ""
-    _publish(settings, [operations.set_disabled(args.organization, disabled, reason,
+    _publish(settings, [operations.set_disabled(args.organization, args.disabled, args.reason,
                                                 time.time())])
-    print(f"organization {args.organization} is {'disabled' if disabled else 'enabled'}",
+    print(f"organization {args.organization} is {'disabled' if args.disabled else 'enabled'}",
           file=sys.stderr)
     return 0
 
 
-def _catalogue(args: argparse.Namespace, settings: Settings) -> int:
-    from control import operations
+def _catalogue_show(args: argparse.Namespace, settings: Settings) -> int:
+    document = _snapshot(settings).catalogue(args.organization)
+    if document is None:
+        print(f"organization {args.organization} has no catalogue of its own", file=sys.stderr)
+        return 1
+    print(json.dumps(document, indent=2))
+    return 0
+
+
+def _catalogue_clear(args: argparse.Namespace, settings: Settings) -> int:
     from control.records import CATALOGUE
+
+    _publish(settings, [(f"{CATALOGUE}/{args.organization}", None)])
+    return 0
+
+
+def _catalogue_set(args: argparse.Namespace, settings: Settings) -> int:
+    from control import operations
     from ingest.rights import CatalogueError, parse
 
-    if args.action == "show":
-        document = _snapshot(settings).catalogue(args.organization)
-        if document is None:
-            print(f"organization {args.organization} has no catalogue of its own",
-                  file=sys.stderr)
-            return 1
-        print(json.dumps(document, indent=2))
-        return 0
-    if args.action == "clear":
-        _publish(settings, [(f"{CATALOGUE}/{args.organization}", None)])
-        return 0
     try:
         document = json.loads(args.file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:

@@ -222,11 +222,13 @@ def add_commands(commands: Any) -> None:
         "messages by reason, `show` prints them, `replay` sends the chosen ones back into the "
         "pipeline once their cause is fixed. A message replayed twice counts once (events "
         "keep their ids).")
-    dlq.set_defaults(run=run)
     actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("list", help="messages per reason, with the first, last and an example")
+    actions.add_parser("list", help="messages per reason, with the first, last and an "
+                       "example").set_defaults(run=_list)
     show = actions.add_parser("show", help="print dead letters in full")
+    show.set_defaults(run=_show)
     replay_cmd = actions.add_parser("replay", help="send chosen dead letters back")
+    replay_cmd.set_defaults(run=_replay)
     for parser in (show, replay_cmd):
         parser.add_argument("--reason", help="only letters with this reason (see `list`)")
         parser.add_argument("--offset", type=int, action="append", default=[],
@@ -236,22 +238,26 @@ def add_commands(commands: Any) -> None:
                             help="say what would be replayed; send nothing")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    letters = read(settings)
-    if args.action == "list":
-        print("\n".join(summary(letters)))
-        return 0
-    if not args.reason and not args.offset and args.action == "replay":
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    print("\n".join(summary(read(settings))))
+    return 0
+
+
+def _show(args: argparse.Namespace, settings: Settings) -> int:
+    picked = chosen(read(settings), args.reason, args.offset)
+    for letter in picked[-args.limit:]:
+        print("\n".join(describe(letter)))
+    print(f"{len(picked)} letters" + (f", the last {args.limit} shown"
+                                        if len(picked) > args.limit else ""))
+    return 0
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.reason and not args.offset:
         print("say which letters to replay: --reason REASON and/or --offset N "
               "(`playhead dlq list` shows the reasons)")
         return 2
-    picked = chosen(letters, args.reason, args.offset)
-    if args.action == "show":
-        for letter in picked[-args.limit:]:
-            print("\n".join(describe(letter)))
-        print(f"{len(picked)} letters" + (f", the last {args.limit} shown"
-                                            if len(picked) > args.limit else ""))
-        return 0
+    picked = chosen(read(settings), args.reason, args.offset)
     if args.dry_run:
         print(f"would replay {len(picked)} letters: "
               + ", ".join(f"{letter.partition}/{letter.offset}" for letter in picked[:50]))

@@ -24,9 +24,9 @@ def add_commands(commands: Any) -> None:
         "and the bucket width. Setting a rule restates that organization's figures from the "
         "day on, rebuilding the rollups it changes; setting the same rule again changes "
         "nothing. See docs/operations/rules.md.")
-    rules.set_defaults(run=_rules)
     actions = rules.add_subparsers(dest="action", required=True, metavar="ACTION")
     put = actions.add_parser("set", help="set a rule from a UTC day on; restates the figures")
+    put.set_defaults(run=_rules, act=_set)
     put.add_argument("--organization", required=True)
     put.add_argument("--source", default="",
                      help="only this source (dialect), e.g. omny; default every source")
@@ -43,9 +43,11 @@ def add_commands(commands: Any) -> None:
                           "that day, else PLAYHEAD_BUCKET_SECONDS)")
     listing = actions.add_parser("list", help="the rules, and the restatements they made")
     listing.add_argument("--organization", default=None, help="one organization only")
+    listing.set_defaults(run=_rules, act=_list)
     logged = actions.add_parser("restatements",
                                 help="the log of rule changes and the days each rebuilt")
     logged.add_argument("--organization", default=None, help="one organization only")
+    logged.set_defaults(run=_rules, act=_restatements)
 
 
 def _day(text: str) -> date:
@@ -60,18 +62,14 @@ def _day(text: str) -> date:
 
 
 def _rules(args: argparse.Namespace, settings: Settings) -> int:
+    """Runs the action's ``act`` (set_defaults) with a warehouse client."""
     from sinks.client import connect
     from sinks.qualifying import InvalidRule
 
     client = connect(settings.clickhouse_url)
     try:
-        if args.action == "set":
-            return _set(client, args, settings)
-        if args.action == "list":
-            print_rules(client, settings.clickhouse_database, args.organization)
-            print()
-        print_restatements(client, settings.clickhouse_database, args.organization)
-        return 0
+        code: int = args.act(client, args, settings)
+        return code
     except InvalidRule as err:
         print(f"playhead rules: {err}", file=sys.stderr)
         return 2
@@ -98,6 +96,17 @@ def _set(client: Any, args: argparse.Namespace, settings: Settings) -> int:
     else:
         days = ", ".join(d.isoformat() for d in restated.days_rebuilt) or "none built yet"
         print(f"restated from {entry.effective_day.isoformat()}; rollups rebuilt: {days}")
+    return 0
+
+
+def _list(client: Any, args: argparse.Namespace, settings: Settings) -> int:
+    print_rules(client, settings.clickhouse_database, args.organization)
+    print()
+    return _restatements(client, args, settings)
+
+
+def _restatements(client: Any, args: argparse.Namespace, settings: Settings) -> int:
+    print_restatements(client, settings.clickhouse_database, args.organization)
     return 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from samples import omny_request
 
 from config.settings import Settings
 from playhead import dlq
+from playhead.cli import _parser
 
 pytestmark = pytest.mark.integration  # a pipeline
 
@@ -36,10 +36,11 @@ def duplicates(pipeline: Pipeline) -> float:
                 if line.startswith('playhead_worker_events_total{outcome="duplicate"}'))
 
 
-def command(action: str, **options: object) -> argparse.Namespace:
-    return argparse.Namespace(action=action, reason=options.get("reason"),
-                              offset=list(options.get("offset", [])),  # type: ignore[call-overload]
-                              limit=options.get("limit", 20), dry_run=options.get("dry_run", False))
+def dlq_command(settings: Settings, *argv: str) -> int:
+    """`playhead dlq ARGV` as the command parses and runs it, against ``settings``."""
+    args = _parser().parse_args(["dlq", *argv])
+    code: int = args.run(args, settings)
+    return code
 
 
 def test_a_stale_session_is_listed_shown_and_replayed_once_however_often(
@@ -58,19 +59,19 @@ def test_a_stale_session_is_listed_shown_and_replayed_once_however_often(
                          "both dead letters")
     assert letters
     assert sorted(letter.reason for letter in letters) == ["too_old", "undecodable"]
-    assert dlq.run(command("list"), settings) == 0
+    assert dlq_command(settings, "list") == 0
     listing = capsys.readouterr().out
     assert "too_old" in listing and "undecodable" in listing and "[gateway]" in listing
-    assert dlq.run(command("show", reason="too_old"), settings) == 0
+    assert dlq_command(settings, "show", "--reason", "too_old") == 0
     shown = capsys.readouterr().out
     assert f"{org}/{stale}" in shown and "h old" in shown and '"Events"' in shown
 
     # Replayed once: counted; replayed again: every event a duplicate, counted once.
-    assert dlq.run(command("replay", reason="too_old"), settings) == 0
+    assert dlq_command(settings, "replay", "--reason", "too_old") == 0
     assert "replayed 1 letters (4 events)" in capsys.readouterr().out
     pipeline.wait_for_version(stale, 4)
     before = duplicates(pipeline)
-    assert dlq.run(command("replay", reason="too_old"), settings) == 0
+    assert dlq_command(settings, "replay", "--reason", "too_old") == 0
     wait_until(lambda: duplicates(pipeline) >= before + 4, 60, "the second replay to arrive")
     rows = pipeline.rows(f"SELECT session_id, duration_seconds FROM {pipeline.db}.sessions "
                          "WHERE clip_id = {c:String} ORDER BY session_id", c=clip)
@@ -85,8 +86,8 @@ def test_what_cannot_go_back_is_named_and_nothing_is_sent(
     settings = pipeline.settings
     wait_until(lambda: any(letter.reason == "undecodable" for letter in dlq.read(settings)),
                60, "the undecodable dead letter")
-    assert dlq.run(command("replay"), settings) == 2  # nothing chosen: says how to choose
+    assert dlq_command(settings, "replay") == 2  # nothing chosen: says how to choose
     assert "--reason" in capsys.readouterr().out
-    assert dlq.run(command("replay", reason="undecodable"), settings) == 1
+    assert dlq_command(settings, "replay", "--reason", "undecodable") == 1
     out = capsys.readouterr().out
     assert "replayed 0 letters" in out and "not replayed" in out and "C3 01" in out
