@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 
 from schemas import EventCodec, event_codec
 from schemas.event import PlaybackEvent, session_key
+from schemas.event_writer import BodyWriter, EventWriter
 from schemas.partitioner import partition_of
 
 Event = PlaybackEvent | Mapping[str, Any]
@@ -42,13 +43,12 @@ MAX_RECORD_EVENTS = 500
 MAX_RECORD_BYTES = 256 * 1024
 
 
-def _chunks(members: list[tuple[Event, Mapping[str, Any]]]
-            ) -> list[list[tuple[Event, Mapping[str, Any]]]]:
+def _chunks(members: list[Event]) -> list[list[Event]]:
     """Consecutive runs of at most MAX_RECORD_EVENTS events and about MAX_RECORD_BYTES."""
-    out: list[list[tuple[Event, Mapping[str, Any]]]] = [[]]
+    out: list[list[Event]] = [[]]
     size = 0
     for member in members:
-        estimate = _size(member[1])
+        estimate = _size(member)
         if out[-1] and (len(out[-1]) >= MAX_RECORD_EVENTS or size + estimate > MAX_RECORD_BYTES):
             out.append([])
             size = 0
@@ -57,10 +57,11 @@ def _chunks(members: list[tuple[Event, Mapping[str, Any]]]
     return out
 
 
-def _size(record: Mapping[str, Any]) -> int:
+def _size(event: Event) -> int:
     # A fair guess, not a bound: ids and numbers take a few hundred bytes, and
     # only attributes vary much. Any one bounded event fits far under Kafka's limit.
-    attributes = record.get("attributes")
+    attributes = (event.attributes if isinstance(event, PlaybackEvent)
+                  else event.get("attributes"))
     if not attributes:
         return 300
     return 300 + sum(len(k) + len(v) for k, v in attributes.items())
@@ -99,6 +100,8 @@ class EventProducer:
         self.topic = topic
         self._retries = retries
         self._codec = codec or event_codec()
+        # Writes the codec's bytes about five times faster (schemas/event_writer.py).
+        self._writer = EventWriter.matching(self._codec)
         # acks=all + idempotence: an acknowledged event is on every in-sync
         # replica, and the producer's own retries never duplicate it.
         self._producer = AIOKafkaProducer(
@@ -138,18 +141,27 @@ class EventProducer:
         a lone event as a single-event message. The per-record cost of Kafka
         and the worker is then shared by the events of a record.
         """
-        sessions: dict[bytes, list[tuple[Event, Mapping[str, Any]]]] = {}
+        sessions: dict[bytes, list[Event]] = {}
         for event in events:
-            sessions.setdefault(_key(event), []).append((event, _record(event)))
-        out: list[tuple[bytes, bytes, list[Event]]] = []
-        for key, members in sessions.items():
-            for chunk in _chunks(members):
-                if len(chunk) == 1:
-                    value = self._codec.encode(chunk[0][1])
-                else:
-                    value = self._codec.encode_batch([record for _, record in chunk])
-                out.append((key, value, [event for event, _ in chunk]))
-        return out
+            sessions.setdefault(_key(event), []).append(event)
+        bodies = BodyWriter()  # the call's events share most of their ids
+        return [(key, self._encode(chunk, bodies), chunk)
+                for key, members in sessions.items() for chunk in _chunks(members)]
+
+    def _encode(self, chunk: list[Event], bodies: BodyWriter) -> bytes:
+        """One record's value: the hand-written writer for events, fastavro for the rest."""
+        writer = self._writer
+        events = [e for e in chunk if isinstance(e, PlaybackEvent)]
+        if writer is not None and len(events) == len(chunk):
+            try:
+                if len(events) == 1:
+                    return writer.event_header + bodies.bodies(events)[0]
+                return writer.encode_batch(bodies.bodies(events))
+            except (TypeError, ValueError, AttributeError, KeyError, OverflowError):
+                pass  # a value of an unexpected type: fastavro says what is wrong with it
+        if len(chunk) == 1:
+            return self._codec.encode(_record(chunk[0]))
+        return self._codec.encode_batch([_record(e) for e in chunk])
 
     async def _send_batches(self, events: list[Event]) -> list[tuple[list[Event], Any]]:
         """Encode and hand over one Kafka record batch per partition, not one send per record.
