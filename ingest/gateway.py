@@ -117,8 +117,9 @@ class Gateway:
             return auth[7:].strip()
         return request.headers.get("x-playhead-key") or request.query_params.get("key")
 
-    def admit(self, request: Request) -> None:
-        """Rate limit by write key, else by client address (a FastAPI dependency)."""
+    async def admit(self, request: Request) -> None:
+        """Rate limit by write key, else by client address (a FastAPI dependency; async,
+        so FastAPI calls it in the event loop rather than a worker thread)."""
         caller = self.write_key(request) or (request.client.host if request.client else "?")
         wait = self.limiter.admit(caller, self.clock())
         if wait:
@@ -154,6 +155,18 @@ class Gateway:
         if problems:
             raise OutOfBounds(list(problems.values()))
         return cast(list[Admitted], list(events))
+
+    def admit_plain(self, events: list[PlaybackEvent] | None) -> list[Admitted] | None:
+        """The events when each one is plainly within every bound (``admit_events``'s own
+        fast check); None otherwise, and the caller takes ``admit_events``'s path, which
+        names each field."""
+        if events is None:
+            return None
+        within = self.bounds.plainly_within
+        for event in events:
+            if not within(event):
+                return None
+        return cast(list[Admitted], events)
 
     async def publish(self, dialect: str, events: Sequence[Admitted]) -> None:
         """Return once Kafka acknowledged every event; PublishUnavailable otherwise."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from schemas.bounds import timestamp_violation
+from schemas.bounds import MAX_TIMESTAMP, MIN_TIMESTAMP, timestamp_violation
 from schemas.event import PlaybackEvent
 
 # Where a canonical field of an event came from in the client's request, so a
@@ -32,6 +32,12 @@ class Stamped:
 class TimestampPolicy:
     max_future_seconds: float = 300.0
     max_age_seconds: float = 86_400.0  # 0 accepts any age
+
+    def keeps(self, stamp: float, now: float) -> bool:
+        """Whether ``apply`` would take ``stamp`` as it is (no refusal, no adjustment):
+        the hot path's check, without building a path for a problem it will not name."""
+        return (MIN_TIMESTAMP <= stamp < MAX_TIMESTAMP and stamp <= now + self.max_future_seconds
+                and (not self.max_age_seconds or stamp >= now - self.max_age_seconds))
 
     def apply(self, stamp: float | None, now: float, path: str) -> Stamped:
         if stamp is None:

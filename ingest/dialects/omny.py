@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -112,8 +113,84 @@ class Session:
         return {"Source": source, "Events": [raw for _, raw in self.items], "Completed": True}
 
 
-def session_label(raw: Any) -> str:
+# A GUID as most clients write it: str(uuid.UUID(x)) is then x in lower case. Other
+# spellings pydantic may accept (braces, no hyphens) take the model's path.
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_EXACT = 2**53  # integers up to this are exact as floats, as pydantic makes them
+_KEYS = ("OrganizationId", "ClipId", "SessionId", "Type", "Position", "SeqNumber", "Timestamp")
+
+
+class Guids:
+    """GUID strings in their canonical spelling, remembered for one request.
+
+    A request repeats its organization, clips and sessions on every event;
+    each distinct string is matched once.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str | None] = {}
+
+    def canonical(self, value: Any) -> str | None:
+        """``str(uuid.UUID(value))`` for a hyphenated GUID string, None for anything else."""
+        if type(value) is not str:
+            return None
+        found = self._seen.get(value, "")
+        if found == "":
+            found = self._seen[value] = value.lower() if _GUID.fullmatch(value) else None
+        return found
+
+
+def _finite(value: Any) -> float | None:
+    """A JSON number as pydantic's float (allow_inf_nan=False) takes it, or None."""
+    kind = type(value)
+    if kind is float:
+        return value if value - value == 0.0 else None  # inf - inf and nan - nan are nan
+    if kind is int and -_EXACT <= value <= _EXACT:
+        return float(value)
+    return None
+
+
+def plain_events(items: list[tuple[int, Any]], source: OmnySource, context: DialectContext,
+                 guids: Guids) -> list[PlaybackEvent] | None:
+    """The events of a session whose every item is a plainly valid Omny event on time.
+
+    The same events ``OmnyEvent`` validation and ``to_event`` give, without
+    building a model and three ``UUID`` objects per event; None as soon as an
+    item needs more than the plain reading (a missing or extra field, a value
+    pydantic would coerce or refuse, another organization, a time the policy
+    adjusts or refuses). The session then takes the model's path, which names
+    every problem as before (tests/ingest/test_omny_plain_path.py holds the two
+    paths to the same result).
+    """
+    now, policy, organization = context.received_at, context.policy, context.organization
+    origin = source.value
+    events: list[PlaybackEvent] = []
+    for _, raw in items:
+        if type(raw) is not dict or len(raw) != len(_KEYS):
+            return None
+        org, clip, session, kind, position, sequence, stamp = (raw.get(k) for k in _KEYS)
+        if guids.canonical(org) != organization:
+            return None
+        clip, session = guids.canonical(clip), guids.canonical(session)
+        position, stamp = _finite(position), _finite(stamp)
+        if (clip is None or session is None or position is None or stamp is None
+                or type(sequence) is not int or sequence < 1 or kind not in ("Start", "Stop")
+                or not policy.keeps(stamp, now)):
+            return None
+        start = kind == "Start"
+        events.append(PlaybackEvent(
+            derived_event_id(DIALECT, organization, session, sequence), organization, session,
+            clip, origin, EventKind.START if start else EventKind.STOP, position, sequence,
+            stamp, True, DIALECT, now, Action.PLAY if start else Action.PAUSE,
+            attributes={"event": kind}))
+    return events
+
+
+def session_label(raw: Any, guids: Guids | None = None) -> str:
     value = raw.get("SessionId") if isinstance(raw, Mapping) else None
+    canonical = guids.canonical(value) if guids is not None else None
+    if canonical is not None:
+        return canonical
     if isinstance(value, str):
         try:
             return str(uuid.UUID(value))  # the spelling the canonical events use
@@ -122,11 +199,11 @@ def session_label(raw: Any) -> str:
     return json.dumps(value)  # missing or not a string: still one group per value
 
 
-def sessions_of(events: list[Any]) -> list[Session]:
+def sessions_of(events: list[Any], guids: Guids | None = None) -> list[Session]:
     """The request's events grouped by session, in the order sessions first appear."""
     found: dict[str, Session] = {}
     for index, raw in enumerate(events):
-        label = session_label(raw)
+        label = session_label(raw, guids)
         found.setdefault(label, Session(label)).items.append((index, raw))
     return list(found.values())
 

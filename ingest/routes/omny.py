@@ -89,7 +89,13 @@ def judge(gateway: Gateway, body: omny.OmnyEnvelope, context: DialectContext) ->
     events: list[Admitted] = []
     letters: list[DeadLetter] = []
     refused: list[Problem] = []
-    for session in omny.sessions_of(body.Events):
+    guids = omny.Guids()
+    for session in omny.sessions_of(body.Events, guids):
+        plain = gateway.admit_plain(
+            omny.plain_events(session.items, body.Source, context, guids))
+        if plain is not None:  # the common case, without a model per event
+            events += plain
+            continue
         valid, problems = validate_indexed(omny.EVENT, session.items, context.path)
         if not problems:  # an event that is no Omny event at all says enough on its own
             accepted = convert_items(gateway, dialect, valid, context, problems)
