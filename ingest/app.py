@@ -7,7 +7,6 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +23,7 @@ from ingest.access import AccessDenied
 from ingest.body import BodyNormalizer
 from ingest.gateway import Gateway, Problem, Publisher
 from ingest.gateway_config import GatewayConfig
+from ingest.metrics import CountRequests
 from ingest.publisher import KafkaPublisher, PublishRefused, PublishUnavailable
 from ingest.rejections import ERROR_RESPONSES, Rejected, internal_error
 from ingest.routes import all_routers
@@ -92,6 +92,7 @@ def create_app(
                        "x-mp-key"],
         max_age=3600,
     )
+    app.add_middleware(CountRequests, metrics=gateway.metrics)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_: Request, err: RequestValidationError) -> JSONResponse:
@@ -133,14 +134,6 @@ def create_app(
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             content={"error": "events not stored: Kafka is unavailable; retry later"},
         )
-
-    @app.middleware("http")
-    async def count(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        gateway.metrics.requests.labels(getattr(route, "path", "other"),
-                                        str(response.status_code)).inc()
-        return response
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -92,7 +92,12 @@ class BodyNormalizer:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app({**scope, "headers": rewritten}, replay, send)
+        inner = {**scope, "headers": rewritten}
+        await self.app(inner, replay, send)
+        # The router records the route on the scope it is given; the request count
+        # outside reads it from ours (without this every POST was counted as "other").
+        if "route" in inner:
+            scope["route"] = inner["route"]
 
     async def _read(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []
