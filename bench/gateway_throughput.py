@@ -112,6 +112,36 @@ def wrk_gateway(
             "events_per_s": (requests - errors) * EVENTS_PER_REQUEST / seconds}
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of ``pids`` and their children so far, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
+def gateway_pids(settings: Settings) -> list[int]:
+    """The gateway's process and, with several, uvicorn's worker processes."""
+    parent = services.status(settings, "gateway").pid
+    if parent is None:
+        return []
+    children = Path(f"/proc/{parent}/task/{parent}/children")
+    found = [int(x) for x in children.read_text().split()] if children.exists() else []
+    return [parent, *found]
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU jiffies of the whole machine so far, from /proc/stat."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
 def answers(settings: Settings) -> dict[str, float]:
     """The gateway's answers so far by status, from its own metrics."""
     text = httpx.get(f"{settings.gateway_url}/metrics", timeout=5).text
@@ -151,11 +181,19 @@ def main() -> None:
         wrk_gateway(settings, 3, args.connections, work)  # warm up: producer, caches
         say(f"gateway under wrk, {args.connections} connections, {args.seconds:.0f}s")
         before = answers(settings)
+        pids = gateway_pids(settings)
+        cpu_before, busy_before = cpu_seconds(pids), machine_busy()
         gateway = wrk_gateway(settings, args.seconds, args.connections, work)
+        # CPU the gateway used per second of the run: near 1 per process means it
+        # is CPU-bound, well below means it waited (on Kafka, or for a core).
+        gateway_cpu = (cpu_seconds(pids) - cpu_before) / args.seconds
+        busy_after = machine_busy()
+        machine = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
         statuses = {status: count - before.get(status, 0)
                     for status, count in answers(settings).items()
                     if count - before.get(status, 0) and not status.startswith("2")}
-        say(f"gateway: {gateway['events_per_s']:,.0f} events/s; not 2xx: {statuses or 'none'}")
+        say(f"gateway: {gateway['events_per_s']:,.0f} events/s; not 2xx: {statuses or 'none'}; "
+            f"gateway CPU {gateway_cpu:.2f} cores, machine {machine:.0%} busy")
         if statuses:  # why, in the gateway's own words
             log = services.log_file(settings, "gateway").read_text(errors="replace")
             for line in [x for x in log.splitlines() if '"level": "error"' in x
@@ -173,7 +211,10 @@ def main() -> None:
         "raw_producer_events_per_s": round(raw),
         "gateway_share_of_raw": round(gateway["events_per_s"] / raw, 3),
         "gateway_p50_ms": gateway["p50_ms"], "gateway_p99_ms": gateway["p99_ms"],
-        "gateway_errors": gateway["errors"], "gateway_errors_by_status": statuses}))
+        "gateway_errors": gateway["errors"], "gateway_errors_by_status": statuses,
+        "gateway_cpu_cores": round(gateway_cpu, 2),
+        "gateway_events_per_cpu_second": round(gateway["events_per_s"] / max(gateway_cpu, 1e-9)),
+        "machine_busy_share": round(machine, 2), "load_average": os.getloadavg()}))
 
 
 if __name__ == "__main__":
