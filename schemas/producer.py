@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # cost, small enough that a record of bounded events stays far below Kafka's 1 MB.
 MAX_RECORD_EVENTS = 500
 MAX_RECORD_BYTES = 256 * 1024
+# A Kafka record batch: many records, far below the broker's 1 MB message.max.bytes.
+MAX_BATCH_BYTES = 512 * 1024
 
 
 def _chunks(members: list[Event]) -> list[list[Event]]:
@@ -103,12 +105,16 @@ class EventProducer:
         # Writes the codec's bytes about five times faster (schemas/event_writer.py).
         self._writer = EventWriter.matching(self._codec)
         # acks=all + idempotence: an acknowledged event is on every in-sync
-        # replica, and the producer's own retries never duplicate it.
+        # replica, and the producer's own retries never duplicate it. A partition
+        # has one batch in flight at a time (idempotence; aiokafka also keeps one
+        # produce request per broker in flight), so what waits meanwhile goes
+        # out together in the next: batches up to MAX_BATCH_BYTES, not 16 KiB.
+        producer_options.setdefault("max_batch_size", MAX_BATCH_BYTES)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
             linger_ms=linger_ms, request_timeout_ms=int(request_timeout_seconds * 1000),
             **producer_options)
-        self._slots: dict[int, asyncio.Lock] = {}
+        self._lanes: dict[int, _Lane] = {}
 
     @property
     def client(self) -> AIOKafkaProducer:
@@ -118,7 +124,10 @@ class EventProducer:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()  # sends what is still buffered first
+        # What the lanes hold first, then what aiokafka buffers: every caller gets its answer.
+        await asyncio.gather(*(lane.drained() for lane in self._lanes.values()),
+                             return_exceptions=True)
+        await self._producer.stop()
 
     async def __aenter__(self) -> EventProducer:
         try:
@@ -164,46 +173,21 @@ class EventProducer:
         return self._codec.encode_batch([_record(e) for e in chunk])
 
     async def _send_batches(self, events: list[Event]) -> list[tuple[list[Event], Any]]:
-        """Encode and hand over one Kafka record batch per partition, not one send per record.
+        """Encode the records and queue each on its partition's lane; (events, delivery) each.
 
         The partition is computed here with Kafka's default partitioner, so a
         session lands where any other client would put it.
         """
         partitions = sorted(await self._producer.partitions_for(self.topic))
-        by_partition: dict[int, list[tuple[bytes, bytes, list[Event]]]] = {}
-        for key, value, members in self.records(events):
-            target = partitions[partition_of(key, len(partitions))]
-            by_partition.setdefault(target, []).append((key, value, members))
+        return [(members, self._lane(partitions[partition_of(key, len(partitions))])
+                 .queue(key, value))
+                for key, value, members in self.records(events)]
 
-        def batches(entries: list[tuple[bytes, bytes, list[Event]]]
-                    ) -> list[tuple[Any, list[Event]]]:
-            out = [(self._producer.create_batch(), list[Event]())]
-            for key, value, members in entries:
-                if out[-1][0].append(key=key, value=value, timestamp=None) is None:
-                    out.append((self._producer.create_batch(), []))
-                    out[-1][0].append(key=key, value=value, timestamp=None)
-                out[-1][1].extend(members)
-            return out
-
-        async def hand_over(target: int, entries: list[tuple[bytes, bytes, list[Event]]]
-                            ) -> list[tuple[list[Event], Any]]:
-            # In order within a partition; partitions side by side (below).
-            return [(members, await self._submit(batch, target))
-                    for batch, members in batches(entries)]
-
-        handed = await asyncio.gather(*(hand_over(target, entries)
-                                        for target, entries in by_partition.items()))
-        return [delivery for partition in handed for delivery in partition]
-
-    async def _submit(self, batch: Any, partition: int) -> Any:
-        # aiokafka holds one batch per partition in flight; concurrent callers
-        # for the same partition loop in its send_batch, and each turn of that
-        # loop takes the whole time waited so far off the timeout again, so
-        # under contention they fail with KafkaTimeoutError within seconds.
-        # Queueing them here (FIFO) lets each wait once, on its own timeout.
-        slot = self._slots.setdefault(partition, asyncio.Lock())
-        async with slot:
-            return await self._producer.send_batch(batch, self.topic, partition=partition)
+    def _lane(self, partition: int) -> _Lane:
+        lane = self._lanes.get(partition)
+        if lane is None:
+            lane = self._lanes[partition] = _Lane(self._producer, self.topic, partition)
+        return lane
 
     async def publish(self, events: Iterable[Event]) -> None:
         """Send every event and wait for Kafka's acknowledgement of each."""
@@ -233,3 +217,84 @@ class EventProducer:
             await asyncio.sleep(delay)
             delay *= 2
             pending = failed
+
+
+class _Lane:
+    """One partition's records on their way: queued while the previous batch is out.
+
+    aiokafka sends one batch per partition at a time and holds the next until
+    that one is acknowledged. Handing it one batch per ``publish`` call made
+    every concurrent call wait its turn, one call's records per round trip;
+    a lane instead sends everything queued since its last batch in the next
+    one (group commit), in the order queued. Each record's future says whether
+    Kafka acknowledged it; nothing queued is dropped: a failed batch fails
+    each of its records' futures, and ``EventProducer.stop`` drains the lanes first.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str, partition: int):
+        self._producer = producer
+        self._topic = topic
+        self._partition = partition
+        self._queued: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
+        self._sending: asyncio.Task[None] | None = None
+
+    def queue(self, key: bytes, value: bytes) -> asyncio.Future[None]:
+        delivered = asyncio.get_running_loop().create_future()
+        self._queued.append((key, value, delivered))
+        if self._sending is None:
+            self._sending = asyncio.create_task(self._send())
+        return delivered
+
+    async def drained(self) -> None:
+        if self._sending is not None:
+            await asyncio.shield(self._sending)
+
+    async def _send(self) -> None:
+        taken: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
+        try:
+            while self._queued:
+                taken, self._queued = self._queued, []
+                for batch, futures in self._batches(taken):
+                    try:
+                        delivery = await self._producer.send_batch(
+                            batch, self._topic, partition=self._partition)
+                    except Exception as err:  # no slot in time, producer closed
+                        _settle(futures, err)
+                    else:
+                        delivery.add_done_callback(
+                            lambda done, futures=futures: _settle(futures, _outcome(done)))
+                taken = []
+        finally:
+            self._sending = None
+            # Cancelled midway (the loop closing): say so to whoever waits.
+            left = [f for _, _, f in taken + self._queued]
+            self._queued = []
+            _settle(left, KafkaError("the producer stopped before sending these records"))
+
+    def _batches(self, entries: list[tuple[bytes, bytes, asyncio.Future[None]]]
+                 ) -> list[tuple[Any, list[asyncio.Future[None]]]]:
+        # A record over the batch size goes alone in a batch of its own (aiokafka takes
+        # any record into an empty batch): if Kafka refuses it, it fails alone.
+        out: list[tuple[Any, list[asyncio.Future[None]]]] = [(self._producer.create_batch(), [])]
+        for key, value, delivered in entries:
+            if out[-1][0].append(key=key, value=value, timestamp=None) is None:
+                out.append((self._producer.create_batch(), []))
+                out[-1][0].append(key=key, value=value, timestamp=None)
+            out[-1][1].append(delivered)
+        return out
+
+
+def _outcome(delivery: asyncio.Future[Any]) -> BaseException | None:
+    error: BaseException | None = (KafkaError("the batch's delivery was cancelled")
+                                   if delivery.cancelled() else delivery.exception())
+    return error
+
+
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue  # its caller stopped waiting (a deadline)
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
