@@ -10,6 +10,10 @@ Starts a broker of its own, then in the same run:
 Prints progress on stderr and one JSON line on stdout at the end.
 Usage: .venv/bin/python bench/gateway_throughput.py [--seconds 20] [--connections 16]
        [--processes 1]
+
+``--in-process`` measures instead, without Kafka or a server, the CPU time per
+event of one such request through the app and of each stage (parse, judge:
+validation, conversion and bounds; encoding), the best of several rounds.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -152,13 +157,113 @@ def answers(settings: Settings) -> dict[str, float]:
     return found
 
 
+class EncodingPublisher:
+    """Encodes and partitions what it is given as the Kafka publisher does; sends nothing."""
+
+    def __init__(self) -> None:
+        self.producer: Any = None
+
+    async def publish(self, events: Any) -> None:
+        from schemas.partitioner import partition_of
+        if self.producer is None:
+            from schemas.producer import EventProducer
+            self.producer = EventProducer("127.0.0.1:9")  # never started
+        for key, _, _ in self.producer.records(list(events)):
+            partition_of(key, 4)
+
+    async def publish_dead_letters(self, letters: Any) -> None:
+        raise AssertionError("the bench's requests are valid")
+
+    async def close(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def ready(self) -> bool:
+        return True
+
+
+def best_per_event(run: Any, rounds: int = 7, repeat: int = 50) -> float:
+    """The least CPU time per event of ``repeat`` calls, over ``rounds`` rounds, in µs."""
+    run()
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(repeat):
+            run()
+        best = min(best, (time.process_time() - started) / repeat)
+    return best / EVENTS_PER_REQUEST * 1e6
+
+
+def in_process() -> dict[str, float]:
+    from control.registry import Registry
+    from ingest.app import create_app
+    from ingest.dialects import omny
+    from ingest.routes.omny import judge
+
+    org = str(uuid.uuid4())
+    raw = json.dumps(omny_body(org, time.time())).encode()
+    publisher = EncodingPublisher()
+    app = create_app(Settings(), publisher=publisher, control=Registry())
+    gateway = app.state.gateway
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/api/consumption/events",
+             "raw_path": b"/api/consumption/events", "root_path": "",
+             "query_string": f"organizationId={org}".encode(),
+             "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
+                         (b"content-length", str(len(raw)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    statuses: set[int] = set()
+
+    async def request() -> None:
+        messages = [{"type": "http.request", "body": raw, "more_body": False}]
+
+        async def receive() -> Any:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                statuses.add(message["status"])
+
+        await app(dict(scope), receive, send)
+
+    loop = asyncio.new_event_loop()
+    try:
+        whole = best_per_event(lambda: loop.run_until_complete(request()))
+        assert statuses == {200}, statuses
+        body = omny.OmnyEnvelope.model_validate_json(raw)
+        context = gateway.context(org, "Events")
+        events = judge(gateway, body, context).events
+        loop.run_until_complete(publisher.publish(events))  # the producer, once
+        stages = {
+            "parse: JSON and envelope": best_per_event(
+                lambda: omny.OmnyEnvelope.model_validate_json(raw)),
+            "judge: validate, convert, bounds": best_per_event(
+                lambda: judge(gateway, body, context)),
+            "encode: records() with partitions": best_per_event(
+                lambda: loop.run_until_complete(publisher.publish(events))),
+        }
+        loop.run_until_complete(publisher.close())
+    finally:
+        loop.close()
+    return {"whole request through the app": whole, **stages}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--processes", type=int, default=1,
                         help="gateway processes sharing the port (PLAYHEAD_GATEWAY_PROCESSES)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="CPU time per event in this process, by stage; no Kafka, no wrk")
     args = parser.parse_args()
+    if args.in_process:
+        figures = in_process()
+        for stage, micros in figures.items():
+            say(f"{stage}: {micros:.1f} µs/event")
+        print(json.dumps({"benchmark": "gateway_in_process", "date": time.strftime("%Y-%m-%d"),
+                          "us_per_event": {k: round(v, 2) for k, v in figures.items()}}))
+        return
     if shutil.which("wrk") is None:
         sys.exit("bench needs wrk: `apt-get install wrk` (make bench installs it)")
     work = Path(tempfile.mkdtemp(prefix="playhead-bench-"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import operator
 import re
 import uuid
 from collections.abc import Mapping
@@ -118,6 +119,8 @@ class Session:
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _EXACT = 2**53  # integers up to this are exact as floats, as pydantic makes them
 _KEYS = ("OrganizationId", "ClipId", "SessionId", "Type", "Position", "SeqNumber", "Timestamp")
+_FIELDS_OF = operator.itemgetter(*_KEYS)
+_KEY_SET = frozenset(_KEYS)
 
 
 class Guids:
@@ -166,9 +169,9 @@ def plain_events(items: list[tuple[int, Any]], source: OmnySource, context: Dial
     origin = source.value
     events: list[PlaybackEvent] = []
     for _, raw in items:
-        if type(raw) is not dict or len(raw) != len(_KEYS):
+        if type(raw) is not dict or raw.keys() != _KEY_SET:  # a field missing or extra
             return None
-        org, clip, session, kind, position, sequence, stamp = (raw.get(k) for k in _KEYS)
+        org, clip, session, kind, position, sequence, stamp = _FIELDS_OF(raw)
         if guids.canonical(org) != organization:
             return None
         clip, session = guids.canonical(clip), guids.canonical(session)
