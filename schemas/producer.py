@@ -47,6 +47,8 @@ MAX_BATCH_BYTES = 512 * 1024
 
 def _chunks(members: list[Event]) -> list[list[Event]]:
     """Consecutive runs of at most MAX_RECORD_EVENTS events and about MAX_RECORD_BYTES."""
+    if len(members) == 1:
+        return [members]
     out: list[list[Event]] = [[]]
     size = 0
     for member in members:
@@ -151,8 +153,22 @@ class EventProducer:
         and the worker is then shared by the events of a record.
         """
         sessions: dict[bytes, list[Event]] = {}
+        last_organization: str | None = None
+        last_session: str | None = None
+        members: list[Event] = []
         for event in events:
-            sessions.setdefault(_key(event), []).append(event)
+            if isinstance(event, PlaybackEvent):
+                # A session's events mostly come one after another, often sharing the
+                # very strings: the key is then not built again.
+                if event.session_id is last_session and event.organization_id is last_organization:
+                    members.append(event)
+                    continue
+                members = sessions.setdefault(event.session_key.encode(), [])
+                last_organization, last_session = event.organization_id, event.session_id
+            else:
+                members = sessions.setdefault(_key(event), [])
+                last_organization = last_session = None
+            members.append(event)
         bodies = BodyWriter()  # the call's events share most of their ids
         return [(key, self._encode(chunk, bodies), chunk)
                 for key, members in sessions.items() for chunk in _chunks(members)]

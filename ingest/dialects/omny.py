@@ -205,9 +205,18 @@ def session_label(raw: Any, guids: Guids | None = None) -> str:
 def sessions_of(events: list[Any], guids: Guids | None = None) -> list[Session]:
     """The request's events grouped by session, in the order sessions first appear."""
     found: dict[str, Session] = {}
+    spelled: dict[str, Session] = {}  # each SessionId string is labelled once
     for index, raw in enumerate(events):
-        label = session_label(raw, guids)
-        found.setdefault(label, Session(label)).items.append((index, raw))
+        value = raw.get("SessionId") if type(raw) is dict else None
+        session = spelled.get(value) if type(value) is str else None
+        if session is None:
+            label = session_label(raw, guids)
+            session = found.get(label)
+            if session is None:
+                session = found[label] = Session(label)
+            if type(value) is str:
+                spelled[value] = session
+        session.items.append((index, raw))
     return list(found.values())
 
 
