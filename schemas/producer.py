@@ -270,15 +270,21 @@ class _Lane:
         try:
             while self._queued:
                 taken, self._queued = self._queued, []
-                for batch, futures in self._batches(taken):
+                batches = self._batches(taken)
+                for index, (batch, futures) in enumerate(batches):
+                    # Closed, it is sent as soon as its turn comes instead of lingering
+                    # linger_ms for records that would only come through this lane.
+                    batch.close()
                     try:
                         delivery = await self._producer.send_batch(
                             batch, self._topic, partition=self._partition)
                     except Exception as err:  # no slot in time, producer closed
-                        _settle(futures, err)
-                    else:
-                        delivery.add_done_callback(
-                            lambda done, futures=futures: _settle(futures, _outcome(done)))
+                        # The batches behind it would wait as long for the same answer:
+                        # their callers hear it now and may retry.
+                        _settle([f for _, later in batches[index:] for f in later], err)
+                        break
+                    delivery.add_done_callback(
+                        lambda done, futures=futures: _settle(futures, _outcome(done)))
                 taken = []
         finally:
             self._sending = None
@@ -293,11 +299,13 @@ class _Lane:
         # any record into an empty batch): if Kafka refuses it, it fails alone.
         out: list[tuple[Any, list[asyncio.Future[None]]]] = [(self._producer.create_batch(), [])]
         for key, value, delivered in entries:
+            if delivered.done():
+                continue  # its caller gave up waiting (a deadline) and was told so: not sent
             if out[-1][0].append(key=key, value=value, timestamp=None) is None:
                 out.append((self._producer.create_batch(), []))
                 out[-1][0].append(key=key, value=value, timestamp=None)
             out[-1][1].append(delivered)
-        return out
+        return [(batch, futures) for batch, futures in out if futures]
 
 
 def _outcome(delivery: asyncio.Future[Any]) -> BaseException | None:
