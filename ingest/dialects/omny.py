@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from ingest.dialects.context import DialectContext
+from ingest.dialects.context import Dialect, DialectContext
 from ingest.dialects.fields import documented_as_list_of
 from ingest.policy import EventRejected, Locate, fields_at
 from schemas.bounds import MAX_SEQUENCE
@@ -230,6 +230,12 @@ def to_events(request: OmnyRequest, context: DialectContext) -> list[PlaybackEve
     within = dataclasses.replace(context, path=context.at("Events"))
     return [to_event(item, request.Source, within.item(index))
             for index, item in enumerate(request.Events)]
+
+
+def item_dialect(source: OmnySource) -> Dialect[OmnyEvent]:
+    """The dialect of one request's events, one at a time: the route judges an Omny
+    request session by session, and every event takes the request's ``Source``."""
+    return Dialect(DIALECT, lambda item, context: [to_event(item, source, context)], locate)
 
 
 def to_event(item: OmnyEvent, source: OmnySource, context: DialectContext) -> PlaybackEvent:

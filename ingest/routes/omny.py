@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from ingest.batch import convert_items, validate_indexed
 from ingest.dialects import omny
-from ingest.dialects.context import Dialect, DialectContext
+from ingest.dialects.context import DialectContext
 from ingest.gateway import Admitted, DeadLetter, Gateway, Problem
 from ingest.rejections import Rejected
 
@@ -84,8 +84,7 @@ def judge(gateway: Gateway, body: omny.OmnyEnvelope, context: DialectContext) ->
     ``context.path`` is ``Events``: every problem names the event by its place
     in the whole request.
     """
-    dialect = Dialect(omny.DIALECT, lambda item, at: [omny.to_event(item, body.Source, at)],
-                      omny.locate)
+    dialect = omny.item_dialect(body.Source)
     events: list[Admitted] = []
     letters: list[DeadLetter] = []
     refused: list[Problem] = []
