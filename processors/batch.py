@@ -83,15 +83,25 @@ class SessionBatch:
         ``clip_mismatch`` as ``handling.check_fits`` says. A refused event
         leaves its session as it was.
         """
-        key = event.session_key
-        stored = self._get(key, token)
-        state = admit(stored, event, self.now, self.rules)
-        if state is not stored:
-            # A new session or a session's next part: its stored bytes are the
-            # parts section at most, not the closed events it replaces.
-            self._sizes[key] = (len(state_codec.encode(state)), True)
+        key = f"{event.organization_id}/{event.session_id}"  # event.session_key, inline
+        states = self._states
+        stored = states[key] if key in states else self._get(key, token)
+        if isinstance(stored, SessionState) and not stored.closed:
+            state = stored  # what admit says of an open session, sooner
+        else:
+            state = admit(stored, event, self.now, self.rules)
+            if state is not stored:
+                # A new session or a session's next part: its stored bytes are the
+                # parts section at most, not the closed events it replaces.
+                self._sizes[key] = (len(state_codec.encode(state)), True)
         if not state.holds(event):
             self._sizes[key] = check_fits(state, *self._sizes[key], event, self.rules)
+            self._states[key] = state
+            reopened = state.add_new(event, self.now)
+            added = Added.REOPENED if reopened else Added.NEW
+            self.counters.count_added(added, not reopened and len(state.events) == 1,
+                                      state.continuation > 0)
+            index.touch(key, self.now)
         elif not state.events:
             # A duplicate of an event an earlier part counted, and no part open
             # to hold it: it is counted (as a duplicate) and the stored value
@@ -99,17 +109,15 @@ class SessionBatch:
             self.counters.count_added(Added.DUPLICATE, False)
             self._dirty[key] = token
             return Added.DUPLICATE
-        self._states[key] = state
-        added = state.add(event, self.now)
-        opened = added is Added.NEW and state.version == 1
-        self.counters.count_added(added, opened, state.continuation > 0)
+        else:
+            self._states[key] = state
+            added = Added.DUPLICATE
+            self.counters.count_added(added, False)
         # Duplicates are stored again too: after a crash the local RocksDB can
         # hold a change whose changelog message was never sent, and the replay
         # that brings the duplicate is the chance to send it.
         self._dirty[key] = token
         self._unsettled[key] = index
-        if added is not Added.DUPLICATE:
-            index.touch(key, self.now)
         return added
 
     def _settle(self) -> None:

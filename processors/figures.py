@@ -19,6 +19,9 @@ ENGAGEMENT = frozenset({Action.IMPRESSION, Action.LIKE, Action.SHARE, Action.SAV
 # Royalties are paid on these, so each one is stored as its own row (by event id).
 RIGHTS = frozenset({Action.CLIP_PLAY, Action.TRACK_PLAY, Action.ADD, Action.DOWNLOAD})
 CONTENT_ACTIONS = frozenset(a.value for a in ENGAGEMENT | RIGHTS)
+QUALITY_ACTIONS = frozenset(a.value for a in (
+    Action.STARTUP, Action.REBUFFER, Action.BUFFER_START, Action.BUFFER_END,
+    Action.QUALITY_CHANGE, Action.ERROR))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,8 @@ def quality(timeline: Sequence[PlaybackEvent]) -> Quality:
     stall_began: float | None = None
     for event in timeline:
         action = event.action
+        if action not in QUALITY_ACTIONS:
+            continue
         if action == Action.STARTUP:
             if startup is None and event.value_ms is not None:
                 startup = max(event.value_ms, 0)

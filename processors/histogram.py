@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -45,24 +44,27 @@ NO_STEPS = Steps((), (), ())
 
 
 def bucket_steps(intervals: Iterable[Interval], width: float) -> Steps:
-    ranges = sorted((r.start, r.stop) for r in (touched_buckets(i, width) for i in intervals)
-                    if r.stop > r.start)
+    # touched_buckets' ends, without a range object each; plain dicts, not Counters.
+    floor, ceil = math.floor, math.ceil
+    ranges = sorted(r for r in ((floor(i.start / width), ceil(i.end / width)) for i in intervals)
+                    if r[1] > r[0])
     if not ranges:
         return NO_STEPS
-    listens: Counter[int] = Counter()
-    listeners: Counter[int] = Counter()
+    listens: dict[int, int] = {}
+    listeners: dict[int, int] = {}
     run_start, run_end = ranges[0]
     for start, stop in ranges:
-        listens[start] += 1
-        listens[stop] -= 1
+        listens[start] = listens.get(start, 0) + 1
+        listens[stop] = listens.get(stop, 0) - 1
         if start > run_end:  # a gap: the listener left and came back
-            listeners[run_start] += 1
-            listeners[run_end] -= 1
+            listeners[run_start] = listeners.get(run_start, 0) + 1
+            listeners[run_end] = listeners.get(run_end, 0) - 1
             run_start, run_end = start, stop
-        else:
-            run_end = max(run_end, stop)
-    listeners[run_start] += 1
-    listeners[run_end] -= 1
-    edges = sorted(e for e in listens.keys() | listeners.keys() if listens[e] or listeners[e])
-    return Steps(tuple(edges), tuple(listeners[e] for e in edges),
-                 tuple(listens[e] for e in edges))
+        elif stop > run_end:
+            run_end = stop
+    listeners[run_start] = listeners.get(run_start, 0) + 1
+    listeners[run_end] = listeners.get(run_end, 0) - 1
+    edges = sorted(e for e in listens.keys() | listeners.keys()
+                   if listens.get(e) or listeners.get(e))
+    return Steps(tuple(edges), tuple(listeners.get(e, 0) for e in edges),
+                 tuple(listens.get(e, 0) for e in edges))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from schemas.event import EventKind, PlaybackEvent
 
@@ -22,7 +23,11 @@ class Interval:
 def ordered(events: Iterable[PlaybackEvent]) -> list[PlaybackEvent]:
     """Deduplicate by event id and sort by sequence number, then timestamp."""
     unique = {event.event_id: event for event in events}
-    return sorted(unique.values(), key=PlaybackEvent.order_key)
+    return sorted(unique.values(), key=_ORDER)
+
+
+# PlaybackEvent.order_key, read in C.
+_ORDER = attrgetter("sequence_number", "timestamp", "event_id")
 
 
 def listened_intervals(events: Sequence[PlaybackEvent],

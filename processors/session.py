@@ -28,7 +28,7 @@ from processors.figures import (
 )
 from processors.histogram import NO_STEPS, Steps, bucket_steps
 from processors.intervals import Interval, listened_intervals, ordered
-from schemas.event import EventKind, PlaybackEvent
+from schemas.event import Action, EventKind, PlaybackEvent
 
 DAY = 86400.0
 # Separates a session id from its continuation number in the rows a late part
@@ -152,12 +152,16 @@ class SessionState:
     def add(self, event: PlaybackEvent, now: float) -> Added:
         if self.holds(event):
             return Added.DUPLICATE
+        return Added.REOPENED if self.add_new(event, now) else Added.NEW
+
+    def add_new(self, event: PlaybackEvent, now: float) -> bool:
+        """Add an event ``holds`` said is new; whether it re-opened the session."""
         self.restore(event)
         self.last_activity = now
         if self.closed:
             self.closed = False
-            return Added.REOPENED
-        return Added.NEW
+            return True
+        return False
 
     @property
     def version(self) -> int:
@@ -209,12 +213,17 @@ class SessionState:
     def tombstone(self) -> Tombstone:
         seen = self.earlier | {event_hash(event_id) for event_id in self.events}
         # The clip the part's rows name and its app's platform: later parts are
-        # plays of that clip, on that platform.
-        timeline = ordered(self.events.values())
+        # plays of that clip, on that platform. Their order matters only when
+        # there is no listening clip, or an app stated a platform.
+        events = self.events.values()
         clip = self.listening_clip
-        if clip is None and timeline:
-            clip = session_clip(timeline)
-        platform = self.earlier_platform or session_platform(timeline)
+        platform = self.earlier_platform
+        if (clip is None and events) or (not platform and any(
+                event.action == Action.APP_START for event in events)):
+            timeline = ordered(events)
+            if clip is None and timeline:
+                clip = session_clip(timeline)
+            platform = platform or session_platform(timeline)
         return Tombstone(self.closed_at, self.version, self.continuation, frozenset(seen), clip,
                          platform)
 

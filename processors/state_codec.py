@@ -36,7 +36,8 @@ _DIGEST = struct.Struct("<Q")
 _KINDS = list(EventKind)
 _KIND_INDEX = {kind: i for i, kind in enumerate(_KINDS)}
 # Per-event array; the last five are optional and dropped when at their default.
-_DEFAULTS: tuple[Any, ...] = ("", None, None, None, {})
+_EMPTY: dict[str, str] = {}
+_DEFAULTS: tuple[Any, ...] = ("", None, None, None, _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +100,28 @@ def _row(e: PlaybackEvent, previous: PlaybackEvent | None) -> list[Any]:
         None if previous and e.dialect == previous.dialect else e.dialect,
         _KIND_INDEX[e.kind], e.position_seconds, e.sequence_number, e.timestamp,
         e.received_at, int(e.session_complete),
-        e.action, e.seek_to_seconds, e.value_ms, e.clip_length_seconds, dict(e.attributes),
     ]
-    while len(row) > 10 and row[-1] == _DEFAULTS[len(row) - 11]:
-        row.pop()
+    # The optional five, up to the last one not at its default (_DEFAULTS).
+    if e.attributes:
+        row += (e.action, e.seek_to_seconds, e.value_ms, e.clip_length_seconds,
+                dict(e.attributes))
+    elif e.clip_length_seconds is not None:
+        row += (e.action, e.seek_to_seconds, e.value_ms, e.clip_length_seconds)
+    elif e.value_ms is not None:
+        row += (e.action, e.seek_to_seconds, e.value_ms)
+    elif e.seek_to_seconds is not None:
+        row += (e.action, e.seek_to_seconds)
+    elif e.action:
+        row.append(e.action)
     return row
 
 
+# json.dumps with options builds an encoder per call; one, built once, writes the same.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def growth(state: SessionState, event: PlaybackEvent) -> int:
@@ -190,20 +204,20 @@ def decode(data: bytes) -> SessionState | Tombstone:
     org, session, rows = json.loads(data[offset:])
     clip = source = dialect = ""
     for row in rows:
-        row = row + list(_DEFAULTS[len(row) - 10:])
+        if len(row) < 15:
+            row += _DEFAULTS[len(row) - 10:]
         (event_id, new_clip, new_source, new_dialect, kind, position, sequence, stamp,
          received, complete, action, seek_to, value_ms, length, attributes) = row
-        clip = clip if new_clip is None else new_clip
-        source = source if new_source is None else new_source
-        dialect = dialect if new_dialect is None else new_dialect
-        event = PlaybackEvent(
-            event_id=(derived_event_id(dialect, org, session, sequence) if event_id == 0
-                      else event_id),
-            organization_id=org, session_id=session, clip_id=clip, source=source,
-            kind=_KINDS[kind], position_seconds=position, sequence_number=sequence,
-            timestamp=stamp, session_complete=bool(complete), dialect=dialect,
-            received_at=received, action=action, seek_to_seconds=seek_to, value_ms=value_ms,
-            clip_length_seconds=length, attributes=attributes,
-        )
-        state.restore(event)
+        if new_clip is not None:
+            clip = new_clip
+        if new_source is not None:
+            source = new_source
+        if new_dialect is not None:
+            dialect = new_dialect
+        state.restore(PlaybackEvent(
+            derived_event_id(dialect, org, session, sequence) if event_id == 0 else event_id,
+            org, session, clip, source, _KINDS[kind], position, sequence, stamp,
+            bool(complete), dialect, received, action, seek_to, value_ms, length,
+            # A fresh dict for each: the default is shared.
+            {} if attributes is _EMPTY else attributes))
     return state
