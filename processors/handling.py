@@ -58,7 +58,10 @@ def decode_events(value: bytes | None, codec: EventCodec,
         # (which include sequence_number >= 1). Anything else takes the path
         # below, which names what is wrong.
         plain = bounds.plainly_within
-        if all(plain(event) for event in events):
+        for event in events:
+            if not plain(event):
+                break
+        else:
             return list[PlaybackEvent | Refused](events)
     try:
         records = codec.decode_many(value)

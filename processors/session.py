@@ -134,8 +134,10 @@ class SessionState:
 
     def _track(self, event: PlaybackEvent) -> None:
         self._sequences.add(event.sequence_number)
-        self._earliest = min(self._earliest, event.timestamp)
-        self._flagged_complete = self._flagged_complete or event.session_complete
+        if event.timestamp < self._earliest:
+            self._earliest = event.timestamp
+        if event.session_complete:
+            self._flagged_complete = True
         if self._listening_clip is None and event.kind in LISTENING:
             self._listening_clip = event.clip_id
 

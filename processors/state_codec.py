@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from processors.session import SessionState, Tombstone
 from schemas.event import EventKind, PlaybackEvent, derived_event_id
@@ -40,8 +39,9 @@ _EMPTY: dict[str, str] = {}
 _DEFAULTS: tuple[Any, ...] = ("", None, None, None, _EMPTY)
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(NamedTuple):
+    """The fixed part of a stored value: all the sweep and the index rebuild read."""
+
     kind: int
     last_activity: float
     closed_at: float

@@ -239,6 +239,8 @@ def _long(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _text(data: bytes, pos: int) -> tuple[str, int]:
+    # A string cut short by the end of the message leaves ``pos`` past it, and
+    # the read that always follows a string raises IndexError.
     size = data[pos]
     if size & 0x81:  # a length of two bytes or more, or a negative one
         size, pos = _long(data, pos)
@@ -248,8 +250,6 @@ def _text(data: bytes, pos: int) -> tuple[str, int]:
         size >>= 1
         pos += 1
     end = pos + size
-    if end > len(data):
-        raise ValueError("string past the message")
     return data[pos:end].decode(), end
 
 
@@ -273,12 +273,19 @@ def _block_count(data: bytes, pos: int) -> tuple[int, int]:
 def _read_event(data: bytes, pos: int) -> tuple[PlaybackEvent, int]:
     """One playback_event v2 record at ``pos``, as the codec's decode and
     ``event_from_wire`` would build it."""
-    event_id, pos = _text(data, pos)
-    organization_id, pos = _text(data, pos)
-    session_id, pos = _text(data, pos)
-    clip_id, pos = _text(data, pos)
-    source, pos = _text(data, pos)
-    dialect, pos = _text(data, pos)
+    texts = []
+    for _ in range(6):  # event_id .. dialect; _text, inline: the hottest loop of all
+        size = data[pos]
+        if size & 0x81:
+            size, pos = _long(data, pos)
+            if size < 0:
+                raise ValueError("negative string length")
+        else:
+            size >>= 1
+            pos += 1
+        texts.append(data[pos:pos + size].decode())
+        pos += size
+    event_id, organization_id, session_id, clip_id, source, dialect = texts
     kind_index = data[pos]
     if kind_index >= 10 or kind_index & 1:  # 0..4, zig-zag encoded
         raise ValueError("enum index")
