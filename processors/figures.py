@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 
 from processors.intervals import Interval
 from schemas.event import Action, PlaybackEvent
+from schemas.frozen import quick_init
 
 ENGAGEMENT = frozenset({Action.IMPRESSION, Action.LIKE, Action.SHARE, Action.SAVE,
                         Action.SWIPE, Action.COMPLETION})
@@ -24,6 +25,7 @@ QUALITY_ACTIONS = frozenset(a.value for a in (
     Action.QUALITY_CHANGE, Action.ERROR))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Quality:
     startup_ms: int | None  # the first `startup` measurement; None when the dialect sends none
@@ -33,6 +35,7 @@ class Quality:
     errors: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ContentEvent:
     """One engagement or rights event, counted once however often it is replayed."""

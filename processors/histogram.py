@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from processors.intervals import Interval
+from schemas.frozen import quick_init
 
 
 def touched_buckets(interval: Interval, width: float) -> range:
@@ -14,6 +15,7 @@ def touched_buckets(interval: Interval, width: float) -> range:
     return range(math.floor(interval.start / width), math.ceil(interval.end / width))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Steps:
     """One session's histogram as steps: where its listeners and listens change.

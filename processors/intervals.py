@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from schemas.event import EventKind, PlaybackEvent
+from schemas.frozen import quick_init
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Interval:
     start: float

@@ -29,6 +29,7 @@ from processors.figures import (
 from processors.histogram import NO_STEPS, Steps, bucket_steps
 from processors.intervals import Interval, listened_intervals, ordered
 from schemas.event import Action, EventKind, PlaybackEvent
+from schemas.frozen import quick_init
 
 DAY = 86400.0
 # Separates a session id from its continuation number in the rows a late part
@@ -78,6 +79,7 @@ class Added(enum.Enum):
     REOPENED = "reopened"  # a new event for a session that had closed
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SessionResult:
     organization_id: str
@@ -230,6 +232,7 @@ class SessionState:
                          platform)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Tombstone:
     """What is left of a session after its lateness window.

@@ -215,6 +215,8 @@ _READER_BATCH = bytes.fromhex("4671d5fd35ced93f")
 _DOUBLE = struct.Struct("<d")
 _KINDS = [EventKind(symbol) for symbol in ("START", "STOP", "HEARTBEAT", "SEEK", "OTHER")]
 _ZIGZAG_LIMIT = 1 << 64
+# No seek_to_seconds, value_ms or clip_length_seconds, no attributes: most events.
+_NO_EXTRAS = bytes(4)
 
 
 def _long(data: bytes, pos: int) -> tuple[int, int]:
@@ -291,13 +293,24 @@ def _read_event(data: bytes, pos: int) -> tuple[PlaybackEvent, int]:
         raise ValueError("enum index")
     pos += 1
     position = _DOUBLE.unpack_from(data, pos)[0]
-    sequence, pos = _long(data, pos + 8)
+    pos += 8
+    sequence = data[pos]
+    if sequence < 0x80:  # _long's first case, inline: most sequence numbers are small
+        sequence = (sequence >> 1) ^ -(sequence & 1)
+        pos += 1
+    else:
+        sequence, pos = _long(data, pos)
     stamp, pos = _long(data, pos)
     received, pos = _long(data, pos)
     complete = data[pos]
     if complete > 1:
         raise ValueError("boolean")
     action, pos = _text(data, pos + 1)
+    if data[pos:pos + 4] == _NO_EXTRAS:
+        return PlaybackEvent(
+            event_id, organization_id, session_id, clip_id, source, _KINDS[kind_index >> 1],
+            position, sequence, stamp / 1000.0, complete == 1, dialect, received / 1000.0,
+            action, None, None, None, {}), pos + 4
     seek_to, pos = _optional_double(data, pos)
     branch = data[pos]
     if branch == 0:

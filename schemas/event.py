@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from schemas.frozen import quick_init
+
 
 class EventKind(enum.StrEnum):
     START = "START"
@@ -67,7 +69,8 @@ class Action(enum.StrEnum):
     CUSTOM = "custom"
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@quick_init  # building one is on the worker's path for every event (schemas/frozen.py)
+@dataclass(frozen=True, slots=True)
 class PlaybackEvent:
     event_id: str
     organization_id: str
@@ -86,38 +89,6 @@ class PlaybackEvent:
     value_ms: int | None = None  # a measured duration: startup time, rebuffer length
     clip_length_seconds: float | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
-
-    def __init__(self, event_id: str, organization_id: str, session_id: str, clip_id: str,
-                 source: str, kind: EventKind, position_seconds: float, sequence_number: int,
-                 timestamp: float, session_complete: bool = False, dialect: str = "",
-                 received_at: float = 0.0, action: str = "",
-                 seek_to_seconds: float | None = None, value_ms: int | None = None,
-                 clip_length_seconds: float | None = None,
-                 attributes: Mapping[str, str] | None = None) -> None:
-        # A frozen dataclass sets each field through object.__setattr__: 3 µs an
-        # event, more than the rest of building it, on every event the worker
-        # decodes or loads. The fields are set as plain slots instead, while the
-        # object is briefly a mutable twin of identical layout (_Unfrozen); it
-        # is frozen again before anyone else can see it (docs/benchmarks.md).
-        _set_class(self, "__class__", _Unfrozen)
-        self.event_id = event_id  # type: ignore[misc]
-        self.organization_id = organization_id  # type: ignore[misc]
-        self.session_id = session_id  # type: ignore[misc]
-        self.clip_id = clip_id  # type: ignore[misc]
-        self.source = source  # type: ignore[misc]
-        self.kind = kind  # type: ignore[misc]
-        self.position_seconds = position_seconds  # type: ignore[misc]
-        self.sequence_number = sequence_number  # type: ignore[misc]
-        self.timestamp = timestamp  # type: ignore[misc]
-        self.session_complete = session_complete  # type: ignore[misc]
-        self.dialect = dialect  # type: ignore[misc]
-        self.received_at = received_at  # type: ignore[misc]
-        self.action = action  # type: ignore[misc]
-        self.seek_to_seconds = seek_to_seconds  # type: ignore[misc]
-        self.value_ms = value_ms  # type: ignore[misc]
-        self.clip_length_seconds = clip_length_seconds  # type: ignore[misc]
-        self.attributes = {} if attributes is None else attributes  # type: ignore[misc]
-        _set_class(self, "__class__", PlaybackEvent)
 
     @property
     def session_key(self) -> str:
@@ -172,15 +143,6 @@ class PlaybackEvent:
             clip_length_seconds=_optional_float(record.get("clip_length_seconds")),
             attributes={str(k): str(v) for k, v in (record.get("attributes") or {}).items()},
         )
-
-
-class _Unfrozen:
-    """PlaybackEvent's slots without its frozen ``__setattr__``: see its ``__init__``."""
-
-    __slots__ = PlaybackEvent.__slots__
-
-
-_set_class = object.__setattr__
 
 
 def event_from_wire(r: Mapping[str, Any]) -> PlaybackEvent:
