@@ -55,6 +55,8 @@ class SessionBatch:
     _sizes: dict[str, tuple[int, bool]] = field(default_factory=dict)
     _dirty: dict[str, Token] = field(default_factory=dict)
     _unsettled: dict[str, OpenSessions] = field(default_factory=dict)
+    # Sessions as loaded: their stored bytes and events, which changes() extends.
+    _loaded: dict[str, tuple[bytes, SessionState, int]] = field(default_factory=dict)
 
     @property
     def emitted(self) -> dict[str, SessionResult]:
@@ -71,8 +73,11 @@ class SessionBatch:
     def _get(self, key: str, token: Token) -> SessionState | Tombstone | None:
         if key not in self._states:
             raw = self.load(key, token)
-            self._states[key] = state_codec.decode(raw) if raw else None
+            state = state_codec.decode(raw) if raw else None
+            self._states[key] = state
             self._sizes[key] = (len(raw) if raw else 0, True)
+            if raw and isinstance(state, SessionState) and state.events:
+                self._loaded[key] = (raw, state, len(state.events))
         return self._states[key]
 
     def apply(self, event: PlaybackEvent, index: OpenSessions, token: Token) -> Added:
@@ -184,7 +189,13 @@ class SessionBatch:
         out = []
         for key, token in self._dirty.items():
             state = self._states[key]
-            out.append(Change(key, None if state is None else state_codec.encode(state), token))
+            loaded = self._loaded.get(key)
+            if loaded is not None and loaded[1] is state:
+                # The state loaded, with this batch's events after its stored ones.
+                value: bytes | None = state_codec.encode_after(state, loaded[0], loaded[2])
+            else:
+                value = None if state is None else state_codec.encode(state)
+            out.append(Change(key, value, token))
         return out
 
 

@@ -1,0 +1,75 @@
+"""A loaded session that gains events is stored as the same bytes, built from its stored rows."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors import state_codec
+from processors.batch import SessionBatch
+from processors.handling import WorkerCounters
+from processors.open_index import OpenSessions
+from processors.session import Rules, SessionState
+from schemas.event import EventKind, PlaybackEvent, derived_event_id
+
+TEXT = st.text(max_size=6)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> list[PlaybackEvent]:
+    org, session = draw(TEXT), draw(TEXT)
+    out = []
+    for seq in range(1, draw(st.integers(1, 12)) + 1):
+        dialect = draw(st.sampled_from(["omny", "sdk", ""]))
+        derived = derived_event_id(dialect, org, session, seq)
+        out.append(PlaybackEvent(
+            draw(st.sampled_from([derived, f"id-{seq}"])), org, session,
+            draw(st.sampled_from(["c1", "c2"])), draw(st.sampled_from(["Web", "App"])),
+            draw(st.sampled_from(list(EventKind))), draw(st.floats(-5, 500)), seq,
+            draw(st.floats(1.6e9, 1.8e9)), draw(st.booleans()), dialect,
+            draw(st.sampled_from([0.0, 1.7e9])), draw(st.sampled_from(["", "play", "like"])),
+            draw(st.none() | st.floats(0, 500)), draw(st.none() | st.integers(0, 10**6)),
+            draw(st.none() | st.floats(1, 500)),
+            draw(st.dictionaries(TEXT, TEXT, max_size=2))))
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(session=events(), data=st.data())
+def test_encode_after_writes_what_encode_writes(session: list[PlaybackEvent],
+                                                 data: st.DataObject) -> None:
+    stored_count = data.draw(st.integers(0, len(session)))
+    parts = data.draw(st.booleans())
+    first = SessionState(closed=data.draw(st.booleans()), last_activity=5.0, closed_at=3.0,
+                         continuation=2 if parts else 0,
+                         earlier=frozenset({7, 2**64 - 1}) if parts else frozenset(),
+                         earlier_clip="c1" if parts else None,
+                         earlier_platform="ios" if parts else "")
+    for event in session[:stored_count]:
+        first.restore(event)
+    stored = state_codec.encode(first)
+    state = state_codec.decode(stored)
+    assert isinstance(state, SessionState)
+    for event in session[stored_count:]:
+        state.add(event, 9.0)
+    state.closed = data.draw(st.booleans())
+    assert state_codec.encode_after(state, stored, stored_count) == state_codec.encode(state)
+
+
+def test_a_batch_stores_a_loaded_session_with_its_new_events() -> None:
+    def event(seq: int) -> PlaybackEvent:
+        return PlaybackEvent(f"e{seq}", "org", "s", "clip", "Web", EventKind.START, seq, seq,
+                             1.7e9 + seq, action="play")
+
+    store: dict[str, bytes] = {}
+    for seq in range(1, 4):  # one event a batch, as live traffic comes
+        work = SessionBatch(100.0 + seq, Rules(), lambda key, _: store.get(key),
+                            WorkerCounters())
+        work.apply(event(seq), OpenSessions(), "token")
+        [change] = work.changes()
+        assert change.value is not None
+        store[change.key] = change.value
+        expected = SessionState(last_activity=100.0 + seq)
+        for n in range(1, seq + 1):
+            expected.restore(event(n))
+        assert change.value == state_codec.encode(expected)
