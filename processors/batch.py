@@ -159,6 +159,13 @@ class SessionBatch:
                 continue
             if self.now - header.closed_at < self.rules.lateness_seconds:
                 continue
+            if header.kind == state_codec.CLOSED:
+                # Past its window: what expire() makes of it, without building its events.
+                tombstone = state_codec.tombstone_of(raw)
+                self._states[key] = (None if tombstone.is_expired(self.now, self.rules)
+                                     else tombstone)
+                self._dirty[key] = token
+                continue
             stored = state_codec.decode(raw)
             after = expire(stored, self.now, self.rules)
             if after is not stored:

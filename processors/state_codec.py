@@ -24,8 +24,8 @@ import struct
 from itertools import islice
 from typing import Any, NamedTuple
 
-from processors.session import SessionState, Tombstone
-from schemas.event import EventKind, PlaybackEvent, derived_event_id
+from processors.session import LISTENING, SessionState, Tombstone, event_hash
+from schemas.event import Action, EventKind, PlaybackEvent, derived_event_id
 
 OPEN, CLOSED, TOMBSTONE = 1, 2, 3
 PARTS = 0x10  # kind flag: the parts section follows the header
@@ -216,12 +216,12 @@ def earliest(data: bytes) -> tuple[str, float] | None:
     return (org, min(row[7] for row in rows)) if rows else None
 
 
-def decode(data: bytes) -> SessionState | Tombstone:
-    header = peek(data)
+def _read_parts(data: bytes) -> tuple[int, str | None, str, frozenset[int], int]:
+    """(continuation, clip, platform, digests) of the parts section, or the defaults
+    without one, and where the events begin."""
     offset = _HEADER.size
     continuation, clip, platform, digests = 0, None, "", frozenset[int]()
-    with_parts = bool(data[0] & PARTS)
-    if with_parts:
+    if data[0] & PARTS:
         continuation, clip_size, platform_size, count = _PARTS.unpack_from(data, offset)
         offset += _PARTS.size
         if clip_size:
@@ -232,6 +232,63 @@ def decode(data: bytes) -> SessionState | Tombstone:
         digests = frozenset(d for (d,) in _DIGEST.iter_unpack(
             data[offset:offset + count * _DIGEST.size]))
         offset += count * _DIGEST.size
+    return continuation, clip, platform, digests, offset
+
+
+def tombstone_of(data: bytes) -> Tombstone:
+    """``decode(data).tombstone()`` for a stored session, without building its events.
+
+    The sweep's path (a property test holds it to the same result): what a
+    tombstone keeps is the digests of the event ids, the clip the part's rows
+    name and the platform its app stated, all read from the stored rows.
+    """
+    header = peek(data)
+    if header.kind == TOMBSTONE:
+        raise ValueError("a tombstone has no tombstone of its own")
+    continuation, earlier_clip, earlier_platform, digests, offset = _read_parts(data)
+    seen = set(digests)
+    listening = earlier_clip
+    # (sequence, timestamp, event id, clip, action, attributes) per event, as stored.
+    events: list[tuple[Any, Any, str, str, str, dict[str, str]]] = []
+    if len(data) > offset:
+        org, session, rows = json.loads(data[offset:])
+        clip = dialect = ""
+        for row in rows:
+            event_id, new_clip, _, new_dialect, kind, _, sequence, stamp = row[:8]
+            if new_clip is not None:
+                clip = new_clip
+            if new_dialect is not None:
+                dialect = new_dialect
+            if event_id == 0:
+                event_id = derived_event_id(dialect, org, session, sequence)
+            seen.add(event_hash(event_id))
+            if listening is None and _KINDS[kind] in LISTENING:
+                listening = clip
+            events.append((sequence, stamp, event_id, clip,
+                           row[10] if len(row) > 10 else _DEFAULTS[0],
+                           row[14] if len(row) > 14 else _EMPTY))
+    platform = earlier_platform
+    if (listening is None and events) or (not platform and any(
+            event[4] == Action.APP_START for event in events)):
+        # SessionState.tombstone: the session's clip and platform go by order.
+        timeline = sorted(events, key=_order_key)
+        if listening is None and timeline:
+            listening = timeline[0][3]  # no listening event: the first event's clip
+        if not platform:
+            platform = next((event[5]["platform"] for event in timeline
+                             if event[4] == Action.APP_START and event[5].get("platform")), "")
+    return Tombstone(header.closed_at, len(events), continuation, frozenset(seen), listening,
+                     platform)
+
+
+def _order_key(event: tuple[Any, Any, str, str, str, dict[str, str]]) -> tuple[Any, Any, str]:
+    return event[0], event[1], event[2]  # PlaybackEvent.order_key
+
+
+def decode(data: bytes) -> SessionState | Tombstone:
+    header = peek(data)
+    continuation, clip, platform, digests, offset = _read_parts(data)
+    with_parts = bool(data[0] & PARTS)
     if header.kind == TOMBSTONE:
         return Tombstone(header.closed_at, header.version, continuation,
                          digests if with_parts else None, clip, platform)

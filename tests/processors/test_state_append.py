@@ -1,4 +1,6 @@
-"""A loaded session that gains events is stored as the same bytes, built from its stored rows."""
+"""The state codec's shortcuts give what the long way gives: a loaded session that gains
+events is stored as the same bytes, built from its stored rows; the sweep's tombstone
+of stored bytes is the decoded session's."""
 
 from __future__ import annotations
 
@@ -27,10 +29,11 @@ def events(draw: st.DrawFn) -> list[PlaybackEvent]:
             draw(st.sampled_from(["c1", "c2"])), draw(st.sampled_from(["Web", "App"])),
             draw(st.sampled_from(list(EventKind))), draw(st.floats(-5, 500)), seq,
             draw(st.floats(1.6e9, 1.8e9)), draw(st.booleans()), dialect,
-            draw(st.sampled_from([0.0, 1.7e9])), draw(st.sampled_from(["", "play", "like"])),
+            draw(st.sampled_from([0.0, 1.7e9])),
+            draw(st.sampled_from(["", "play", "like", "app_start"])),
             draw(st.none() | st.floats(0, 500)), draw(st.none() | st.integers(0, 10**6)),
             draw(st.none() | st.floats(1, 500)),
-            draw(st.dictionaries(TEXT, TEXT, max_size=2))))
+            draw(st.dictionaries(st.sampled_from(["platform", "x"]), TEXT, max_size=2))))
     return out
 
 
@@ -54,6 +57,25 @@ def test_encode_after_writes_what_encode_writes(session: list[PlaybackEvent],
         state.add(event, 9.0)
     state.closed = data.draw(st.booleans())
     assert state_codec.encode_after(state, stored, stored_count) == state_codec.encode(state)
+
+
+@settings(max_examples=400, deadline=None)
+@given(session=events(), data=st.data())
+def test_the_sweeps_tombstone_is_the_decoded_sessions(session: list[PlaybackEvent],
+                                                      data: st.DataObject) -> None:
+    parts = data.draw(st.booleans())
+    state = SessionState(closed=True, last_activity=5.0, closed_at=3.0,
+                         continuation=data.draw(st.integers(0, 3)),
+                         earlier=frozenset(data.draw(st.sets(st.integers(0, 2**64 - 1),
+                                                             max_size=3))),
+                         earlier_clip=data.draw(st.none() | st.just("c2")) if parts else None,
+                         earlier_platform=data.draw(st.sampled_from(["", "ios"])))
+    for event in session[:data.draw(st.integers(0, len(session)))]:
+        state.restore(event)
+    stored = state_codec.encode(state)
+    decoded = state_codec.decode(stored)
+    assert isinstance(decoded, SessionState)
+    assert state_codec.tombstone_of(stored) == decoded.tombstone() == state.tombstone()
 
 
 def test_a_batch_stores_a_loaded_session_with_its_new_events() -> None:
