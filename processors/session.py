@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from operator import attrgetter
 
 from processors.figures import (
     ContentEvent,
@@ -262,6 +263,7 @@ class Tombstone:
         return now - self.closed_at >= rules.lateness_seconds + rules.tombstone_seconds
 
 
+_TIMESTAMP = attrgetter("timestamp")
 LISTENING = frozenset({EventKind.START, EventKind.STOP, EventKind.HEARTBEAT, EventKind.SEEK})
 
 
@@ -294,7 +296,7 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int =
     first = timeline[0]
     intervals = tuple(listened_intervals(timeline, rules.max_position_seconds))
     # Rounded to the microsecond so 4.554 + 234.59 reads 239.144, not 239.14400000000003.
-    duration = round(sum(interval.length for interval in intervals), 6)
+    duration = round(sum(i.end - i.start for i in intervals), 6)  # each Interval.length
     kept = duration >= rules.min_session_seconds
     started_at = datetime.fromtimestamp(first.timestamp, tz=UTC)
     unique = unique_seconds(intervals)
@@ -306,7 +308,7 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int =
         source=first.source,
         day=started_at.date(),
         started_at=started_at,
-        ended_at=datetime.fromtimestamp(max(e.timestamp for e in timeline), tz=UTC),
+        ended_at=datetime.fromtimestamp(max(map(_TIMESTAMP, timeline)), tz=UTC),
         intervals=intervals,
         duration_seconds=duration,
         kept=kept,
