@@ -28,6 +28,7 @@ from typing import IO, Any, Protocol
 import faust
 from faust.types import TP, EventT
 
+from processors import faust_transport
 from processors.batch import SessionBatch
 from processors.completeness import Bound, partition_bounds
 from processors.dead_letters import (
@@ -136,7 +137,8 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
     state_lock = lock_state_dir(datadir)
     app = faust.App(
         config.worker_id,
-        broker=f"kafka://{config.kafka_bootstrap}",
+        # The aiokafka transport without a task per record (faust_transport.py).
+        broker=f"{faust_transport.SCHEME}://{config.kafka_bootstrap}",
         store="rocksdb://",
         datadir=str(datadir),
         topic_partitions=partitions,

@@ -23,6 +23,7 @@ from processors import state_codec
 from processors.batch import Change, open_entries
 from processors.completeness import PendingSessions, horizon
 from processors.erasures import ErasedSessions
+from processors.faust_transport import BulkProducerBuffer
 from processors.open_index import OpenSessions
 from processors.session import Rules
 from processors.state_store import BoundedRocksDBOptions
@@ -124,6 +125,10 @@ class StateTable:
         # acknowledged once every change is with the Kafka client, whose own
         # flush (before the commit) waits for delivery.
         buffer = self._app.producer.buffer
+        if isinstance(buffer, BulkProducerBuffer):
+            # Also waits for the change its task is handing over right now.
+            await buffer.handed_over()
+            return
         while buffer.size:
             await buffer.flush_atmost(buffer.size)
 
