@@ -38,6 +38,7 @@ from processors.dead_letters import (
     Headers,
 )
 from processors.erasures import ErasedSessions
+from processors.faust_stream import take_batches
 from processors.handling import InvalidMessage, Refused, WorkerCounters, decode_events
 from processors.metrics import Progress, WorkerMetrics
 from processors.session import SessionResult
@@ -144,11 +145,16 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         topic_partitions=partitions,
         web_enabled=False,
         producer_acks=-1,
+        # A batch's table changes (a few hundred bytes each, thousands a batch)
+        # reach aiokafka together (faust_transport.BulkProducerBuffer); with
+        # Faust's 16 KiB a partition's batch fills every few dozen and the rest
+        # wait for it to leave. Well under the broker's 1 MB message limit.
+        producer_max_batch_size=256 * 1024,
         consumer_auto_offset_reset="earliest",
     )
     app.state_lock = state_lock  # type: ignore[attr-defined]  # lives as long as the app
     events = app.topic(config.events_topic, partitions=partitions,
-                       key_serializer="raw", value_serializer="raw")
+                       schema=faust_transport.RawSchema())
     dead_letter_topic = app.topic(config.dead_letter_topic, partitions=1,
                                   key_serializer="raw", value_serializer="raw")
     margin = config.watermark_margin if write_bounds is not None else None
@@ -269,8 +275,8 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         # (changelog_handed_over), so let a whole batch's changes wait quietly.
         app.producer.buffer.max_messages = max(
             100, config.sink_batch_size + config.sweep_batch * partitions)
-        async for messages in stream.take_events(config.sink_batch_size,
-                                                 within=config.sink_batch_seconds):
+        async for messages in take_batches(stream, config.sink_batch_size,
+                                           config.sink_batch_seconds):
             if rebalanced[0]:
                 rebalanced[0] = False
                 state.forget_indexes()

@@ -26,10 +26,12 @@ import asyncio
 from collections.abc import Coroutine, Generator
 from typing import Any, ClassVar
 
+import faust
+from faust.serializers.schemas import DecodeFunction
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
-from faust.types import ConsumerT, ProducerT
+from faust.types import AppT, ConsumerT, Message, ProducerT
 from faust.types.tuples import FutureMessage
 from mode.services import Service, WaitArgT, WaitResults
 from mode.utils.times import Seconds
@@ -172,6 +174,29 @@ class Producer(faust_aiokafka.Producer):
             buffer = BulkProducerBuffer(loop=self.loop, beacon=self.beacon)
             buffer.app = self.app
             self.buffer = buffer
+
+
+class RawSchema(faust.Schema[bytes, bytes]):
+    """Records' keys and values as the bytes they are, without Faust's codec registry.
+
+    Faust's ``raw`` serializers return the bytes unchanged too, but reach them
+    through the serializer registry and settings lookups for every record (a
+    third of the conductor's time per record, measured). Sending still uses
+    the ``raw`` serializers.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(key_serializer="raw", value_serializer="raw")
+
+    def compile(self, app: AppT, *, on_key_decode_error: Any = None,
+                on_value_decode_error: Any = None,
+                default_propagate: bool = False) -> DecodeFunction:
+        event: Any = app.conf.Event
+
+        async def decode(message: Message, *, propagate: bool = default_propagate) -> Any:
+            return event(app, message.key, message.value, message.headers, message)
+
+        return decode
 
 
 class Transport(faust_aiokafka.Transport):
