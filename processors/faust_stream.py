@@ -1,0 +1,97 @@
+"""The agent's batches, drained from its channel in bulk instead of an event at a time.
+
+``Stream.take_events`` hands events to the agent through Faust's stream
+iterator, which yields to the event loop before every event and passes each
+through a processor that fills the batch from another task: a turn of the
+loop and several awaits per Kafka record. ``take_batches`` takes whatever
+the conductor has queued in one go and does per event only what that
+iterator does for Faust's bookkeeping, in the same order:
+
+- an event delivered while flow control is suspended (a rebalance) or by an
+  earlier consumer generation is skipped, neither tracked nor acknowledged,
+  so the partition's next owner reads it again (as Faust's iterator does);
+- every other event is tracked as unacknowledged and reported to the
+  sensors when it comes in;
+- once the agent is done with a batch (its rows written, its state handed
+  over), every event of it is acknowledged, as ``take_events`` does: only
+  acknowledged offsets are committed.
+
+The agent's task never sets Faust's current event here (``take_events``
+does not either: its iterator runs in another task), so messages the agent
+sends go out at once rather than waiting for an acknowledgement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from faust.types import EventT
+
+
+async def take_batches(stream: Any, max_: int,
+                       within: float) -> AsyncIterator[list[EventT[bytes]]]:
+    """Batches of at most ``max_`` events, each handed over at most ``within`` seconds
+    after its first event arrived."""
+    app = stream.app
+    queue = stream.channel.queue
+    flow_control = app.flow_control
+    acking_topics = app.topics.acking_topics
+    consumer = app.consumer
+    track = consumer.unacked.add
+    on_message_in, on_event_in = stream._on_message_in, stream._on_stream_event_in
+
+    def admit(event: Any, into: list[EventT[bytes]], states: list[Any]) -> None:
+        message = event.message
+        if (not flow_control.is_active()
+                or message.generation_id != app.consumer_generation_id):
+            return
+        tp, offset = message.tp, message.offset
+        if message.topic in acking_topics and not message.tracked:
+            message.tracked = True
+            track(message)
+            on_message_in(tp, offset, message)
+        into.append(event)
+        states.append(on_event_in(tp, offset, stream, event))
+
+    started = await stream.maybe_start()
+    try:
+        while not stream.should_stop:
+            events: list[EventT[bytes]] = []
+            states: list[Any] = []
+            admit(await queue.get(), events, states)
+            deadline = time.monotonic() + within
+            while len(events) < max_:
+                if not queue.empty():
+                    admit(queue.get_nowait(), events, states)
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    event = await asyncio.wait_for(queue.get(), remaining)
+                except TimeoutError:
+                    break
+                admit(event, events, states)
+            if not events:
+                continue  # only skipped ones
+            yield events
+            for event, state in zip(events, states, strict=True):
+                _ack(stream, event, state)
+    finally:
+        if started:
+            await stream.stop()
+            stream.service_reset()
+
+
+def _ack(stream: Any, event: Any, state: Any) -> None:
+    # Stream.ack, with the sensor state the event came in with (as Faust's
+    # iterator passes it).
+    last = event.ack()
+    message = event.message
+    tp, offset = message.tp, message.offset
+    stream._on_stream_event_out(tp, offset, stream, event, state)
+    if last:
+        stream._on_message_out(tp, offset, message)
