@@ -5,13 +5,14 @@ apply it to its session, dead-letter what cannot be processed; on a tick,
 close the partition's idle sessions and sweep a slice of its stored ones;
 write every close to ClickHouse, *then* store the changed sessions in the
 RocksDB table (whose changelog is flushed before offsets are committed), and
-only then let Faust acknowledge the batch. See docs/worker.md.
+only then acknowledge the batch. See docs/worker.md.
 
 The steps each have a home: the state table and its indexes
 (``state_table.py``), dead letters and their limit (``dead_letters.py``),
 the sink with its retry and isolation (``sink_flusher.py``), metrics and
-liveness (``metrics.py``). This module wires them to Faust's topics, agent
-and timers.
+liveness (``metrics.py``), Faust's transport and the agent's batches without
+Faust's per-record costs (``faust_transport.py``, ``faust_stream.py``). This
+module wires them to Faust's topics, agent and timers.
 """
 
 from __future__ import annotations
