@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Generator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import faust
 from faust.serializers.schemas import DecodeFunction
@@ -174,6 +174,26 @@ class Producer(faust_aiokafka.Producer):
             buffer = BulkProducerBuffer(loop=self.loop, beacon=self.beacon)
             buffer.app = self.app
             self.buffer = buffer
+        _started_producer_at_once(self.app)
+
+
+def _started_producer_at_once(app: AppT) -> None:
+    # Every message Faust publishes first awaits app.maybe_start_producer, a
+    # mode ``stampede`` whose first act is ``await asyncio.sleep(0)``: a turn
+    # of the event loop per message, in which aiokafka's sender takes the one
+    # or two changes appended so far as a produce request of their own. Once
+    # the producer runs, there is nothing to start and nothing to wait for.
+    stampeded = app.maybe_start_producer
+
+    async def maybe_start_producer() -> ProducerT:
+        producer = app.producer
+        if producer.started and not app.in_transaction:
+            return producer
+        return cast(ProducerT, await stampeded())
+
+    # An instance attribute: the stampede is a non-data descriptor, and keeps
+    # its own wrapper in the instance's __dict__ the same way.
+    setattr(app, "maybe_start_producer", maybe_start_producer)  # noqa: B010
 
 
 class RawSchema(faust.Schema[bytes, bytes]):

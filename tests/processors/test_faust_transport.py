@@ -10,7 +10,11 @@ import pytest
 from mode import Service
 
 from processors import faust_transport
-from processors.faust_transport import BulkProducerBuffer, FirstStepInPlace
+from processors.faust_transport import (
+    BulkProducerBuffer,
+    FirstStepInPlace,
+    _started_producer_at_once,
+)
 
 
 class Fetcher(FirstStepInPlace, Service):
@@ -182,5 +186,32 @@ def test_handed_over_waits_for_the_message_being_sent() -> None:
             assert sent.order == [1, 2]
         finally:
             await buffer.stop()
+
+    run(main())
+
+
+def test_a_started_producer_is_returned_without_a_turn_of_the_loop() -> None:
+    class App:
+        in_transaction = False
+
+        def __init__(self) -> None:
+            self.producer = type("Producer", (), {"started": False})()
+            self.stampeded = 0
+
+        async def maybe_start_producer(self) -> object:
+            self.stampeded += 1
+            await asyncio.sleep(0)  # what mode's stampede does first
+            self.producer.started = True
+            return self.producer
+
+    async def main() -> None:
+        app = App()
+        _started_producer_at_once(app)  # type: ignore[arg-type]
+        assert await app.maybe_start_producer() is app.producer
+        assert app.stampeded == 1  # not started yet: Faust's own start
+        coro = app.maybe_start_producer()
+        with pytest.raises(StopIteration) as done:
+            coro.send(None)  # finishes in its first step: no yield to the loop
+        assert done.value.value is app.producer and app.stampeded == 1
 
     run(main())
