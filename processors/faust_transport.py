@@ -15,9 +15,13 @@ When it blocks, the rest of the callback becomes a task and Faust's own
 ``wait_first`` races it against the suspension exactly as before: rebalance,
 flow control and commits are Faust's, unchanged.
 
+The producer's side (``BulkProducerBuffer``, ``_started_producer_at_once``)
+hands a batch's table changes to aiokafka in one turn of the loop, and
+``RawSchema`` gives the agent records' bytes without Faust's codec registry.
+
 The app selects this transport with the broker URL scheme ``playhead://``
 (``faust.transport.drivers.TRANSPORTS``, the registry behind Faust's
-``broker`` setting).
+``broker`` setting). docs/worker.md, "Faust's per-record path", has the figures.
 """
 
 from __future__ import annotations
