@@ -61,20 +61,25 @@ async def take_batches(stream: Any, max_: int,
         while not stream.should_stop:
             events: list[EventT[bytes]] = []
             states: list[Any] = []
-            admit(await queue.get(), events, states)
-            deadline = time.monotonic() + within
-            while len(events) < max_:
-                if not queue.empty():
-                    admit(queue.get_nowait(), events, states)
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    event = await asyncio.wait_for(queue.get(), remaining)
-                except TimeoutError:
-                    break
-                admit(event, events, states)
+            try:
+                admit(await queue.get(), events, states)
+                deadline = time.monotonic() + within
+                while len(events) < max_:
+                    if not queue.empty():
+                        admit(queue.get_nowait(), events, states)
+                        continue
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        event = await asyncio.wait_for(queue.get(), remaining)
+                    except TimeoutError:
+                        break
+                    admit(event, events, states)
+            except StopAsyncIteration:
+                # Faust's actor ends its stream so when the agent stops
+                # (Actor.cancel); the events taken are left unacknowledged.
+                return
             if not events:
                 continue  # only skipped ones
             yield events

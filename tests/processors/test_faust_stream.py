@@ -152,3 +152,18 @@ def test_a_batch_the_agent_fails_on_is_not_acknowledged() -> None:
         assert not any(e.message.acked for e in events)
 
     asyncio.run(main())
+
+
+def test_the_stream_ends_when_faust_stops_the_actor() -> None:
+    async def main() -> None:
+        stream = Stream()
+        batches = take_batches(stream, 10, within=0.05)
+        waiting = asyncio.ensure_future(anext(batches))
+        await asyncio.sleep(0.01)
+        # What faust.agents.actor.Actor.cancel does to the channel's queue.
+        for getter in list(stream.queue._getters):  # type: ignore[attr-defined]
+            getter.set_exception(StopAsyncIteration())
+        with pytest.raises(StopAsyncIteration):
+            await waiting  # the generator ended: no RuntimeError
+
+    asyncio.run(main())
