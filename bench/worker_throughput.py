@@ -9,7 +9,10 @@ and measures, in one run:
    the same records, twice: the backlog published with the documented
    producer helper (``EventProducer``: a session's events share a batch
    record), then one published as third-party producers may, one event per
-   record;
+   record, written while the worker is stopped (so it meets a backlog, not the
+   pace of this script's producer); each also timed as it lands in
+   ClickHouse (every session of the backlog in ``sessions``), and the
+   worker's CPU (cores) over the first;
 2. p50/p99 seconds from the moment Kafka acknowledged a session's closing
    event to the session being visible in ``sessions`` (polled every 50 ms),
    for sessions sent at a steady rate to the idle worker;
@@ -41,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
-from platform_kit import BenchPlatform, git_revision, machine, rss_mib, say  # noqa: E402
+from platform_kit import BenchPlatform, cpu_seconds, git_revision, machine, rss_mib, say  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
 from devkit.local import services  # noqa: E402
@@ -154,8 +157,9 @@ def processed(worker: Settings) -> float:
                for o in ("new", "duplicate", "reopened"))
 
 
-def worker_rate(worker: Settings, total: int, before: float = 0) -> float:
-    """Events/s from the first processed event past ``before`` to ``before + total``."""
+def worker_rate(worker: Settings, total: int, before: float = 0) -> tuple[float, float]:
+    """Events/s from the first processed event past ``before`` to ``before + total``,
+    and the perf_counter time of that first event."""
     first = None
     while True:
         done = processed(worker)
@@ -163,8 +167,23 @@ def worker_rate(worker: Settings, total: int, before: float = 0) -> float:
         if done > before and first is None:
             first = (now, done)
         if done >= before + total and first is not None:
-            return (done - first[1]) / max(now - first[0], 1e-9)
+            return (done - first[1]) / max(now - first[0], 1e-9), first[0]
         time.sleep(0.1)
+
+
+def landed_rate(bench: BenchPlatform, clip: str, sessions: int, events: int,
+                first: float) -> float:
+    """Events/s as the backlog lands in ClickHouse: from the worker's first event of it
+    until every one of its ``sessions`` (of ``clip``) is in ``sessions``."""
+    client = connect(bench.settings.clickhouse_url)
+    query = (f"SELECT count() FROM {bench.settings.clickhouse_database}.sessions "
+             "WHERE clip_id = {c:String}")
+    deadline = time.perf_counter() + 600
+    while client.query(query, parameters={"c": clip}).result_rows[0][0] < sessions:
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the backlog never landed in ClickHouse")
+        time.sleep(0.05)
+    return events / (time.perf_counter() - first)
 
 
 def latency(bench: BenchPlatform, sessions: int, rate: float) -> list[float]:
@@ -314,21 +333,36 @@ def main() -> int:
         if args.profile:
             env["PLAYHEAD_BENCH_PROFILE"] = str(Path(args.profile).resolve())
         worker = bench.start_worker("w1", env)
-        rate = worker_rate(worker, len(backlog))
-        say(f"worker: {rate:.0f} events/s")
+        cpu_before = cpu_seconds(bench.pid("worker", worker))
+        rate, first = worker_rate(worker, len(backlog))
+        cores = (cpu_seconds(bench.pid("worker", worker)) - cpu_before) / (len(backlog) / rate)
+        landed = landed_rate(bench, clip, len(backlog) // len(STEPS), len(backlog), first)
+        say(f"worker: {rate:.0f} events/s ({cores:.2f} cores), landed in ClickHouse at "
+            f"{landed:.0f} events/s")
         result.update(events=len(backlog), raw_events_per_second=round(raw),
-                      events_per_second=round(rate), share_of_raw=round(rate / raw, 3))
+                      events_per_second=round(rate), share_of_raw=round(rate / raw, 3),
+                      landed_events_per_second=round(landed), worker_cores=round(cores, 2))
+        # The single-record backlog is written while the worker is stopped, so the
+        # worker meets a backlog, not the pace of this script's producer.
+        services.stop(worker, "worker")
+        single_clip = str(uuid.uuid4())
         single = [e for n in range(args.single_events // len(STEPS))
-                  for e in session_events(org, clip, 10**7 + n)]
+                  for e in session_events(org, single_clip, 10**7 + n)]
         say(f"producing {len(single)} events one per record")
         start = asyncio.run(end_offsets(settings))
-        before = processed(worker)
         asyncio.run(produce(settings, single))
-        single_rate = worker_rate(worker, len(single), before)
         single_raw = asyncio.run(raw_rate(settings, start, len(single)))
-        say(f"one event per record: worker {single_rate:.0f} events/s, raw {single_raw:.0f}")
+        if args.profile:  # the first phase's profile is the one printed
+            env["PLAYHEAD_BENCH_PROFILE"] = str(Path(args.profile + ".single").resolve())
+        worker = bench.start_worker("w1", env)
+        single_rate, first = worker_rate(worker, len(single))
+        single_landed = landed_rate(bench, single_clip, len(single) // len(STEPS), len(single),
+                                    first)
+        say(f"one event per record: worker {single_rate:.0f} events/s (landed "
+            f"{single_landed:.0f}), raw {single_raw:.0f}")
         result.update(single_record_events=len(single),
                       single_record_events_per_second=round(single_rate),
+                      single_record_landed_events_per_second=round(single_landed),
                       single_record_raw_events_per_second=round(single_raw))
         waits = latency(bench, args.latency_sessions, rate=20)
         p99 = waits[max(int(len(waits) * 0.99) - 1, 0)]
