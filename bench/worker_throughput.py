@@ -12,7 +12,7 @@ and measures, in one run:
    record, written while the worker is stopped (so it meets a backlog, not the
    pace of this script's producer); each also timed as it lands in
    ClickHouse (every session of the backlog in ``sessions``), and the
-   worker's CPU (cores) over the first;
+   worker's CPU (cores) over each;
 2. p50/p99 seconds from the moment Kafka acknowledged a session's closing
    event to the session being visible in ``sessions`` (polled every 50 ms),
    for sessions sent at a steady rate to the idle worker;
@@ -157,9 +157,10 @@ def processed(worker: Settings) -> float:
                for o in ("new", "duplicate", "reopened"))
 
 
-def worker_rate(worker: Settings, total: int, before: float = 0) -> tuple[float, float]:
+def worker_rate(worker: Settings, total: int,
+                before: float = 0) -> tuple[float, tuple[float, float]]:
     """Events/s from the first processed event past ``before`` to ``before + total``,
-    and the perf_counter time of that first event."""
+    and when (perf_counter) the first were seen processed, and how many."""
     first = None
     while True:
         done = processed(worker)
@@ -167,14 +168,15 @@ def worker_rate(worker: Settings, total: int, before: float = 0) -> tuple[float,
         if done > before and first is None:
             first = (now, done)
         if done >= before + total and first is not None:
-            return (done - first[1]) / max(now - first[0], 1e-9), first[0]
+            return (done - first[1]) / max(now - first[0], 1e-9), first
         time.sleep(0.1)
 
 
 def landed_rate(bench: BenchPlatform, clip: str, sessions: int, events: int,
-                first: float) -> float:
-    """Events/s as the backlog lands in ClickHouse: from the worker's first event of it
-    until every one of its ``sessions`` (of ``clip``) is in ``sessions``."""
+                first: tuple[float, float]) -> float:
+    """Events/s as the backlog lands in ClickHouse: from when ``worker_rate`` first saw
+    events processed until every one of its ``sessions`` (of ``clip``) is in
+    ``sessions``, counting the events processed after that first look."""
     client = connect(bench.settings.clickhouse_url)
     query = (f"SELECT count() FROM {bench.settings.clickhouse_database}.sessions "
              "WHERE clip_id = {c:String}")
@@ -183,7 +185,7 @@ def landed_rate(bench: BenchPlatform, clip: str, sessions: int, events: int,
         if time.perf_counter() > deadline:
             raise RuntimeError("the backlog never landed in ClickHouse")
         time.sleep(0.05)
-    return events / (time.perf_counter() - first)
+    return (events - first[1]) / (time.perf_counter() - first[0])
 
 
 def latency(bench: BenchPlatform, sessions: int, rate: float) -> list[float]:
@@ -355,14 +357,19 @@ def main() -> int:
         if args.profile:  # the first phase's profile is the one printed
             env["PLAYHEAD_BENCH_PROFILE"] = str(Path(args.profile + ".single").resolve())
         worker = bench.start_worker("w1", env)
+        cpu_before = cpu_seconds(bench.pid("worker", worker))
         single_rate, first = worker_rate(worker, len(single))
+        single_cores = ((cpu_seconds(bench.pid("worker", worker)) - cpu_before)
+                        / (len(single) / single_rate))
         single_landed = landed_rate(bench, single_clip, len(single) // len(STEPS), len(single),
                                     first)
-        say(f"one event per record: worker {single_rate:.0f} events/s (landed "
+        say(f"one event per record: worker {single_rate:.0f} events/s ({single_cores:.2f} "
+            f"cores, landed "
             f"{single_landed:.0f}), raw {single_raw:.0f}")
         result.update(single_record_events=len(single),
                       single_record_events_per_second=round(single_rate),
                       single_record_landed_events_per_second=round(single_landed),
+                      single_record_worker_cores=round(single_cores, 2),
                       single_record_raw_events_per_second=round(single_raw))
         waits = latency(bench, args.latency_sessions, rate=20)
         p99 = waits[max(int(len(waits) * 0.99) - 1, 0)]
