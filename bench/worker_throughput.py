@@ -168,6 +168,9 @@ def worker_rate(worker: Settings, total: int,
         if done > before and first is None:
             first = (now, done)
         if done >= before + total and first is not None:
+            if done == first[1]:
+                raise SystemExit(f"the worker had done all {total} events before the first "
+                                 "look (0.1 s): give the backlog more events to time it")
             return (done - first[1]) / max(now - first[0], 1e-9), first
         time.sleep(0.1)
 
