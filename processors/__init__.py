@@ -1,12 +1,18 @@
 """Stream processing: the pure sessionization core and the Faust shell around it.
 
 The core (``intervals``, ``histogram``, ``figures``, ``session``, ``handling``,
-``batch``, ``state_codec``, ``open_index``; the canonical event is the wire
-format's, ``schemas.event``) takes events and the current time and returns
-values; it imports no Faust, Kafka or ClickHouse code, which
-``tests/processors/test_layers.py`` checks. The shell:
-``faust_app`` (topics, agent, timers), ``state_table`` and ``state_store``
-(Faust's RocksDB table, the only users of its private API), ``dead_letters``
-and ``sink_flusher`` (the steps that talk to Kafka and the sink, through
-callables the shell passes in), ``metrics`` (Prometheus and liveness).
+``batch``, ``state_codec``, ``open_index``, ``completeness`` (the watermark's
+bounds), ``erasures`` (which stored sessions an erasure covers); the canonical
+event is the wire format's, ``schemas.event``) takes events and the current
+time and returns values; it imports no Faust, Kafka or ClickHouse code, which
+``tests/processors/test_layers.py`` checks, as it checks that every module is
+named here. The shell: ``faust_app`` (topics, agent, timers),
+``faust_transport`` and ``faust_stream`` (Faust's record path without its
+per-record tasks, and the agent's batches), ``state_table`` and
+``state_store`` (Faust's RocksDB table; with the two before, the only users of
+Faust's private API), ``dead_letters`` and ``sink_flusher`` (the steps that
+talk to Kafka and the sink, through callables the shell passes in; they import
+no shell library either), ``watermark_writer`` (stores the complete-through
+bounds), ``metrics`` (Prometheus and liveness), ``topics`` (creates the
+topics) and ``worker_config`` (the worker's frozen settings).
 """
