@@ -10,19 +10,14 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
 from processors.session import SessionResult
-from sinks.rows import (
-    CONTENT_COLUMNS,
-    EVENT_COLUMNS,
-    SESSION_COLUMNS,
-    content_rows,
-    event_rows,
-    session_rows,
-)
+from sinks.columns import Columns, content_columns, event_columns, session_columns
+from sinks.rows import CONTENT_COLUMNS, EVENT_COLUMNS, SESSION_COLUMNS
 
 
 class SinkUnavailable(RuntimeError):
@@ -58,6 +53,10 @@ class ClickHouseSink:
     def __init__(self, client: Client, database: str):
         self._client = client
         self._database = database
+        # Column types per table, from one DESCRIBE: without them clickhouse-connect
+        # asks the server before every insert. Forgotten after any failure, so a
+        # table changed under a running worker is described again on the retry.
+        self._types: dict[str, Sequence[Any]] = {}
 
     def ping(self) -> bool:
         """Whether the warehouse answers a trivial query now (the flusher's evidence)."""
@@ -75,15 +74,21 @@ class ClickHouseSink:
         try:
             # Each table is exact on its own (versions, event ids), so the
             # order only decides what a reader may briefly see first.
-            content = content_rows(results)
-            if content:
-                self._client.insert(f"{self._database}.content_events", content,
-                                    column_names=list(CONTENT_COLUMNS))
-            events = event_rows(results)
-            if events:
-                self._client.insert(f"{self._database}.session_events", events,
-                                    column_names=list(EVENT_COLUMNS))
-            self._client.insert(f"{self._database}.session_versions", session_rows(results),
-                                column_names=list(SESSION_COLUMNS))
+            content = content_columns(results)
+            if content is not None:
+                self._insert("content_events", CONTENT_COLUMNS, content)
+            events = event_columns(results)
+            if events is not None:
+                self._insert("session_events", EVENT_COLUMNS, events)
+            self._insert("session_versions", SESSION_COLUMNS, session_columns(results))
         except Exception as err:
+            self._types.clear()
             raise SinkUnavailable(f"writing {len(results)} sessions failed: {err}") from err
+
+    def _insert(self, table: str, names: Sequence[str], columns: Columns) -> None:
+        types = self._types.get(table)
+        context = self._client.create_insert_context(
+            f"{self._database}.{table}", list(names), column_types=types, column_oriented=True)
+        if types is None:
+            self._types[table] = context.column_types
+        self._client.insert(data=columns, context=context)
