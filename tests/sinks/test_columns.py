@@ -8,6 +8,7 @@ the tables hold after writing the same batch both ways.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections.abc import Iterator, Sequence
@@ -33,7 +34,7 @@ from sinks.rows import (
     event_rows,
     session_rows,
 )
-from sinks.writer import ClickHouseSink
+from sinks.writer import ClickHouseSink, refuses_content
 
 TABLES = (("content_events", CONTENT_COLUMNS, content_rows, content_columns),
           ("session_events", EVENT_COLUMNS, event_rows, event_columns),
@@ -89,6 +90,35 @@ def test_event_ticks_are_the_ones_clickhouse_connect_computes_from_the_datetime(
     assert native(kind, ["t"], [millis_column(stamps)], column_oriented=True) == native(
         kind, ["t"], [[datetime.fromtimestamp(s, tz=UTC) for s in stamps]],
         column_oriented=True)
+
+
+EVENT_TYPES = ("String", "String", "String", "String", "UInt64", "DateTime64(3, 'UTC')",
+               "LowCardinality(String)", "LowCardinality(String)", "Float64",
+               "Nullable(Float64)", "Map(String, String)", "UInt64")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("event_id", "a\ud800"), ("attributes", {"k": "\udcff"}), ("action", "x\ud800"),
+    ("sequence_number", 2**64), ("sequence_number", -1)])
+def test_a_value_the_column_cannot_hold_is_refused_the_same_way(field: str, value: Any) -> None:
+    """The flusher isolates refused sessions by the error (sinks.writer.refuses_content)."""
+    results = batch(3)
+    first = dataclasses.replace(results[1].timeline[0], **{field: value})
+    results[1] = dataclasses.replace(results[1], timeline=(first, *results[1].timeline[1:]))
+    kinds = [get_from_name(name) for name in EVENT_TYPES]
+    refused = []
+    for data, oriented in ((event_rows(results), False), (event_columns(results), True)):
+        assert data is not None
+        context = InsertContext("t", list(EVENT_COLUMNS), kinds, data=data,
+                                column_oriented=oriented)
+        try:
+            b"".join(NativeTransform.build_insert(context))
+        except Exception as err:  # noqa: BLE001 (either way of failing is compared)
+            context.insert_exception = err
+        refused.append(context.insert_exception)
+    assert refused[0] is not None
+    assert repr(refused[0]) == repr(refused[1])
+    assert refuses_content(refused[0]) and refuses_content(refused[1])
 
 
 @pytest.fixture
