@@ -19,7 +19,6 @@ from typing import Any
 
 from processors.figures import ContentEvent
 from processors.session import SessionResult
-from schemas.event import EventKind, PlaybackEvent
 
 Columns = list[Sequence[Any]]
 
@@ -27,7 +26,7 @@ _EVENT_ID = attrgetter("event_id")
 _SEQUENCE = attrgetter("sequence_number")
 _TIMESTAMP = attrgetter("timestamp")
 _KIND_OF = attrgetter("kind")
-_KIND = {kind: kind.value for kind in EventKind}
+_KIND_VALUES: dict[Any, str] = {}  # EventKind -> its value, filled as kinds appear
 _ACTION = attrgetter("action")
 _POSITION = attrgetter("position_seconds")
 _SEEK_TO = attrgetter("seek_to_seconds")
@@ -43,6 +42,16 @@ def millis_column(timestamps: Iterable[float]) -> list[int]:
     """
     return [(int(whole) * 1_000_000 + round(fraction * 1e6)) // 1000
             for fraction, whole in map(modf, timestamps)]
+
+
+def _kind_values(kinds: list[Any]) -> list[str]:
+    # A dict lookup in C rather than the enum's ``value`` property per event;
+    # sinks may not import schemas (tests/test_package_layers.py).
+    try:
+        return list(map(_KIND_VALUES.__getitem__, kinds))
+    except KeyError:
+        _KIND_VALUES.update((kind, kind.value) for kind in set(kinds))
+        return list(map(_KIND_VALUES.__getitem__, kinds))
 
 
 def _repeat(target: list[Any], value: Any, times: int) -> None:
@@ -100,7 +109,7 @@ def event_columns(results: Sequence[SessionResult]) -> Columns | None:
     clips: list[str] = []
     sids: list[str] = []
     versions: list[int] = []
-    timeline: list[PlaybackEvent] = []
+    timeline: list[Any] = []  # PlaybackEvent
     for r in results:
         n = len(r.timeline)
         if n:
@@ -114,7 +123,7 @@ def event_columns(results: Sequence[SessionResult]) -> Columns | None:
     return [
         orgs, clips, sids, list(map(_EVENT_ID, timeline)), list(map(_SEQUENCE, timeline)),
         millis_column(map(_TIMESTAMP, timeline)),
-        list(map(_KIND.__getitem__, map(_KIND_OF, timeline))),
+        _kind_values(list(map(_KIND_OF, timeline))),
         list(map(_ACTION, timeline)), list(map(_POSITION, timeline)),
         list(map(_SEEK_TO, timeline)),
         [a if type(a) is dict else dict(a) for a in map(_ATTRIBUTES, timeline)], versions,
