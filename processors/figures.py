@@ -69,6 +69,25 @@ def furthest_seconds(intervals: Sequence[Interval]) -> float:
     return round(max((i.end for i in intervals), default=0.0), 6)
 
 
+def unique_and_furthest(intervals: Sequence[Interval]) -> tuple[float, float]:
+    """``(unique_seconds(intervals), furthest_seconds(intervals))`` in one pass.
+
+    Most sessions' intervals come in order, each starting at or after the one
+    before ended: then the union is each interval once, in the order
+    ``unique_seconds`` sorts them into (the same additions, so the same float),
+    and the last end is the furthest. Anything else takes both functions.
+    """
+    total = 0.0
+    end = float("-inf")
+    for interval in intervals:
+        start, stop = interval.start, interval.end
+        if start < end or not stop > start:  # NaN too
+            return unique_seconds(intervals), furthest_seconds(intervals)
+        total += stop - start
+        end = stop
+    return round(total, 6), round(end if intervals else 0.0, 6)
+
+
 def clip_length(events: Sequence[PlaybackEvent]) -> float | None:
     # The largest reported length: any choice must not depend on arrival order.
     lengths = [e.clip_length_seconds for e in events if e.clip_length_seconds]
@@ -141,6 +160,9 @@ def content_events(timeline: Sequence[PlaybackEvent], earlier_platform: str = ""
     ``earlier_platform``: the one an earlier part of the session stated, which
     comes first by order (docs/semantics.md, "Late events").
     """
+    content = [e for e in timeline if e.action in CONTENT_ACTIONS]
+    if not content:
+        return ()  # most sessions: no platform to look for
     platform = earlier_platform or session_platform(timeline)
     return tuple(
         ContentEvent(event_id=e.event_id, clip_id=e.clip_id, action=e.action,
@@ -148,5 +170,5 @@ def content_events(timeline: Sequence[PlaybackEvent], earlier_platform: str = ""
                      platform=e.attributes.get("platform") or platform,
                      method=e.attributes.get("method", ""),
                      rights=e.attributes.get("rights", ""))
-        for e in timeline if e.action in CONTENT_ACTIONS
+        for e in content
     )

@@ -46,6 +46,31 @@ NO_STEPS = Steps((), (), ())
 
 
 def bucket_steps(intervals: Iterable[Interval], width: float) -> Steps:
+    # Most sessions: intervals in order whose buckets leave gaps between them. Their
+    # ranges come already sorted, so the steps below are given directly, without
+    # sorting; anything else goes the general way.
+    if not isinstance(intervals, tuple | list):
+        intervals = tuple(intervals)  # read twice when it goes the general way
+    floor, ceil = math.floor, math.ceil
+    edges: list[int] = []
+    last: int | None = None
+    for interval in intervals:
+        start, stop = floor(interval.start / width), ceil(interval.end / width)
+        if stop <= start:
+            continue
+        if last is not None and start <= last:
+            return _bucket_steps(intervals, width)
+        edges += (start, stop)
+        last = stop
+    if not edges:
+        return NO_STEPS
+    steps = (1, -1) * (len(edges) // 2)
+    return Steps(tuple(edges), steps, steps)
+
+
+def _bucket_steps(intervals: Iterable[Interval], width: float) -> Steps:
+    """Any intervals: sorted, overlapping, touching (``bucket_steps`` tries the common
+    case first)."""
     # touched_buckets' ends, without a range object each; plain dicts, not Counters.
     floor, ceil = math.floor, math.ceil
     ranges = sorted(r for r in ((floor(i.start / width), ceil(i.end / width)) for i in intervals)

@@ -42,29 +42,54 @@ def listened_intervals(events: Sequence[PlaybackEvent],
     jumps a year would otherwise make a year of listening.
     """
     intervals: list[Interval] = []
+    keep = intervals.append
     open_at: float | None = None  # position where the open interval began
     opened_time = 0.0
+    # _keep, max(x, 0.0) and min(x, limit) written out, and positions read only for
+    # the kinds that use them: this runs for every close. Same results: max and
+    # min keep their first argument unless the second is strictly beyond it, as
+    # these comparisons do (NaN included).
     for event in events:
-        position = max(event.position_seconds, 0.0)
-        if event.kind is EventKind.START:
+        kind = event.kind
+        if kind is _START:
             if open_at is not None:
                 # A start while playing: the player skipped its stop, so the
                 # open interval ran at 1x for the wall time in between.
-                _keep(intervals, open_at,
-                      min(open_at + max(event.timestamp - opened_time, 0.0), limit))
-            open_at, opened_time = position, event.timestamp
-        elif event.kind is EventKind.STOP and open_at is not None:
-            _keep(intervals, open_at, min(position, limit))
-            open_at = None
-        elif event.kind is EventKind.SEEK and open_at is not None:
-            # A seek while playing is a stop where it left and a start where it landed.
-            _keep(intervals, open_at, min(position, limit))
-            open_at = max(event.seek_to_seconds or 0.0, 0.0)
+                ran = event.timestamp - opened_time
+                if ran < 0.0:
+                    ran = 0.0
+                end = open_at + ran
+                if end > limit:
+                    end = limit
+                if end > open_at:
+                    keep(Interval(open_at, end))
+            open_at = event.position_seconds
+            if open_at < 0.0:
+                open_at = 0.0
             opened_time = event.timestamp
+        elif open_at is None:
+            continue
+        elif kind is _STOP or kind is _SEEK:
+            end = event.position_seconds
+            if end < 0.0:
+                end = 0.0
+            if end > limit:
+                end = limit
+            if end > open_at:
+                keep(Interval(open_at, end))
+            if kind is _STOP:
+                open_at = None
+            else:
+                # A seek while playing is a stop where it left and a start where it landed.
+                open_at = max(event.seek_to_seconds or 0.0, 0.0)
+                opened_time = event.timestamp
     if open_at is not None and events:
         _keep(intervals, open_at,
               min(open_at + max(events[-1].timestamp - opened_time, 0.0), limit))
     return intervals
+
+
+_START, _STOP, _SEEK = EventKind.START, EventKind.STOP, EventKind.SEEK
 
 
 def _keep(intervals: list[Interval], start: float, end: float) -> None:

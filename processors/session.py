@@ -22,10 +22,9 @@ from processors.figures import (
     clip_length,
     completion_share,
     content_events,
-    furthest_seconds,
     quality,
     session_platform,
-    unique_seconds,
+    unique_and_furthest,
 )
 from processors.histogram import NO_STEPS, Steps, bucket_steps
 from processors.intervals import Interval, listened_intervals, ordered
@@ -299,7 +298,7 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int =
     duration = round(sum(i.end - i.start for i in intervals), 6)  # each Interval.length
     kept = duration >= rules.min_session_seconds
     started_at = datetime.fromtimestamp(first.timestamp, tz=UTC)
-    unique = unique_seconds(intervals)
+    unique, furthest = unique_and_furthest(intervals)
     length = clip_length(timeline)
     return SessionResult(
         organization_id=first.organization_id,
@@ -315,7 +314,7 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int =
         version=len(timeline),
         steps=bucket_steps(intervals, rules.bucket_seconds) if kept else NO_STEPS,
         unique_seconds=unique,
-        furthest_seconds=furthest_seconds(intervals),
+        furthest_seconds=furthest,
         clip_length_seconds=length,
         completion_share=completion_share(unique, length),
         quality=quality(timeline),
