@@ -219,6 +219,19 @@ _ZIGZAG_LIMIT = 1 << 64
 _NO_EXTRAS = bytes(4)
 
 
+# Two six-byte varints side by side, read as one little-endian integer of 12 bytes:
+# the high bit of every byte, and what it is when bytes 5 and 11 end each varint.
+_HIGH_BITS = int.from_bytes(b"\x80" * 12, "little")
+_SIX_AND_SIX = int.from_bytes((b"\x80" * 5 + b"\x00") * 2, "little")
+# Seven bits a byte to fourteen a 16-bit lane, then three lanes to 42 bits at 0 and 48.
+_LANES_1 = sum(0x7F << 16 * lane for lane in range(6))
+_LANES_1_UP = _LANES_1 << 7
+_LANES_2 = 0x3FFF | 0x3FFF << 48
+_LANES_2_MID = _LANES_2 << 14
+_LANES_2_UP = _LANES_2 << 28
+_42_BITS = (1 << 42) - 1
+
+
 def _long(data: bytes, pos: int) -> tuple[int, int]:
     """An Avro long (zig-zag varint) at ``pos``, and the position after it."""
     byte = data[pos]
@@ -300,8 +313,20 @@ def _read_event(data: bytes, pos: int) -> tuple[PlaybackEvent, int]:
         pos += 1
     else:
         sequence, pos = _long(data, pos)
-    stamp, pos = _long(data, pos)
-    received, pos = _long(data, pos)
+    times = int.from_bytes(data[pos:pos + 12], "little")
+    if times & _HIGH_BITS == _SIX_AND_SIX:
+        # timestamp and received_at, each six bytes long (times from 2004 to 2039
+        # in milliseconds): both varints in a few operations on one integer.
+        times ^= _SIX_AND_SIX  # the continuation bits, known now
+        times = (times & _LANES_1) | ((times >> 1) & _LANES_1_UP)  # byte pairs: 14 bits
+        times = (times & _LANES_2) | ((times >> 2) & _LANES_2_MID) | ((times >> 4) & _LANES_2_UP)
+        stamp, received = times & _42_BITS, times >> 48
+        stamp = (stamp >> 1) ^ -(stamp & 1)
+        received = (received >> 1) ^ -(received & 1)
+        pos += 12
+    else:
+        stamp, pos = _long(data, pos)
+        received, pos = _long(data, pos)
     complete = data[pos]
     if complete > 1:
         raise ValueError("boolean")
