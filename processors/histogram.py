@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from processors.intervals import Interval
-from schemas.frozen import quick_init
+from schemas.frozen import quick_init, quick_new
 
 
 def touched_buckets(interval: Interval, width: float) -> range:
@@ -43,6 +43,7 @@ class Steps:
 
 
 NO_STEPS = Steps((), (), ())
+_STEPS = quick_new(Steps)
 
 
 def bucket_steps(intervals: Iterable[Interval], width: float) -> Steps:
@@ -65,7 +66,7 @@ def bucket_steps(intervals: Iterable[Interval], width: float) -> Steps:
     if not edges:
         return NO_STEPS
     steps = (1, -1) * (len(edges) // 2)
-    return Steps(tuple(edges), steps, steps)
+    return _STEPS(tuple(edges), steps, steps)
 
 
 def _bucket_steps(intervals: Iterable[Interval], width: float) -> Steps:

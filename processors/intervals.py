@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from schemas.event import EventKind, PlaybackEvent
-from schemas.frozen import quick_init
+from schemas.frozen import quick_init, quick_new
 
 
 @quick_init
@@ -20,6 +20,9 @@ class Interval:
     @property
     def length(self) -> float:
         return self.end - self.start
+
+
+_INTERVAL = quick_new(Interval)
 
 
 def ordered(events: Iterable[PlaybackEvent]) -> list[PlaybackEvent]:
@@ -62,7 +65,7 @@ def listened_intervals(events: Sequence[PlaybackEvent],
                 if end > limit:
                     end = limit
                 if end > open_at:
-                    keep(Interval(open_at, end))
+                    keep(_INTERVAL(open_at, end))
             open_at = event.position_seconds
             if open_at < 0.0:
                 open_at = 0.0
@@ -76,7 +79,7 @@ def listened_intervals(events: Sequence[PlaybackEvent],
             if end > limit:
                 end = limit
             if end > open_at:
-                keep(Interval(open_at, end))
+                keep(_INTERVAL(open_at, end))
             if kind is _STOP:
                 open_at = None
             else:

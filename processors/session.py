@@ -29,7 +29,7 @@ from processors.figures import (
 from processors.histogram import NO_STEPS, Steps, bucket_steps
 from processors.intervals import Interval, listened_intervals, ordered
 from schemas.event import Action, EventKind, PlaybackEvent
-from schemas.frozen import quick_init
+from schemas.frozen import quick_init, quick_new
 
 DAY = 86400.0
 # Separates a session id from its continuation number in the rows a late part
@@ -263,6 +263,7 @@ class Tombstone:
 
 
 _TIMESTAMP = attrgetter("timestamp")
+_RESULT = quick_new(SessionResult)  # every field given, by name
 LISTENING = frozenset({EventKind.START, EventKind.STOP, EventKind.HEARTBEAT, EventKind.SEEK})
 
 
@@ -300,7 +301,7 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int =
     started_at = datetime.fromtimestamp(first.timestamp, tz=UTC)
     unique, furthest = unique_and_furthest(intervals)
     length = clip_length(timeline)
-    return SessionResult(
+    return _RESULT(
         organization_id=first.organization_id,
         clip_id=clip if clip is not None else session_clip(timeline),
         session_id=part_id(first.session_id, continuation),

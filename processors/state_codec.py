@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from processors.session import LISTENING, SessionState, Tombstone, event_hash
 from schemas.event import Action, EventKind, PlaybackEvent, derived_event_id
+from schemas.frozen import quick_new
 
 OPEN, CLOSED, TOMBSTONE = 1, 2, 3
 PARTS = 0x10  # kind flag: the parts section follows the header
@@ -34,6 +35,7 @@ _HEADER = struct.Struct("<BddI")  # kind, last_activity, closed_at, version
 _PARTS = struct.Struct("<IHHI")
 _DIGEST = struct.Struct("<Q")
 _KINDS = list(EventKind)
+_EVENT = quick_new(PlaybackEvent)  # every field, in order
 _KIND_INDEX = {kind: i for i, kind in enumerate(_KINDS)}
 # Per-event array; the last five are optional and dropped when at their default.
 _EMPTY: dict[str, str] = {}
@@ -310,7 +312,7 @@ def decode(data: bytes) -> SessionState | Tombstone:
             source = new_source
         if new_dialect is not None:
             dialect = new_dialect
-        state.restore(PlaybackEvent(
+        state.restore(_EVENT(
             derived_event_id(dialect, org, session, sequence) if event_id == 0 else event_id,
             org, session, clip, source, _KINDS[kind], position, sequence, stamp,
             bool(complete), dialect, received, action, seek_to, value_ms, length,

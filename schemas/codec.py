@@ -28,6 +28,7 @@ import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from schemas.event import EventKind, PlaybackEvent
+from schemas.frozen import quick_new
 
 MAGIC = b"\xc3\x01"
 HEADER_LENGTH = len(MAGIC) + 8
@@ -213,6 +214,7 @@ def event_codec() -> EventCodec:
 _READER_EVENT = bytes.fromhex("0bf695758c5c6406")
 _READER_BATCH = bytes.fromhex("4671d5fd35ced93f")
 _DOUBLE = struct.Struct("<d")
+_EVENT = quick_new(PlaybackEvent)  # every field, in order
 _KINDS = [EventKind(symbol) for symbol in ("START", "STOP", "HEARTBEAT", "SEEK", "OTHER")]
 _ZIGZAG_LIMIT = 1 << 64
 # No seek_to_seconds, value_ms or clip_length_seconds, no attributes: most events.
@@ -332,7 +334,7 @@ def _read_event(data: bytes, pos: int) -> tuple[PlaybackEvent, int]:
         raise ValueError("boolean")
     action, pos = _text(data, pos + 1)
     if data[pos:pos + 4] == _NO_EXTRAS:
-        return PlaybackEvent(
+        return _EVENT(
             event_id, organization_id, session_id, clip_id, source, _KINDS[kind_index >> 1],
             position, sequence, stamp / 1000.0, complete == 1, dialect, received / 1000.0,
             action, None, None, None, {}), pos + 4
@@ -352,7 +354,7 @@ def _read_event(data: bytes, pos: int) -> tuple[PlaybackEvent, int]:
             key, pos = _text(data, pos)
             attributes[key], pos = _text(data, pos)
         count, pos = _block_count(data, pos)
-    return PlaybackEvent(
+    return _EVENT(
         event_id, organization_id, session_id, clip_id, source, _KINDS[kind_index >> 1],
         position, sequence, stamp / 1000.0, complete == 1, dialect, received / 1000.0, action,
         seek_to, value_ms, length, attributes), pos

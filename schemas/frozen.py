@@ -14,9 +14,12 @@ mutable. Equality, ``repr``, ``dataclasses.replace`` and
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# The mutable twin of each class quick_init took (quick_new builds from it).
+_TWINS: dict[type, type] = {}
 
 
 def quick_init(cls: type[T]) -> type[T]:
@@ -27,6 +30,7 @@ def quick_init(cls: type[T]) -> type[T]:
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__}: quick_init does not call __post_init__")
     twin = type(f"_{cls.__name__}Building", (), {"__slots__": cls.__dict__["__slots__"]})
+    _TWINS[cls] = twin
     namespace: dict[str, Any] = {"_twin": twin, "_cls": cls, "_set": object.__setattr__,
                                  "_MISSING": dataclasses.MISSING}
     params_src, lines = [], []
@@ -53,3 +57,27 @@ def quick_init(cls: type[T]) -> type[T]:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     setattr(cls, "__init__", init)  # noqa: B010 (mypy refuses assigning a method)
     return cls
+
+
+def quick_new(cls: type[T]) -> Callable[..., T]:
+    """A builder of ``cls`` (under ``quick_init``) taking every field, positionally.
+
+    For readers that build many: the object is made as the twin and turned
+    into ``cls`` once, where ``__init__`` gets it as ``cls`` and has to turn it
+    into the twin first. Changing an object's class is most of the cost of
+    building one (0.5-0.7 µs each way, against 20 ns a field), so this
+    builds an event in about half the time. Same object: type, fields, equality.
+    """
+    twin = _TWINS.get(cls)
+    if twin is None:
+        raise TypeError(f"{cls.__name__}: quick_new is for classes under quick_init")
+    names = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    namespace: dict[str, Any] = {"_twin": twin, "_cls": cls,
+                                 "_set_class": object.__dict__["__class__"].__set__}
+    source = (f"def build({', '.join(names)}):\n    self = _twin()\n"
+              + "".join(f"    self.{name} = {name}\n" for name in names)
+              + "    _set_class(self, _cls)\n    return self\n")
+    exec(source, namespace)  # noqa: S102 (as quick_init; the source is ours)
+    build: Callable[..., T] = namespace["build"]
+    build.__qualname__ = f"quick_new({cls.__qualname__})"
+    return build

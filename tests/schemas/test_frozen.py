@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from schemas.event import EventKind, PlaybackEvent
-from schemas.frozen import quick_init
+from schemas.frozen import quick_init, quick_new
 
 
 @quick_init
@@ -56,3 +56,19 @@ def test_it_refuses_what_it_cannot_build() -> None:
 
     with pytest.raises(TypeError, match="frozen"):
         quick_init(Mutable)
+
+
+def test_quick_new_builds_what_the_class_builds() -> None:
+    build = quick_new(Sample)
+    built = build("a", 5, {"k": "v"})
+    assert type(built) is Sample and built == Sample("a", 5, {"k": "v"})
+    assert repr(built) == repr(Sample("a", 5, {"k": "v"}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.name = "b"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        quick_new(Plain)
+    event = quick_new(PlaybackEvent)("e", "o", "s", "c", "Web", EventKind.START, 1.0, 1, 2.0,
+                                     True, "d", 3.0, "play", None, 5, None, {"a": "b"})
+    assert event == PlaybackEvent("e", "o", "s", "c", "Web", EventKind.START, 1.0, 1, 2.0,
+                                  True, "d", 3.0, "play", None, 5, None, {"a": "b"})
+    assert type(event) is PlaybackEvent
