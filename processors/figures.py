@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 
 from processors.intervals import Interval
 from schemas.event import Action, PlaybackEvent
-from schemas.frozen import quick_init
+from schemas.frozen import quick_init, quick_new
 
 ENGAGEMENT = frozenset({Action.IMPRESSION, Action.LIKE, Action.SHARE, Action.SAVE,
                         Action.SWIPE, Action.COMPLETION})
@@ -51,6 +51,9 @@ class ContentEvent:
     @property
     def day(self) -> date:
         return self.at.date()
+
+
+_QUALITY = quick_new(Quality)
 
 
 def unique_seconds(intervals: Sequence[Interval]) -> float:
@@ -132,7 +135,7 @@ def quality(timeline: Sequence[PlaybackEvent]) -> Quality:
         # as an open listened interval does.
         rebuffers += 1
         rebuffer_ms += _elapsed_ms(stall_began, timeline[-1].timestamp)
-    return Quality(startup, rebuffers, rebuffer_ms, changes, errors)
+    return _QUALITY(startup, rebuffers, rebuffer_ms, changes, errors)
 
 
 def _elapsed_ms(began: float, ended: float) -> int:

@@ -36,6 +36,7 @@ _PARTS = struct.Struct("<IHHI")
 _DIGEST = struct.Struct("<Q")
 _KINDS = list(EventKind)
 _EVENT = quick_new(PlaybackEvent)  # every field, in order
+_TOMBSTONE = quick_new(Tombstone)
 _KIND_INDEX = {kind: i for i, kind in enumerate(_KINDS)}
 # Per-event array; the last five are optional and dropped when at their default.
 _EMPTY: dict[str, str] = {}
@@ -169,6 +170,18 @@ def _json(value: Any) -> bytes:
     return _ENCODER.encode(value).encode()
 
 
+_DECODER = json.JSONDecoder()  # json.loads' own, when it is given no options
+
+
+def _loads(body: bytes) -> Any:
+    """``json.loads(body)``. What ``_json`` wrote begins ``["`` (organization first),
+    which loads reads as UTF-8 after looking for the other encodings: read as
+    UTF-8 straight away, as loads then does."""
+    if body[:2] != b'["':
+        return json.loads(body)
+    return _DECODER.decode(body.decode("utf-8", "surrogatepass"))
+
+
 def growth(state: SessionState, event: PlaybackEvent) -> int:
     """How many bytes adding ``event`` (not yet in ``state``) adds to ``encode(state)``.
 
@@ -214,7 +227,7 @@ def earliest(data: bytes) -> tuple[str, float] | None:
     offset = _body_offset(data)
     if len(data) == offset:
         return None
-    org, _, rows = json.loads(data[offset:])
+    org, _, rows = _loads(data[offset:])
     return (org, min(row[7] for row in rows)) if rows else None
 
 
@@ -253,7 +266,7 @@ def tombstone_of(data: bytes) -> Tombstone:
     # (sequence, timestamp, event id, clip, action, attributes) per event, as stored.
     events: list[tuple[Any, Any, str, str, str, dict[str, str]]] = []
     if len(data) > offset:
-        org, session, rows = json.loads(data[offset:])
+        org, session, rows = _loads(data[offset:])
         clip = dialect = ""
         for row in rows:
             event_id, new_clip, _, new_dialect, kind, _, sequence, stamp = row[:8]
@@ -279,8 +292,8 @@ def tombstone_of(data: bytes) -> Tombstone:
         if not platform:
             platform = next((event[5]["platform"] for event in timeline
                              if event[4] == Action.APP_START and event[5].get("platform")), "")
-    return Tombstone(header.closed_at, len(events), continuation, frozenset(seen), listening,
-                     platform)
+    return _TOMBSTONE(header.closed_at, len(events), continuation, frozenset(seen), listening,
+                      platform)
 
 
 def _order_key(event: tuple[Any, Any, str, str, str, dict[str, str]]) -> tuple[Any, Any, str]:
@@ -299,7 +312,7 @@ def decode(data: bytes) -> SessionState | Tombstone:
                          earlier=digests, earlier_clip=clip, earlier_platform=platform)
     if len(data) == offset:
         return state
-    org, session, rows = json.loads(data[offset:])
+    org, session, rows = _loads(data[offset:])
     clip = source = dialect = ""
     for row in rows:
         if len(row) < 15:
