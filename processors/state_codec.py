@@ -37,6 +37,7 @@ _DIGEST = struct.Struct("<Q")
 _KINDS = list(EventKind)
 _EVENT = quick_new(PlaybackEvent)  # every field, in order
 _TOMBSTONE = quick_new(Tombstone)
+_APP_START = Action.APP_START.value  # a plain str compares without the enum's machinery
 _KIND_INDEX = {kind: i for i, kind in enumerate(_KINDS)}
 # Per-event array; the last five are optional and dropped when at their default.
 _EMPTY: dict[str, str] = {}
@@ -265,6 +266,7 @@ def tombstone_of(data: bytes) -> Tombstone:
     listening = earlier_clip
     # (sequence, timestamp, event id, clip, action, attributes) per event, as stored.
     events: list[tuple[Any, Any, str, str, str, dict[str, str]]] = []
+    app_started = False
     if len(data) > offset:
         org, session, rows = _loads(data[offset:])
         clip = dialect = ""
@@ -279,12 +281,13 @@ def tombstone_of(data: bytes) -> Tombstone:
             seen.add(event_hash(event_id))
             if listening is None and _KINDS[kind] in LISTENING:
                 listening = clip
-            events.append((sequence, stamp, event_id, clip,
-                           row[10] if len(row) > 10 else _DEFAULTS[0],
+            action = row[10] if len(row) > 10 else _DEFAULTS[0]
+            if action == _APP_START:
+                app_started = True
+            events.append((sequence, stamp, event_id, clip, action,
                            row[14] if len(row) > 14 else _EMPTY))
     platform = earlier_platform
-    if (listening is None and events) or (not platform and any(
-            event[4] == Action.APP_START for event in events)):
+    if (listening is None and events) or (not platform and app_started):
         # SessionState.tombstone: the session's clip and platform go by order.
         timeline = sorted(events, key=_order_key)
         if listening is None and timeline:
