@@ -207,7 +207,9 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         if margin is None:
             return
         for token, organization, earliest in work.changing(skew):
-            pending = state.pending(token.message.partition)  # type: ignore[attr-defined]
+            # The core keeps a change's token opaque; here it is the Faust event.
+            partition = token.message.partition  # type: ignore[attr-defined]
+            pending = state.pending(partition)
             if pending is not None:
                 pending.record(organization, earliest, work.now)
         for partition, tick in ticks.items():
