@@ -25,6 +25,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,9 +52,9 @@ def open_count(worker: Settings) -> int:
     return open_sessions(worker)[0] or 0
 
 
-def wait(check: object, timeout: float, what: str) -> float:
+def wait(check: Callable[[], object], timeout: float, what: str) -> float:
     started = time.monotonic()
-    while not check():  # type: ignore[operator]
+    while not check():
         if time.monotonic() - started > timeout:
             raise SystemExit(f"timed out after {timeout:.0f}s: {what}")
         time.sleep(0.1)

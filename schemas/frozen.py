@@ -71,6 +71,7 @@ def quick_new(cls: type[T]) -> Callable[..., T]:
     twin = _TWINS.get(cls)
     if twin is None:
         raise TypeError(f"{cls.__name__}: quick_new is for classes under quick_init")
+    # quick_init took cls as a plain type; that it is a dataclass was checked there.
     names = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]
     namespace: dict[str, Any] = {"_twin": twin, "_cls": cls,
                                  "_set_class": object.__dict__["__class__"].__set__}
