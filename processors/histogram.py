@@ -78,18 +78,6 @@ def _bucket_steps(intervals: Iterable[Interval], width: float) -> Steps:
                     if r[1] > r[0])
     if not ranges:
         return NO_STEPS
-    # Most sessions: runs of buckets with gaps between them, each a listener and a
-    # listen on and off; what the general count below gives them, directly.
-    edges: list[int] = []
-    last = ranges[0][0] - 1
-    for start, stop in ranges:
-        if start <= last:
-            break
-        edges += (start, stop)
-        last = stop
-    else:
-        steps = (1, -1) * len(ranges)
-        return Steps(tuple(edges), steps, steps)
     listens: dict[int, int] = {}
     listeners: dict[int, int] = {}
     run_start, run_end = ranges[0]
