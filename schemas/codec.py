@@ -215,7 +215,9 @@ _READER_EVENT = bytes.fromhex("0bf695758c5c6406")
 _READER_BATCH = bytes.fromhex("4671d5fd35ced93f")
 _DOUBLE = struct.Struct("<d")
 _EVENT = quick_new(PlaybackEvent)  # every field, in order
-_KINDS = [EventKind(symbol) for symbol in ("START", "STOP", "HEARTBEAT", "SEEK", "OTHER")]
+# The kind enum's symbols in playback_event v2's order: the reader and the
+# hand-written writer (schemas/event_writer.py) both index by it.
+WIRE_KINDS = [EventKind(symbol) for symbol in ("START", "STOP", "HEARTBEAT", "SEEK", "OTHER")]
 _ZIGZAG_LIMIT = 1 << 64
 # No seek_to_seconds, value_ms or clip_length_seconds, no attributes: most events.
 _NO_EXTRAS = bytes(4)
@@ -335,7 +337,7 @@ def _read_event(data: bytes, pos: int) -> tuple[PlaybackEvent, int]:
     action, pos = _text(data, pos + 1)
     if data[pos:pos + 4] == _NO_EXTRAS:
         return _EVENT(
-            event_id, organization_id, session_id, clip_id, source, _KINDS[kind_index >> 1],
+            event_id, organization_id, session_id, clip_id, source, WIRE_KINDS[kind_index >> 1],
             position, sequence, stamp / 1000.0, complete == 1, dialect, received / 1000.0,
             action, None, None, None, {}), pos + 4
     seek_to, pos = _optional_double(data, pos)
@@ -355,7 +357,7 @@ def _read_event(data: bytes, pos: int) -> tuple[PlaybackEvent, int]:
             attributes[key], pos = _text(data, pos)
         count, pos = _block_count(data, pos)
     return _EVENT(
-        event_id, organization_id, session_id, clip_id, source, _KINDS[kind_index >> 1],
+        event_id, organization_id, session_id, clip_id, source, WIRE_KINDS[kind_index >> 1],
         position, sequence, stamp / 1000.0, complete == 1, dialect, received / 1000.0, action,
         seek_to, value_ms, length, attributes), pos
 

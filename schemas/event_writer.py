@@ -19,15 +19,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 
-from schemas.codec import MAGIC, EventCodec
+from schemas.codec import MAGIC, WIRE_KINDS, EventCodec
 from schemas.event import EventKind, PlaybackEvent
 
 # The versions laid out below (schemas/playback_event/v2.avsc, playback_batch/v1.avsc).
 EVENT_VERSION = 2
 
 _double = struct.Struct("<d").pack
-_KIND_INDEX = {kind: bytes([2 * index]) for index, kind in enumerate(
-    (EventKind.START, EventKind.STOP, EventKind.HEARTBEAT, EventKind.SEEK, EventKind.OTHER))}
+_KIND_INDEX = {kind: bytes([2 * index]) for index, kind in enumerate(WIRE_KINDS)}
 # Zigzag varints of 0..8191: the length of every string under 8 KiB (ids take one byte).
 _SMALL = [bytes([2 * n]) if n < 64 else bytes([(2 * n & 0x7F) | 0x80, 2 * n >> 7])
           for n in range(8192)]
