@@ -39,6 +39,7 @@ from processors.dead_letters import (
     Headers,
 )
 from processors.erasures import ErasedSessions
+from processors.faust_monitor import QuietMonitor
 from processors.faust_stream import take_batches
 from processors.handling import InvalidMessage, Refused, WorkerCounters, decode_events
 from processors.metrics import Progress, WorkerMetrics
@@ -152,6 +153,7 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         # wait for it to leave. Well under the broker's 1 MB message limit.
         producer_max_batch_size=256 * 1024,
         consumer_auto_offset_reset="earliest",
+        monitor=QuietMonitor(),
     )
     app.state_lock = state_lock  # type: ignore[attr-defined]  # lives as long as the app
     events = app.topic(config.events_topic, partitions=partitions,

@@ -12,6 +12,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from clickhouse_connect.driver import options as driver_options
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
@@ -57,6 +58,10 @@ class ClickHouseSink:
         # asks the server before every insert. Forgotten after any failure, so a
         # table changed under a running worker is described again on the retry.
         self._types: dict[str, Sequence[Any]] = {}
+        # clickhouse-connect imports pandas (when installed: chDB needs it) at the
+        # first insert, to see whether the data is a DataFrame: a second and a half
+        # holding the GIL inside the worker's first batch. Paid here, at start-up.
+        _ = driver_options.pd
 
     def ping(self) -> bool:
         """Whether the warehouse answers a trivial query now (the flusher's evidence)."""

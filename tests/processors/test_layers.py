@@ -10,8 +10,8 @@ import pytest
 PROCESSORS = Path(__file__).resolve().parents[2] / "processors"
 CORE = ["intervals", "histogram", "figures", "session", "handling", "batch", "state_codec",
         "open_index", "completeness", "erasures", "dead_letters", "sink_flusher"]
-SHELL = ["faust_app", "faust_transport", "faust_stream", "state_table", "state_store",
-         "watermark_writer", "metrics", "topics", "worker_config"]
+SHELL = ["faust_app", "faust_transport", "faust_stream", "faust_monitor", "state_table",
+         "state_store", "watermark_writer", "metrics", "topics", "worker_config"]
 SHELL_LIBRARIES = {"faust", "mode", "aiokafka", "rocksdict", "clickhouse_connect", "chdb",
                    "prometheus_client", "httpx", "fastapi", "sinks", "ingest", "readapi",
                    "playhead"}
