@@ -31,6 +31,7 @@ from faust.types import TP, EventT
 
 from processors import faust_transport
 from processors.batch import SessionBatch
+from processors.batch_pipeline import Pipeline
 from processors.completeness import Bound, partition_bounds
 from processors.dead_letters import (
     ConsecutiveLimit,
@@ -40,7 +41,7 @@ from processors.dead_letters import (
 )
 from processors.erasures import ErasedSessions
 from processors.faust_monitor import QuietMonitor
-from processors.faust_stream import take_batches
+from processors.faust_stream import HeldBatch, take_held_batches
 from processors.handling import InvalidMessage, Refused, WorkerCounters, decode_events
 from processors.metrics import Progress, WorkerMetrics
 from processors.session import SessionResult
@@ -104,7 +105,8 @@ def stall_cause(progress: Progress) -> str:
                 "stopped fetching after a rebalance; a restart recovers it)")
     held = progress.clock() - progress.in_flight_since
     chains = [chain for chain in map(_await_chain, asyncio.all_tasks())
-              if any(name.startswith("batches ") for name in chain)]
+              # the agent's loop, or a batch's write and store (batch_pipeline.py)
+              if any(name.startswith(("batches ", "batch_in_turn ")) for name in chain)]
     return (f"a batch has been in flight for {held:.0f} s"
             + "".join(f", awaiting in {' -> '.join(chain)}" for chain in chains))
 
@@ -280,36 +282,73 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         # (changelog_handed_over), so let a whole batch's changes wait quietly.
         app.producer.buffer.max_messages = max(
             100, config.sink_batch_size + config.sweep_batch * partitions)
-        async for messages in take_batches(stream, config.sink_batch_size,
-                                           config.sink_batch_seconds):
-            if rebalanced[0]:
-                rebalanced[0] = False
-                state.forget_indexes()
-                owned = set(app.assignor.assigned_actives())
-                progress.forget(owned)
-                watermark.forget({tp.partition for tp in owned if tp.topic == config.events_topic})
-            offsets = {m.message.tp: m.message.offset for m in messages}
-            progress.batch_started(
-                {m.message.tp: m.message.offset for m in reversed(messages)}, offsets)
-            work = SessionBatch(clock(), rules, state.load, counters)
-            ticks: dict[int, EventT[bytes]] = {}
-            for event in messages:
-                message = event.message
-                if message.headers and TICK_HEADER in dict(message.headers):
-                    ticks[message.partition] = event
-                else:
-                    await apply(work, event)
-            for partition, tick in ticks.items():
-                work.close_idle(state.index(partition), tick)
-                work.sweep(state.sweep_slice(partition), tick)
-            if work.emitted:
-                await flush(list(work.emitted.values()))
-            state.store(work.changes())
+        pipeline = Pipeline(progress)
+        try:
+            async for held in take_held_batches(stream, config.sink_batch_size,
+                                                config.sink_batch_seconds):
+                await process_batch(pipeline, held)
+            await pipeline.drain()  # the stream ended (a stop): finish what was taken
+        except asyncio.CancelledError:
+            # The pipeline cancels the agent when a batch fails to finish.
+            failure = pipeline.failure
+            current = asyncio.current_task()
+            if failure is None or current is None:
+                raise
+            current.uncancel()
+            raise failure from None
+        finally:
+            # Batches not finished (a failure, a cancelled agent) were never
+            # acknowledged: their records come again, so their held writes go.
+            pipeline.cancel()
+            state.abandon()
+            await pipeline.cancelled()
+
+    async def process_batch(pipeline: Pipeline, held: HeldBatch) -> None:
+        """Decode, apply and settle a batch in memory while the one before is written,
+        then hand its write, store and acknowledgement to the pipeline."""
+        messages = held.events
+        if rebalanced[0]:
+            # Indexes are rebuilt from stored sessions: every batch taken before
+            # the rebalance is stored first.
+            await pipeline.drain()
+            rebalanced[0] = False
+            state.forget_indexes()
+            owned = set(app.assignor.assigned_actives())
+            progress.forget(owned)
+            watermark.forget({tp.partition for tp in owned if tp.topic == config.events_topic})
+        offsets = {m.message.tp: m.message.offset for m in messages}
+        pipeline.started({m.message.tp: m.message.offset for m in reversed(messages)}, offsets)
+        state.begin()
+        work = SessionBatch(clock(), rules, state.load, counters)
+        ticks: dict[int, EventT[bytes]] = {}
+        for event in messages:
+            message = event.message
+            if message.headers and TICK_HEADER in dict(message.headers):
+                ticks[message.partition] = event
+            else:
+                await apply(work, event)
+        if ticks:
+            # The sweep reads the stored sessions in key order: the batch before
+            # must be stored, or its new sessions would be missing from the slice.
+            await pipeline.drain()
+        for partition, tick in ticks.items():
+            work.close_idle(state.index(partition), tick)
+            work.sweep(state.sweep_slice(partition), tick)
+        emitted = list(work.emitted.values())
+        staged = state.stage(work.changes())
+
+        async def finish() -> None:
+            if emitted:
+                await flush(emitted)
+            state.commit(staged)
             await state.changelog_handed_over()
             follow_watermark(work, ticks)
             for result in work.closes:
                 counters.count_close(result)
-            progress.batch_done(offsets, {tp: app.consumer.highwater(tp) for tp in offsets})
+            held.ack()
+            pipeline.done(offsets, {tp: app.consumer.highwater(tp) for tp in offsets})
+
+        await pipeline.finish(finish)
 
     @app.timer(config.tick_seconds)  # type: ignore[untyped-decorator]  # faust: no hints
     async def tick() -> None:

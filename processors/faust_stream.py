@@ -14,7 +14,9 @@ iterator does for Faust's bookkeeping, in the same order:
   sensors when it comes in;
 - once the agent is done with a batch (its rows written, its state handed
   over), every event of it is acknowledged, as ``take_events`` does: only
-  acknowledged offsets are committed.
+  acknowledged offsets are committed. ``take_held_batches`` leaves that to
+  the agent, which may take the next batch before the last is done with
+  (processors/batch_pipeline.py).
 
 The agent's task never sets Faust's current event here (``take_events``
 does not either: its iterator runs in another task), so messages the agent
@@ -25,16 +27,42 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from faust.types import EventT
 
 
+@dataclass
+class HeldBatch:
+    """A batch handed over and not acknowledged until ``ack`` is called: the agent
+    may take the next batch while this one is still being written."""
+
+    events: list[EventT[bytes]]
+    _stream: Any
+    _states: list[Any]
+
+    def ack(self) -> None:
+        for event, state in zip(self.events, self._states, strict=True):
+            _ack(self._stream, event, state)
+
+
 async def take_batches(stream: Any, max_: int,
                        within: float) -> AsyncIterator[list[EventT[bytes]]]:
     """Batches of at most ``max_`` events, each handed over at most ``within`` seconds
-    after its first event arrived."""
+    after its first event arrived, and acknowledged when the next one is asked for."""
+    async with aclosing(take_held_batches(stream, max_, within)) as held_batches:
+        async for held in held_batches:
+            yield held.events
+            held.ack()
+
+
+async def take_held_batches(stream: Any, max_: int,
+                            within: float) -> AsyncGenerator[HeldBatch, None]:
+    """As ``take_batches``, but each batch is acknowledged by the agent (``ack``), in
+    the order taken, whenever it is done with it."""
     app = stream.app
     queue = stream.channel.queue
     flow_control = app.flow_control
@@ -82,9 +110,7 @@ async def take_batches(stream: Any, max_: int,
                 return
             if not events:
                 continue  # only skipped ones
-            yield events
-            for event, state in zip(events, states, strict=True):
-                _ack(stream, event, state)
+            yield HeldBatch(events, stream, states)
     finally:
         if started:
             await stream.stop()

@@ -24,6 +24,7 @@ from processors.batch import Change, open_entries
 from processors.completeness import PendingSessions, horizon
 from processors.erasures import ErasedSessions
 from processors.faust_transport import BulkProducerBuffer
+from processors.held_writes import ABSENT, HeldWrites, Staged
 from processors.open_index import OpenSessions
 from processors.session import Rules
 from processors.state_store import BoundedRocksDBOptions
@@ -81,18 +82,60 @@ class StateTable:
         self._erased_found: dict[int, set[str]] = {}
         # The erasures the worker follows on the control topic (playhead/worker.py).
         self._erased = erased or ErasedSessions()
+        # Batches' writes not stored yet (held_writes.py).
+        self._held = HeldWrites()
+
+    def begin(self) -> None:
+        """A batch starts: its writes are held (``stage``) until ``commit``."""
+        self._held.begin()
+
+    def stage(self, changes: Iterable[Change]) -> Staged:
+        """The batch's changes join its held writes, which it returns: stored by
+        ``commit`` once its rows are written."""
+        for change in changes:
+            # Before the change: a found key may be the one changed (then it was
+            # loaded, which already decided about it, and is no longer found).
+            self._drop_found(change.token)
+            self._pop_or_hold(change.token, change.key, change.value)
+        return self._held.close()
+
+    def commit(self, staged: Staged) -> None:
+        """A batch's held writes to the table, in the order batches were taken."""
+        for token, key, value in self._held.take(staged):
+            with _Processing(token):
+                if value is None:
+                    self.table.pop(key, None)
+                else:
+                    self.table[key] = value
+
+    def abandon(self) -> None:
+        """Held writes dropped (their batches were never acknowledged: they come again)."""
+        self._held.clear()
+        self.forget_indexes()  # they hold those batches' sessions too
+
+    def _pop_or_hold(self, token: Any, key: str, value: bytes | None = None) -> None:
+        if self._held.open is not None:
+            self._held.open.put(token, key, value)
+            return
+        with _Processing(token):
+            if value is None:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = value
 
     def load(self, key: str, token: Any) -> bytes | None:
-        with _Processing(token):
-            value = self.table.get(key)
-            for found in self._erased_found.values():
-                found.discard(key)  # decided here, now: a sweep's finding is stale
-            self._drop_found(token)  # a token of this partition: drop what a sweep found
-            if value is not None and self._is_erased(key, bytes(value)):
-                # Gone from RocksDB and, by a tombstone, from the changelog: the
-                # session starts afresh as if never seen (docs/operations/erasure.md).
-                self.table.pop(key, None)
-                return None
+        value: Any = self._held.read(key)
+        if value is ABSENT:
+            with _Processing(token):
+                value = self.table.get(key)
+        for found in self._erased_found.values():
+            found.discard(key)  # decided here, now: a sweep's finding is stale
+        self._drop_found(token)  # a token of this partition: drop what a sweep found
+        if value is not None and self._is_erased(key, bytes(value)):
+            # Gone from RocksDB and, by a tombstone, from the changelog: the
+            # session starts afresh as if never seen (docs/operations/erasure.md).
+            self._pop_or_hold(token, key)
+            return None
         return bytes(value) if value is not None else None
 
     def _is_erased(self, key: str, raw: bytes) -> bool:
@@ -100,21 +143,16 @@ class StateTable:
         return self._erased.covers(key, max(header.last_activity, header.closed_at))
 
     def store(self, changes: Iterable[Change]) -> None:
-        for change in changes:
-            with _Processing(change.token):  # type: ignore[arg-type]  # the core keeps it opaque
-                # Before the change: a found key may be the one changed (then it was
-                # loaded, which already decided about it, and is no longer found).
-                self._drop_found(change.token)
-                if change.value is None:
-                    self.table.pop(change.key, None)
-                else:
-                    self.table[change.key] = change.value
+        """Changes stored at once (no batch held)."""
+        if self._held.open is None:
+            self.begin()
+        self.commit(self.stage(changes))
 
     def _drop_found(self, token: Any) -> None:
         partition = getattr(getattr(token, "message", None), "partition", None)
         found = self._erased_found.pop(partition, None) if partition is not None else None
         for key in found or ():
-            self.table.pop(key, None)
+            self._pop_or_hold(token, key)
 
     async def changelog_handed_over(self) -> None:
         # Table changes wait in Faust's producer buffer. Faust flushes it before
@@ -139,6 +177,9 @@ class StateTable:
         """The partition's open sessions, built from its stored sessions on first use
         after an assignment (its recovery from the changelog is done by then)."""
         if partition not in self._indexes:
+            # Only ever built with no writes of this partition held: the batch
+            # that first touches a partition builds it before its own writes,
+            # and indexes are forgotten only once held batches are stored.
             items = self._store._visible_items(self._db(partition))
             rules = self._rules
             pending = (PendingSessions(horizon(rules.lateness_seconds,
@@ -183,6 +224,15 @@ class StateTable:
             key = it.key()
             if key != offset_key:
                 text, raw = key.decode(), it.value()
+                held = self._held.read(text)
+                if held is not ABSENT:
+                    # Held writes stand for what the table will hold: a deleted
+                    # one is skipped as a deletion stored already would be.
+                    if held is None:
+                        it.next()
+                        continue
+                    assert isinstance(held, bytes)
+                    raw = held
                 if self._is_erased(text, raw):
                     self._erased_found.setdefault(partition, set()).add(text)
                 else:
