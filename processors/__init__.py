@@ -2,7 +2,8 @@
 
 The core (``intervals``, ``histogram``, ``figures``, ``session``, ``handling``,
 ``batch``, ``state_codec``, ``open_index``, ``completeness`` (the watermark's
-bounds), ``erasures`` (which stored sessions an erasure covers); the canonical
+bounds), ``erasures`` (which stored sessions an erasure covers), ``held_writes``
+(a batch's table writes held until its rows are written); the canonical
 event is the wire format's, ``schemas.event``) takes events and the current
 time and returns values; it imports no Faust, Kafka or ClickHouse code, which
 ``tests/processors/test_layers.py`` checks, as it checks that every module is
@@ -13,7 +14,8 @@ monitor without its per-record bookkeeping), ``state_table`` and
 ``state_store`` (Faust's RocksDB table; with the two before, the only users of
 Faust's private API), ``dead_letters`` and ``sink_flusher`` (the steps that
 talk to Kafka and the sink, through callables the shell passes in; they import
-no shell library either), ``watermark_writer`` (stores the complete-through
+no shell library either), ``batch_pipeline`` (a batch written, stored and
+acknowledged while the next is processed), ``watermark_writer`` (stores the complete-through
 bounds), ``metrics`` (Prometheus and liveness), ``topics`` (creates the
 topics) and ``worker_config`` (the worker's frozen settings).
 """
