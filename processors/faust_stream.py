@@ -8,8 +8,11 @@ the conductor has queued in one go and does per event only what that
 iterator does for Faust's bookkeeping, in the same order:
 
 - an event delivered while flow control is suspended (a rebalance) or by an
-  earlier consumer generation is skipped, neither tracked nor acknowledged,
-  so the partition's next owner reads it again (as Faust's iterator does);
+  earlier consumer generation is skipped, neither tracked nor acknowledged:
+  the rebalance's seek sets its partition back to the committed offset, so
+  whoever owns the partition next, this worker included, reads it again
+  (Faust's iterator skips it too, but acknowledges it, which can let a
+  commit pass it; the seek itself is ``faust_transport.SeekWithTheFetcherStill``);
 - every other event is tracked as unacknowledged and reported to the
   sensors when it comes in;
 - once the agent is done with a batch (its rows written, its state handed

@@ -19,6 +19,11 @@ The producer's side (``BulkProducerBuffer``, ``_started_producer_at_once``)
 hands a batch's table changes to aiokafka in one turn of the loop, and
 ``RawSchema`` gives the agent records' bytes without Faust's codec registry.
 
+One change is to Faust's rebalance rather than its per-record path:
+``SeekWithTheFetcherStill`` seeks the partitions back to their committed
+offsets with the fetcher stopped, where Faust's seek raced it and could
+commit records the agent never saw (docs/worker.md).
+
 The app selects this transport with the broker URL scheme ``playhead://``
 (``faust.transport.drivers.TRANSPORTS``, the registry behind Faust's
 ``broker`` setting). docs/worker.md, "Faust's per-record path", has the figures.
@@ -32,6 +37,7 @@ from typing import Any, ClassVar, cast
 
 import faust
 from faust.serializers.schemas import DecodeFunction
+from faust.transport.consumer import Consumer as ConsumerBase
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
@@ -111,8 +117,84 @@ class FirstStepInPlace(Service):
         return await super().wait_first(rest, *coros[1:])
 
 
-class Consumer(FirstStepInPlace, faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer; its fetcher's ``wait_first`` is FirstStepInPlace's."""
+class SeekWithTheFetcherStill(ConsumerBase):
+    """``perform_seek`` that first stops the fetcher handing over records.
+
+    Faust seeks its stream partitions back to their committed offsets once a
+    rebalance's recovery is done (``Recovery.on_recovery_completed``), but by
+    then the recovery has already resumed the consumer's flow and the
+    partitions, so the fetcher keeps handing records to the agent's queue
+    while the seek awaits the broker. A partition sought early in that seek
+    (aiokafka seeks each as soon as its committed offset is known) can then
+    hand over records from the committed offset on after its seek; the seek
+    ends by setting the fetcher's read offsets back to the committed offsets
+    although aiokafka's positions are past those records; the caller's
+    ``flow_control.resume()`` then clears the agent's queue, dropping those
+    the agent had not taken yet. They are never fetched again, and the next
+    record's distance from the reset read offset counts them as a gap in the
+    partition (``Consumer._add_gap``, meant for compacted offsets), so the
+    next commit goes past them: acknowledged by Kafka, never processed.
+
+    Here the flow is stopped before the seek, and the seek waits until the
+    fetcher has finished with the record it holds (its read offset set, its
+    callback done or abandoned): no record is handed over from then on, so
+    whatever the queue holds when it is cleared is behind the new positions
+    and is fetched again. The flow stays stopped: every caller resumes it
+    right after (``Recovery._resume_streams``, ``on_recovery_completed``),
+    and the fetcher's own seek (a fetch that returned while the flow was
+    stopped) runs with it stopped.
+    """
+
+    # The fetcher's task, and whether it holds no record: it holds those a
+    # fetch returned until it asks for the next fetch, having handed each
+    # over (or abandoned it to a suspended flow) and set its read offset.
+    # Kept per fetch, not per record: nothing is added to a record's path.
+    _fetcher: asyncio.Task[Any] | None = None
+    _holds_none: asyncio.Event | None = None
+
+    def _holds_nothing(self) -> asyncio.Event:
+        if self._holds_none is None:
+            self._holds_none = asyncio.Event()
+            self._holds_none.set()
+        return self._holds_none
+
+    async def _wait_next_records(self, timeout: float) -> Any:
+        holds_nothing = self._holds_nothing()
+        self._fetcher = asyncio.current_task()
+        holds_nothing.set()
+        records, active_partitions = await super()._wait_next_records(timeout)
+        if records:
+            holds_nothing.clear()
+        return records, active_partitions
+
+    async def perform_seek(self) -> None:
+        was_active = self.flow_active
+        self.stop_flow()  # getmany hands over nothing more; a blocked callback is abandoned
+        try:
+            await self._fetcher_holds_nothing()
+            await super().perform_seek()
+        except BaseException:
+            if was_active:
+                self.resume_flow()
+            raise
+
+    async def _fetcher_holds_nothing(self) -> None:
+        holds_nothing, fetcher = self._holds_nothing(), self._fetcher
+        # Not when the fetcher itself seeks (a fetch that returned while the flow
+        # was stopped), nor for a fetcher stopped while it held records.
+        if (holds_nothing.is_set() or fetcher is None or fetcher.done()
+                or fetcher is asyncio.current_task()):
+            return
+        waiting = asyncio.ensure_future(holds_nothing.wait())
+        try:
+            await asyncio.wait({waiting, fetcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+
+
+class Consumer(SeekWithTheFetcherStill, FirstStepInPlace, faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer; its fetcher's ``wait_first`` is FirstStepInPlace's,
+    its ``perform_seek`` SeekWithTheFetcherStill's."""
 
 
 class BulkProducerBuffer(ProducerBuffer):
