@@ -295,3 +295,40 @@ def by_partition(events: list[PlaybackEvent]) -> dict[str, list[PlaybackEvent]]:
     for e in events:
         grouped[e.session_key].append(e)
     return grouped
+
+
+def locate(settings: Settings, session_ids: Iterable[str],
+           timeout: float = 10.0) -> list[tuple[int, int, str, int]]:
+    """Where the events of these sessions sit in the events topic: (partition,
+    offset, session, sequence number), for a failure to name what went missing."""
+    wanted = set(session_ids)
+    codec = event_codec()
+
+    async def read() -> list[tuple[int, int, str, int]]:
+        consumer = AIOKafkaConsumer(settings.events_topic,
+                                    bootstrap_servers=settings.kafka_bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        out = []
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=1000)
+                if not batch:
+                    break
+                for messages in batch.values():
+                    for m in messages:
+                        if not m.value:
+                            continue  # a tick
+                        try:
+                            records = codec.decode_many(m.value)
+                        except Exception:  # noqa: BLE001  # undecodable: not ours to find
+                            continue
+                        for r in records:
+                            if r.get("session_id") in wanted:
+                                out.append((m.partition, m.offset, r["session_id"],
+                                            r.get("sequence_number", -1)))
+        finally:
+            await consumer.stop()
+        return sorted(out)
+    return asyncio.run(read())
