@@ -94,9 +94,10 @@ wrk:
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 
 ## make unit: every test that needs no service (broker, ClickHouse, pipeline, browser): nothing
-## is started; a test that uses one without the integration marker fails (docs/testing.md)
+## is started; a test that uses one without the integration marker fails (docs/testing.md).
+## Property tests check a fifth of their examples here (the unit profile); make test, all.
 unit: install
-	$(BIN)/python -m pytest -m "not integration" -n auto
+	$(BIN)/python -m pytest -m "not integration" -n auto --hypothesis-profile=unit
 
 lint: install
 	$(BIN)/ruff check .

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis_profiles  # noqa: F401  (registers the full and unit profiles)
 import pytest
 from aiokafka import AIOKafkaProducer
 from clickhouse_connect.driver.client import Client

@@ -24,6 +24,7 @@ from hostile_inputs import hostile as hostile_body
 from hostile_inputs import routes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from samples import omny_request
 from worker_cluster import produce
 
@@ -171,7 +172,7 @@ FUZZ_ORG = str(uuid.uuid4())
 FUZZ_ROUTES = routes(FUZZ_ORG)
 
 
-@settings(max_examples=40, deadline=None, database=None,
+@settings(max_examples=examples(40), deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())

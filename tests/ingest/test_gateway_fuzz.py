@@ -22,14 +22,16 @@ from fake_gateway import AppClient, KeepingPublisher, client
 from hostile_inputs import hostile, routes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from schemas import event_codec
 from schemas.bounds import MAX_EVENT_BYTES, Bounds
 
 ORG = str(uuid.uuid4())
 BOUNDS = Bounds()
-# Modest by default (two shared cores); PLAYHEAD_FUZZ_EXAMPLES=2000 for a deeper search.
-EXAMPLES = int(os.environ.get("PLAYHEAD_FUZZ_EXAMPLES", "50"))
+# Modest by default (two shared cores); PLAYHEAD_FUZZ_EXAMPLES=2000 for a deeper search,
+# that count under any profile.
+EXAMPLES = int(os.environ.get("PLAYHEAD_FUZZ_EXAMPLES") or examples(50))
 ROUTES = routes(ORG)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from pydantic import ValidationError
 
 from config.settings import Settings
@@ -87,7 +88,7 @@ def model_path(raw_items: list[tuple[int, Any]], source: omny.OmnySource,
     return events
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=examples(1500), deadline=None)
 @given(st.lists(items(), min_size=1, max_size=4), st.sampled_from(list(omny.OmnySource)))
 def test_the_plain_path_takes_a_session_only_as_the_model_path_would(
         raw: list[Any], source: omny.OmnySource) -> None:

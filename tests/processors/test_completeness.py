@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from processors import state_codec
 from processors.batch import SessionBatch, open_entries
@@ -110,7 +111,7 @@ def dates(result: SessionResult) -> float:
     return min(e.timestamp for e in result.timeline)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(seed=st.integers(min_value=0, max_value=2**32))
 def test_no_row_dated_before_a_bound_changes_after_it(seed: int) -> None:
     rng = random.Random(seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from test_core_semantics import ev
 
 from processors.session import Rules, SessionState, summarize
@@ -24,7 +25,7 @@ def sessions(draw: st.DrawFn) -> list[PlaybackEvent]:
     return events
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(events=sessions(), data=st.data())
 def test_any_permutation_duplication_or_split_gives_the_same_result(
     events: list[PlaybackEvent], data: st.DataObject
@@ -42,7 +43,7 @@ def test_any_permutation_duplication_or_split_gives_the_same_result(
     assert state.close(Rules(), now=60) == clean
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(events=sessions())
 def test_figures_are_consistent(events: list[PlaybackEvent]) -> None:
     result = summarize(events, Rules())

@@ -15,6 +15,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from test_worker_state import rich_sessions
 
 from processors import state_codec
@@ -93,7 +94,7 @@ def timelines(draw: st.DrawFn) -> list[PlaybackEvent]:
             for n in range(1, count + 1)]
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(events=timelines(), limit=st.sampled_from([math.inf, 86400.0, 50.0]))
 def test_listened_intervals_as_before(events: list[PlaybackEvent], limit: float) -> None:
     assert (spans(listened_intervals(events, limit))
@@ -115,14 +116,14 @@ def interval_lists(draw: st.DrawFn) -> list[Interval]:
     return draw(st.lists(st.builds(Interval, numbers, numbers), max_size=8))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(intervals=interval_lists())
 def test_unique_and_furthest_as_each(intervals: list[Interval]) -> None:
     assert (repr(unique_and_furthest(intervals))
             == repr((unique_seconds(intervals), furthest_seconds(intervals))))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(intervals=interval_lists(), width=st.sampled_from([0.5, 1.0, 5.0, 0.3]))
 def test_bucket_steps_as_the_general_count(intervals: list[Interval], width: float) -> None:
     expected = outcome(lambda: _bucket_steps(intervals, width))
@@ -138,14 +139,14 @@ def outcome(compute: Callable[[], Steps]) -> Steps | type[Exception]:
         return type(err)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(events=rich_sessions(), platform=st.sampled_from(["", "iOS"]))
 def test_content_events_as_before(events: list[PlaybackEvent], platform: str) -> None:
     timeline = ordered(events)
     assert content_events(timeline, platform) == reference_content_events(timeline, platform)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(events=rich_sessions())
 def test_session_figures_as_before(events: list[PlaybackEvent]) -> None:
     timeline = ordered(events)
@@ -156,7 +157,7 @@ def test_session_figures_as_before(events: list[PlaybackEvent]) -> None:
     assert bucket_steps(intervals, 1.0) == _bucket_steps(intervals, 1.0)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(value=st.lists(st.text() | st.integers() | st.floats(allow_nan=False) | st.none()
                       | st.dictionaries(st.text(), st.text()), max_size=6),
        prefix=st.sampled_from([[], ["org", "session"]]))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from samples import CLIP, ORGANIZATION, SESSION
 from test_core_semantics import OMNY
 
@@ -221,7 +222,7 @@ def play(events: list[PlaybackEvent], rounds: list[tuple[float, list[int]]],
     return p
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(schedule=schedules())
 def test_every_delivered_event_is_counted_in_exactly_one_part(
         schedule: tuple[list[PlaybackEvent], list[tuple[float, list[int]]]]) -> None:
@@ -235,7 +236,7 @@ def test_every_delivered_event_is_counted_in_exactly_one_part(
         assert row == summarize(row.timeline, RULES, number, CLIP if number else None)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(schedule=schedules(), data=st.data())
 def test_replays_after_a_crash_give_the_same_rows(
         schedule: tuple[list[PlaybackEvent], list[tuple[float, list[int]]]],

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from processors.open_index import OpenSessions
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(ops=st.lists(st.tuples(st.sampled_from("abcdefgh"), st.booleans(),
                               st.floats(0, 50)), max_size=60),
        now=st.floats(0, 200), timeout=st.floats(0, 100))

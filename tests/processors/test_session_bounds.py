@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from samples import CLIP, ORGANIZATION, SESSION
 
 from processors import session as session_module
@@ -84,7 +85,7 @@ def test_a_large_session_sent_at_once_is_summarized_once_per_batch(
     assert result.version == 4000
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(sizes=st.lists(st.integers(0, 3000), min_size=1, max_size=60),
        text=st.sampled_from(["a", "é", "\u20ac", "\U0001f3b5", "\"", "\\", "\x01"]))
 def test_a_stored_session_never_passes_its_byte_bound(sizes: list[int], text: str) -> None:
@@ -179,7 +180,7 @@ TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_
 NUMBER = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**63), 2**63 - 1)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(previous=st.booleans(), clip=TEXT, source=TEXT, dialect=TEXT, action=TEXT,
        position=NUMBER, seek=st.none() | NUMBER, stamp=NUMBER, value=st.none() | NUMBER,
        attributes=st.dictionaries(TEXT, TEXT, max_size=4), derived=st.booleans())

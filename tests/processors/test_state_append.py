@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from processors import state_codec
 from processors.batch import SessionBatch
@@ -37,7 +38,7 @@ def events(draw: st.DrawFn) -> list[PlaybackEvent]:
     return out
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(session=events(), data=st.data())
 def test_encode_after_writes_what_encode_writes(session: list[PlaybackEvent],
                                                  data: st.DataObject) -> None:
@@ -59,7 +60,7 @@ def test_encode_after_writes_what_encode_writes(session: list[PlaybackEvent],
     assert state_codec.encode_after(state, stored, stored_count) == state_codec.encode(state)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(session=events(), data=st.data())
 def test_the_sweeps_tombstone_is_the_decoded_sessions(session: list[PlaybackEvent],
                                                       data: st.DataObject) -> None:

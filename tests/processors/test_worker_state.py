@@ -15,6 +15,7 @@ import pytest
 from histogram_oracle import bucket_listens
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from samples import CLIP, ORGANIZATION, SESSION
 from test_core_semantics import OMNY
 
@@ -56,7 +57,7 @@ def rich_sessions(draw: st.DrawFn) -> list[PlaybackEvent]:
     return events
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(events=rich_sessions(), data=st.data())
 def test_the_worker_path_gives_the_clean_single_pass(events: list[PlaybackEvent],
                                                       data: st.DataObject) -> None:
@@ -84,7 +85,7 @@ def test_the_worker_path_gives_the_clean_single_pass(events: list[PlaybackEvent]
     assert result == clean
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(events=rich_sessions(), closed=st.booleans(), stamp=st.floats(0, 2e9))
 def test_stored_bytes_round_trip_exactly(events: list[PlaybackEvent], closed: bool,
                                           stamp: float) -> None:
@@ -102,7 +103,7 @@ def test_a_typical_omny_session_takes_little_space() -> None:
     assert len(state_codec.encode(state)) < 400  # 363: three UUIDs are 108 of them
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(spans=st.lists(st.tuples(st.floats(0, 5000), st.floats(0, 300)), max_size=8),
        width=st.sampled_from([0.5, 1.0, 5.0]))
 def test_steps_give_back_every_bucket(spans: list[tuple[float, float]], width: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from schemas.bounds import MAX_SEQUENCE, MAX_TIMESTAMP, Bounds
 from schemas.event import EventKind, PlaybackEvent
@@ -12,7 +13,7 @@ NUMBER = st.floats() | st.sampled_from([0.0, -1.0, 86_400.0, 86_400.5, 1e9, MAX_
 TEXT = st.text(max_size=8) | st.sampled_from(["x" * 513, "\ud800", "é"])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(position=NUMBER, seek=st.none() | NUMBER, length=st.none() | NUMBER,
        stamp=NUMBER, received=NUMBER,
        value=st.none() | st.integers(-1, 10**12),

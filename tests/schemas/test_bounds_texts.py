@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from schemas.bounds import MAX_ID_CHARS, Bounds
 from schemas.event import EventKind, PlaybackEvent
@@ -22,7 +23,7 @@ def each_text_plain(event: PlaybackEvent) -> bool:
     return True
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(texts=st.tuples(TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT))
 def test_texts_are_plain_exactly_when_each_is(texts: tuple[str, ...]) -> None:
     event_id, organization, session, clip, source, dialect, action = texts

@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from schemas import BATCH_SCHEMA_NAME, EVENT_SCHEMA_NAME, EventCodec, event_codec, load_examples
 from schemas.event import EventKind, PlaybackEvent
@@ -38,13 +39,13 @@ def writer() -> EventWriter:
     return found
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(events)
 def test_an_event_is_written_as_fastavro_writes_it(event: PlaybackEvent) -> None:
     assert writer().encode(event) == event_codec().encode(event.to_record())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(events, min_size=1, max_size=8))
 def test_a_batch_is_written_as_fastavro_writes_it(batch: list[PlaybackEvent]) -> None:
     expected = event_codec().encode_batch([e.to_record() for e in batch])

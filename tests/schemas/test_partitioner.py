@@ -5,11 +5,12 @@ from __future__ import annotations
 from aiokafka.partitioner import murmur2 as reference_murmur2
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from schemas.partitioner import murmur2, partition_of
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(st.binary(max_size=200))
 def test_murmur2_matches_the_kafka_client(data: bytes) -> None:
     assert murmur2(data) == reference_murmur2(data)

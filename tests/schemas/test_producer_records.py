@@ -7,6 +7,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from schemas import event_codec
 from schemas.event import EventKind, PlaybackEvent
@@ -46,7 +47,7 @@ def key(event: Any) -> bytes:
     return f"{event['organization_id']}/{event['session_id']}".encode()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(event_lists())
 def test_records_hold_each_sessions_events_in_order_encoded_as_the_codec_does(
         events: list[Any]) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from schemas import EVENT_SCHEMA_NAME, EventCodec, event_codec, schema_versions
 from schemas.event import EventKind, PlaybackEvent, event_from_wire
@@ -34,21 +35,21 @@ def general(message: bytes) -> list[PlaybackEvent]:
     return [event_from_wire(record) for record in event_codec().decode_many(message)]
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(record=records())
 def test_a_single_event_reads_as_the_general_decoder_reads_it(record: dict[str, Any]) -> None:
     message = event_codec().encode(record)
     assert event_codec().read_events(message) == general(message)
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(batch=st.lists(records(), min_size=1, max_size=8))
 def test_a_batch_reads_as_the_general_decoder_reads_it(batch: list[dict[str, Any]]) -> None:
     message = event_codec().encode_batch(batch)
     assert event_codec().read_events(message) == general(message)
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(batch=st.lists(records(), min_size=1, max_size=3), data=st.data())
 def test_damaged_bytes_read_alike_or_go_to_the_general_decoder(
         batch: list[dict[str, Any]], data: st.DataObject) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from test_read_events import general, records
 
 from schemas import event_codec
@@ -26,7 +27,7 @@ def timed(draw: st.DrawFn) -> dict[str, Any]:
     return record
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(batch=st.lists(timed(), min_size=1, max_size=4))
 def test_times_read_as_the_general_decoder_reads_them(batch: list[dict[str, Any]]) -> None:
     message = (event_codec().encode(batch[0]) if len(batch) == 1
@@ -34,7 +35,7 @@ def test_times_read_as_the_general_decoder_reads_them(batch: list[dict[str, Any]
     assert event_codec().read_events(message) == general(message)
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(record=timed(), data=st.data())
 def test_damaged_or_cut_times_read_alike_or_go_to_the_general_decoder(
         record: dict[str, Any], data: st.DataObject) -> None:

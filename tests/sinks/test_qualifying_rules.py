@@ -28,6 +28,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from processors.figures import furthest_seconds, unique_seconds
 from processors.intervals import Interval
@@ -179,7 +180,7 @@ def retention_matches(client: Client, db: str, organization: str,
     assert all(k == kept[(c, src, d)] for c, src, d, _, _, k in rows)
 
 
-@settings(max_examples=12, deadline=None,
+@settings(max_examples=examples(12), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(generated=sessions_strategy, first=entries_strategy, change=rules_strategy,
        change_day=st.integers(0, DAYS - 1), built=st.sets(st.integers(0, DAYS - 1)))

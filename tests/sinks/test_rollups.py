@@ -22,6 +22,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from sinks import rollups
 from sinks.client import connect
@@ -139,7 +140,7 @@ def chdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, str
     client.close()
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=examples(25), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(generated=sessions_strategy,
        built=st.sets(st.integers(0, DAYS - 1)),
