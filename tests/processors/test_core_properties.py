@@ -10,17 +10,23 @@ from test_core_semantics import ev
 from processors.session import Rules, SessionState, summarize
 from schemas.event import PlaybackEvent
 
+# Built once, not for every event of every example.
+COUNTS = st.integers(min_value=1, max_value=25)
+GAPS = st.floats(min_value=0, max_value=120, allow_nan=False)
+KINDS = st.sampled_from(["Start", "Stop", "Beat", "Seek", "Like"])
+POSITIONS = st.floats(min_value=-5, max_value=3600, allow_nan=False)
+
 
 @st.composite
 def sessions(draw: st.DrawFn) -> list[PlaybackEvent]:
-    count = draw(st.integers(min_value=1, max_value=25))
+    count = draw(COUNTS)
     stamp = 1_700_000_000.0
     events = []
     for seq in range(1, count + 1):
-        stamp += draw(st.floats(min_value=0, max_value=120, allow_nan=False))
-        kind = draw(st.sampled_from(["Start", "Stop", "Beat", "Seek", "Like"]))
-        position = draw(st.floats(min_value=-5, max_value=3600, allow_nan=False))
-        to = draw(st.floats(min_value=-5, max_value=3600, allow_nan=False))
+        stamp += draw(GAPS)
+        kind = draw(KINDS)
+        position = draw(POSITIONS)
+        to = draw(POSITIONS)
         events.append(ev(kind, position, seq, stamp, complete=seq == count, to=to))
     return events
 

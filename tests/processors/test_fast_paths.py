@@ -82,15 +82,23 @@ def spans(intervals: Sequence[Interval]) -> str:
 ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
 PLAIN_FLOAT = st.floats(-100, 5000)
 KINDS = st.sampled_from(list(EventKind))
+# Built once, not for every event or interval of every example.
+NUMBERS = st.sampled_from([PLAIN_FLOAT, ANY_FLOAT])
+COUNTS = st.integers(0, 12)
+SEEKS = {numbers: st.none() | numbers for numbers in (PLAIN_FLOAT, ANY_FLOAT)}
+INTERVAL_COUNTS = st.integers(0, 6)
+STARTS = st.floats(0, 100)
+GAPS = st.sampled_from([0.0, 0.5, 1.0]) | st.floats(0, 30)
+LENGTHS = st.floats(0, 300)
 
 
 @st.composite
 def timelines(draw: st.DrawFn) -> list[PlaybackEvent]:
     """Ordered events of any kinds, positions and times, odd ones included."""
-    numbers = draw(st.sampled_from([PLAIN_FLOAT, ANY_FLOAT]))
-    count = draw(st.integers(0, 12))
+    numbers = draw(NUMBERS)
+    count = draw(COUNTS)
     return [PlaybackEvent(f"e{n}", "org", "s", "clip", "Web", draw(KINDS), draw(numbers), n,
-                          draw(numbers), seek_to_seconds=draw(st.none() | numbers))
+                          draw(numbers), seek_to_seconds=draw(SEEKS[numbers]))
             for n in range(1, count + 1)]
 
 
@@ -105,10 +113,10 @@ def test_listened_intervals_as_before(events: list[PlaybackEvent], limit: float)
 def interval_lists(draw: st.DrawFn) -> list[Interval]:
     """Mostly the shape sessions have (in order, apart), else anything."""
     if draw(st.booleans()):
-        out, at = [], draw(st.floats(0, 100))
-        for _ in range(draw(st.integers(0, 6))):
-            at += draw(st.sampled_from([0.0, 0.5, 1.0]) | st.floats(0, 30))
-            length = draw(st.floats(0, 300))
+        out, at = [], draw(STARTS)
+        for _ in range(draw(INTERVAL_COUNTS)):
+            at += draw(GAPS)
+            length = draw(LENGTHS)
             out.append(Interval(at, at + length))
             at += length
         return out

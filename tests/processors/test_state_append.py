@@ -16,25 +16,34 @@ from processors.session import Rules, SessionState
 from schemas.event import EventKind, PlaybackEvent, derived_event_id
 
 TEXT = st.text(max_size=6)
+# Built once, not for every event of every example (building them took most of the time).
+COUNTS = st.integers(1, 12)
+DIALECTS = st.sampled_from(["omny", "sdk", ""])
+CLIPS = st.sampled_from(["c1", "c2"])
+SOURCES = st.sampled_from(["Web", "App"])
+KINDS = st.sampled_from(list(EventKind))
+POSITIONS = st.floats(-5, 500)
+STAMPS = st.floats(1.6e9, 1.8e9)
+RECEIVED = st.sampled_from([0.0, 1.7e9])
+ACTIONS = st.sampled_from(["", "play", "like", "app_start"])
+SEEKS = st.none() | st.floats(0, 500)
+VALUES = st.none() | st.integers(0, 10**6)
+LENGTHS = st.none() | st.floats(1, 500)
+ATTRIBUTES = st.dictionaries(st.sampled_from(["platform", "x"]), TEXT, max_size=2)
 
 
 @st.composite
 def events(draw: st.DrawFn) -> list[PlaybackEvent]:
     org, session = draw(TEXT), draw(TEXT)
     out = []
-    for seq in range(1, draw(st.integers(1, 12)) + 1):
-        dialect = draw(st.sampled_from(["omny", "sdk", ""]))
+    for seq in range(1, draw(COUNTS) + 1):
+        dialect = draw(DIALECTS)
         derived = derived_event_id(dialect, org, session, seq)
         out.append(PlaybackEvent(
             draw(st.sampled_from([derived, f"id-{seq}"])), org, session,
-            draw(st.sampled_from(["c1", "c2"])), draw(st.sampled_from(["Web", "App"])),
-            draw(st.sampled_from(list(EventKind))), draw(st.floats(-5, 500)), seq,
-            draw(st.floats(1.6e9, 1.8e9)), draw(st.booleans()), dialect,
-            draw(st.sampled_from([0.0, 1.7e9])),
-            draw(st.sampled_from(["", "play", "like", "app_start"])),
-            draw(st.none() | st.floats(0, 500)), draw(st.none() | st.integers(0, 10**6)),
-            draw(st.none() | st.floats(1, 500)),
-            draw(st.dictionaries(st.sampled_from(["platform", "x"]), TEXT, max_size=2))))
+            draw(CLIPS), draw(SOURCES), draw(KINDS), draw(POSITIONS), seq, draw(STAMPS),
+            draw(st.booleans()), dialect, draw(RECEIVED), draw(ACTIONS), draw(SEEKS),
+            draw(VALUES), draw(LENGTHS), draw(ATTRIBUTES)))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import replace
+from functools import cache
 
 import pytest
 from histogram_oracle import bucket_listens
@@ -30,29 +31,45 @@ ACTIONS = ["", "play", "pause", "progress", "seek", "startup", "rebuffer", "buff
            "buffer_end", "quality_change", "error", "like", "clip_play", "download", "new-x"]
 
 
+# Built once: a strategy made inside the loop below would be built and checked again for
+# every event of every example, which took most of the generation time.
+COUNTS = st.integers(min_value=1, max_value=20)
+STAMPS = st.floats(min_value=0, max_value=2e9)
+GAPS = st.floats(min_value=0, max_value=90, allow_nan=False)
+CLIPS = st.sampled_from([CLIP, CLIP, "other-clip"])
+SOURCES = st.sampled_from(["Web", "MobileApp"])
+KINDS = st.sampled_from(list(EventKind))
+POSITIONS = st.floats(min_value=-5, max_value=3600, allow_nan=False)
+DIALECTS = st.sampled_from(["omny", "music", ""])
+ACTION = st.sampled_from(ACTIONS)
+SEEKS = st.none() | st.floats(min_value=-5, max_value=3600)
+VALUES = st.none() | st.integers(min_value=0, max_value=10**7)
+LENGTHS = st.none() | st.floats(min_value=0, max_value=10**5)
+ATTRIBUTES = st.dictionaries(st.sampled_from(["platform", "method", "é"]), st.text(max_size=5),
+                             max_size=2)
+
+
+@cache
+def event_ids(seq: int) -> st.SearchStrategy[str]:
+    return st.sampled_from([f"omny:{ORGANIZATION}:{SESSION}:{seq}", f"id-{seq}", ""])
+
+
 @st.composite
 def rich_sessions(draw: st.DrawFn) -> list[PlaybackEvent]:
-    count = draw(st.integers(min_value=1, max_value=20))
-    stamp = draw(st.floats(min_value=0, max_value=2e9))
+    count = draw(COUNTS)
+    stamp = draw(STAMPS)
     events = []
     for seq in range(1, count + 1):
-        stamp += draw(st.floats(min_value=0, max_value=90, allow_nan=False))
+        stamp += draw(GAPS)
         events.append(PlaybackEvent(
-            event_id=draw(st.sampled_from([f"omny:{ORGANIZATION}:{SESSION}:{seq}", f"id-{seq}",
-                                           ""])) or f"x{seq}",
+            event_id=draw(event_ids(seq)) or f"x{seq}",
             organization_id=ORGANIZATION, session_id=SESSION,
-            clip_id=draw(st.sampled_from([CLIP, CLIP, "other-clip"])),
-            source=draw(st.sampled_from(["Web", "MobileApp"])),
-            kind=draw(st.sampled_from(list(EventKind))),
-            position_seconds=draw(st.floats(min_value=-5, max_value=3600, allow_nan=False)),
+            clip_id=draw(CLIPS), source=draw(SOURCES), kind=draw(KINDS),
+            position_seconds=draw(POSITIONS),
             sequence_number=seq, timestamp=stamp, session_complete=seq == count,
-            dialect=draw(st.sampled_from(["omny", "music", ""])),
-            received_at=stamp + 1, action=draw(st.sampled_from(ACTIONS)),
-            seek_to_seconds=draw(st.none() | st.floats(min_value=-5, max_value=3600)),
-            value_ms=draw(st.none() | st.integers(min_value=0, max_value=10**7)),
-            clip_length_seconds=draw(st.none() | st.floats(min_value=0, max_value=10**5)),
-            attributes=draw(st.dictionaries(st.sampled_from(["platform", "method", "é"]),
-                                            st.text(max_size=5), max_size=2)),
+            dialect=draw(DIALECTS), received_at=stamp + 1, action=draw(ACTION),
+            seek_to_seconds=draw(SEEKS), value_ms=draw(VALUES),
+            clip_length_seconds=draw(LENGTHS), attributes=draw(ATTRIBUTES),
         ))
     return events
 

@@ -13,6 +13,12 @@ from schemas.event import EventKind, PlaybackEvent, event_from_wire
 
 LONGS = st.integers(-(2**63), 2**63 - 1)
 TEXT = st.text(max_size=80)
+# Built once, not for every record drawn.
+KINDS = st.sampled_from([k.value for k in EventKind])
+DOUBLES = st.floats(allow_nan=False)
+OPTIONAL_DOUBLES = st.none() | DOUBLES
+OPTIONAL_LONGS = st.none() | LONGS
+ATTRIBUTES = st.dictionaries(TEXT, TEXT, max_size=70)
 
 
 @st.composite
@@ -20,14 +26,11 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "event_id": draw(TEXT), "organization_id": draw(TEXT), "session_id": draw(TEXT),
         "clip_id": draw(TEXT), "source": draw(TEXT), "dialect": draw(TEXT),
-        "kind": draw(st.sampled_from([k.value for k in EventKind])),
-        "position_seconds": draw(st.floats(allow_nan=False)),
+        "kind": draw(KINDS), "position_seconds": draw(DOUBLES),
         "sequence_number": draw(LONGS), "timestamp": draw(LONGS), "received_at": draw(LONGS),
         "session_complete": draw(st.booleans()), "action": draw(TEXT),
-        "seek_to_seconds": draw(st.none() | st.floats(allow_nan=False)),
-        "value_ms": draw(st.none() | LONGS),
-        "clip_length_seconds": draw(st.none() | st.floats(allow_nan=False)),
-        "attributes": draw(st.dictionaries(TEXT, TEXT, max_size=70)),
+        "seek_to_seconds": draw(OPTIONAL_DOUBLES), "value_ms": draw(OPTIONAL_LONGS),
+        "clip_length_seconds": draw(OPTIONAL_DOUBLES), "attributes": draw(ATTRIBUTES),
     }
 
 
