@@ -117,16 +117,25 @@ def test_an_error_that_is_no_outage_is_not_swallowed() -> None:
 def test_the_command_keeps_running_while_the_warehouse_is_down_and_stops_on_sigterm() -> None:
     env = {**os.environ, "PLAYHEAD_CLICKHOUSE_URL": f"http://127.0.0.1:{free_port()}",
            "PLAYHEAD_LOG_JSON": "true"}
+    lines: list[str] = []
     with subprocess.Popen([sys.executable, "-m", "playhead", "rollup", "--every", "1"],
                           cwd=REPO, env=env, stderr=subprocess.PIPE, text=True) as runner:
+        reader = threading.Thread(target=lambda: lines.extend(runner.stderr or ()))
+        reader.start()
         try:
-            time.sleep(4)
+            # Until a build failed and the retry failed too, rather than a fixed wait.
+            deadline = time.monotonic() + 30
+            while (sum("rollup build failed" in line for line in lines) < 2
+                   and runner.poll() is None and time.monotonic() < deadline):
+                time.sleep(0.05)
             assert runner.poll() is None  # still running, the warehouse still down
             runner.send_signal(signal.SIGTERM)
-            _, err = runner.communicate(timeout=30)
+            runner.wait(timeout=30)
         finally:
             if runner.poll() is None:
                 runner.kill()
+            reader.join(timeout=30)
+    err = "".join(lines)
     assert runner.returncode == 0, err
     logged = [entry for line in err.splitlines() if line.startswith("{")
               for entry in [json.loads(line)] if entry["logger"] == "playhead.rollup"]
