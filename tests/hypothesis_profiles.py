@@ -1,16 +1,15 @@
 """How many examples the property tests check: `full` or `unit` (docs/testing.md).
 
-`full` is the default (`make test`, a bare `pytest`): every test checks the count its
+`full` is the default (`make test`, a plain `pytest`): every test checks the count its
 decorator names. `unit` (`make unit`, `--hypothesis-profile=unit`) checks a fifth of
-it, never fewer than FLOOR. Both keep what Hypothesis chose at import for the rest:
-its `default` profile, or its `ci` one (derandomized, no database) on a CI machine.
+it, never fewer than the profile's own count (20), which a test without a count checks.
+Both keep what Hypothesis chose at import for the rest: its `default` profile, or its
+`ci` one (derandomized, no example database) on a CI machine.
 """
 
 from __future__ import annotations
 
 from hypothesis import settings
-
-FLOOR = 25  # below this a unit run would hardly search; a test asking for fewer keeps its count
 
 FULL = settings.get_profile(settings.get_current_profile_name())
 settings.register_profile("full", FULL)
@@ -21,6 +20,7 @@ if settings.get_current_profile_name() in ("default", "ci"):
 
 def examples(full: int) -> int:
     """``full`` under the full profile; under another, the same share of it as the
-    profile's default count is of the full one (a fifth under `unit`), at least FLOOR."""
-    scaled = round(full * settings().max_examples / FULL.max_examples)
-    return max(scaled, min(full, FLOOR))
+    profile's own count is of the full one (a fifth under `unit`), but never fewer than
+    the profile's own count, nor than ``full`` when that is fewer."""
+    own = settings().max_examples
+    return max(round(full * own / FULL.max_examples), min(full, own))
