@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from test_core_semantics import ev
 
 from processors.batch import SessionBatch, open_entries
@@ -114,7 +115,7 @@ def scenarios(draw: st.DrawFn) -> list[Step]:
     return steps
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(steps=scenarios())
 def test_a_pipelined_batch_gives_what_it_would_have_given_after_the_last_was_stored(
         steps: list[Step]) -> None:
