@@ -8,8 +8,9 @@ event is the wire format's, ``schemas.event``) takes events and the current
 time and returns values; it imports no Faust, Kafka or ClickHouse code, which
 ``tests/processors/test_layers.py`` checks, as it checks that every module is
 named here. The shell: ``faust_app`` (topics, agent, timers),
-``faust_transport`` and ``faust_stream`` (Faust's record path without its
-per-record tasks, and the agent's batches), ``faust_monitor`` (Faust's
+``faust_transport``, ``faust_records`` and ``faust_stream`` (Faust's record
+path without its per-record tasks, the agent's records a fetch at a time
+without an event each, and the agent's batches), ``faust_monitor`` (Faust's
 monitor without its per-record bookkeeping), ``state_table`` and
 ``state_store`` (Faust's RocksDB table; with the two before, the only users of
 Faust's private API), ``dead_letters`` and ``sink_flusher`` (the steps that

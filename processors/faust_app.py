@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 import faust
-from faust.types import TP, EventT
+from faust.types import TP
 
-from processors import faust_transport
+from processors import faust_records, faust_transport
 from processors.batch import SessionBatch
 from processors.batch_pipeline import Pipeline
 from processors.completeness import Bound, partition_bounds
@@ -41,6 +41,7 @@ from processors.dead_letters import (
 )
 from processors.erasures import ErasedSessions
 from processors.faust_monitor import QuietMonitor
+from processors.faust_records import Record
 from processors.faust_stream import HeldBatch, take_held_batches
 from processors.handling import InvalidMessage, Refused, WorkerCounters, decode_events
 from processors.metrics import Progress, WorkerMetrics
@@ -158,8 +159,9 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         monitor=QuietMonitor(),
     )
     app.state_lock = state_lock  # type: ignore[attr-defined]  # lives as long as the app
+    # Its records reach the agent a fetch at a time (faust_records.py).
     events = app.topic(config.events_topic, partitions=partitions,
-                       schema=faust_transport.RawSchema())
+                       schema=faust_records.RecordsSchema())
     dead_letter_topic = app.topic(config.dead_letter_topic, partitions=1,
                                   key_serializer="raw", value_serializer="raw")
     margin = config.watermark_margin if write_bounds is not None else None
@@ -205,19 +207,19 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
     metrics.complete_through = lambda: dict(watermark.written)
     metrics.complete_through_written = lambda: watermark.written_at
 
-    def follow_watermark(work: SessionBatch, ticks: dict[int, EventT[bytes]]) -> None:
+    def follow_watermark(work: SessionBatch, ticks: dict[int, Record]) -> None:
         # After the batch's rows are written and its state handed over: a bound
         # must never cover a change not yet stored.
         if margin is None:
             return
         for token, organization, earliest in work.changing(skew):
-            # The core keeps a change's token opaque; here it is the Faust event.
-            partition = token.message.partition  # type: ignore[attr-defined]
+            # The core keeps a change's token opaque; here it is the Kafka record.
+            partition = token.partition  # type: ignore[attr-defined]
             pending = state.pending(partition)
             if pending is not None:
                 pending.record(organization, earliest, work.now)
         for partition, tick in ticks.items():
-            stamp = tick_stamp(tick.message.headers)
+            stamp = tick_stamp(tick.headers)
             pending = state.pending(partition)
             if stamp is None or pending is None:
                 continue
@@ -240,9 +242,8 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         metrics.sink_batch.observe(len(results))
         metrics.sink_seconds.observe(time.perf_counter() - started)
 
-    async def apply(work: SessionBatch, event: EventT[bytes]) -> None:
+    async def apply(work: SessionBatch, message: Record) -> None:
         """Every event of one message (one, or a batch of one session's) to its session."""
-        message = event.message
         source = f"{message.topic}/{message.partition}/{message.offset}"
         try:
             decoded = decode_events(message.value, codec, bounds)
@@ -259,7 +260,7 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
                 await dead_letters.message(message.key, value, where, item.error)
                 continue
             try:
-                work.apply(item, state.index(message.partition), event)
+                work.apply(item, state.index(message.partition), message)
             except InvalidMessage as err:
                 value = message.value if alone else codec.encode(item.to_record())
                 await dead_letters.message(message.key, value, where, err)
@@ -306,7 +307,7 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
     async def process_batch(pipeline: Pipeline, held: HeldBatch) -> None:
         """Decode, apply and settle a batch in memory while the one before is written,
         then hand its write, store and acknowledgement to the pipeline."""
-        messages = held.events
+        messages = held.records
         if rebalanced[0]:
             # Indexes are rebuilt from stored sessions: every batch taken before
             # the rebalance is stored first.
@@ -316,17 +317,16 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
             owned = set(app.assignor.assigned_actives())
             progress.forget(owned)
             watermark.forget({tp.partition for tp in owned if tp.topic == config.events_topic})
-        offsets = {m.message.tp: m.message.offset for m in messages}
-        pipeline.started({m.message.tp: m.message.offset for m in reversed(messages)}, offsets)
+        offsets = held.last
+        pipeline.started(held.first, offsets)
         state.begin()
         work = SessionBatch(clock(), rules, state.load, counters)
-        ticks: dict[int, EventT[bytes]] = {}
-        for event in messages:
-            message = event.message
+        ticks: dict[int, Record] = {}
+        for message in messages:
             if message.headers and TICK_HEADER in dict(message.headers):
-                ticks[message.partition] = event
+                ticks[message.partition] = message
             else:
-                await apply(work, event)
+                await apply(work, message)
         if ticks:
             # The sweep reads the stored sessions in key order: the batch before
             # must be stored, or its new sessions would be missing from the slice.

@@ -18,6 +18,7 @@ flow control and commits are Faust's, unchanged.
 The producer's side (``BulkProducerBuffer``, ``_started_producer_at_once``)
 hands a batch's table changes to aiokafka in one turn of the loop, and
 ``RawSchema`` gives the agent records' bytes without Faust's codec registry.
+The agent's own topic skips the conductor altogether (faust_records.py).
 
 One change is to Faust's rebalance rather than its per-record path:
 ``SeekWithTheFetcherStill`` seeks the partitions back to their committed
@@ -45,6 +46,8 @@ from faust.types import AppT, ConsumerT, Message, ProducerT
 from faust.types.tuples import FutureMessage
 from mode.services import Service, WaitArgT, WaitResults
 from mode.utils.times import Seconds
+
+from processors.faust_records import DirectRecords
 
 SCHEME = "playhead"
 
@@ -192,9 +195,11 @@ class SeekWithTheFetcherStill(ConsumerBase):
             waiting.cancel()
 
 
-class Consumer(SeekWithTheFetcherStill, FirstStepInPlace, faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer; its fetcher's ``wait_first`` is FirstStepInPlace's,
-    its ``perform_seek`` SeekWithTheFetcherStill's."""
+class Consumer(DirectRecords, SeekWithTheFetcherStill, FirstStepInPlace,
+               faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer; its fetcher hands the agent's records over a fetch
+    at a time (faust_records.DirectRecords) and the rest through FirstStepInPlace's
+    ``wait_first``; its ``perform_seek`` is SeekWithTheFetcherStill's."""
 
 
 class BulkProducerBuffer(ProducerBuffer):

@@ -17,12 +17,12 @@ from typing import Any
 
 import faust
 from faust.streams import _current_event
-from faust.types import EventT
 
 from processors import state_codec
 from processors.batch import Change, open_entries
 from processors.completeness import PendingSessions, horizon
 from processors.erasures import ErasedSessions
+from processors.faust_records import Record
 from processors.faust_transport import BulkProducerBuffer
 from processors.held_writes import ABSENT, HeldWrites, Staged
 from processors.open_index import OpenSessions
@@ -41,15 +41,26 @@ CHANGELOG_CONFIG = {"segment.ms": DAY_MS, "max.compaction.lag.ms": DAY_MS,
                     "delete.retention.ms": DAY_MS}
 
 
+class _Current:
+    # What Faust's table and store read of the event being processed: its
+    # record (``message``: partition and topic).
+    __slots__ = ("message", "__weakref__")
+
+    def __init__(self, record: Record):
+        self.message = record
+
+
 class _Processing:
     # Faust writes a table change to the changelog partition of the event
-    # being processed. In a batch, that is the batch's last event, not the
-    # event that changed the key, so bind one of the key's partition.
-    def __init__(self, event: EventT[bytes]):
-        self._ref = weakref.ref(event)
+    # being processed. In a batch, that is the batch's last record, not the
+    # record that changed the key, so bind one of the key's partition.
+    def __init__(self, record: Record):
+        self._current = _Current(record)  # held here: Faust keeps a weak reference
+        self._ref = weakref.ref(self._current)
 
     def __enter__(self) -> None:
-        self._token = _current_event.set(self._ref)
+        # Faust types the variable as holding events; its table reads ``message`` only.
+        self._token = _current_event.set(self._ref)  # type: ignore[arg-type]
 
     def __exit__(self, *_: object) -> None:
         _current_event.reset(self._token)
@@ -149,7 +160,7 @@ class StateTable:
         self.commit(self.stage(changes))
 
     def _drop_found(self, token: Any) -> None:
-        partition = getattr(getattr(token, "message", None), "partition", None)
+        partition = getattr(token, "partition", None)
         found = self._erased_found.pop(partition, None) if partition is not None else None
         for key in found or ():
             self._pop_or_hold(token, key)

@@ -11,8 +11,8 @@ PROCESSORS = Path(__file__).resolve().parents[2] / "processors"
 CORE = ["intervals", "histogram", "figures", "session", "handling", "batch", "state_codec",
         "open_index", "completeness", "erasures", "dead_letters", "sink_flusher",
         "held_writes"]
-SHELL = ["faust_app", "faust_transport", "faust_stream", "faust_monitor", "state_table",
-         "state_store", "watermark_writer", "metrics", "topics", "worker_config",
+SHELL = ["faust_app", "faust_transport", "faust_records", "faust_stream", "faust_monitor",
+         "state_table", "state_store", "watermark_writer", "metrics", "topics", "worker_config",
          "batch_pipeline"]
 SHELL_LIBRARIES = {"faust", "mode", "aiokafka", "rocksdict", "clickhouse_connect", "chdb",
                    "prometheus_client", "httpx", "fastapi", "sinks", "ingest", "readapi",
