@@ -3,26 +3,29 @@ channel put per Kafka record.
 
 Faust's fetcher hands every record, one at a time, to the conductor, which
 decodes it into an ``Event`` and puts it on the agent's channel queue, and the
-agent acknowledges each through the event: 15-20 µs a record, most of a
-worker's time when each record carries one event. For a topic whose schema is
-``RecordsSchema`` and which one channel reads (the agent's, drained by
-``faust_stream.take_held_batches``), ``DirectRecords`` puts each partition's
-fetched records on that channel's queue as one ``RecordChunk`` of aiokafka's
-own records instead. What Faust's path does per record is kept, per chunk:
+agent acknowledges each through the event: about 25 µs a record (measured,
+bench/record_path.py), a third of a worker's time when each record carries one
+event. For a topic whose schema is ``RecordsSchema`` and which one channel
+reads (the agent's, drained by ``faust_stream.take_held_batches``),
+``DirectRecords`` puts each partition's fetched records on that channel's
+queue as one ``RecordChunk`` of aiokafka's own records instead. What Faust's
+path does per record is kept, per chunk:
 
 - records below the partition's read offset are dropped, gaps in its offsets
   are recorded, the read offset advances, and offsets are committed every
   ``broker_commit_every`` acknowledgements, as ``Consumer._drain_messages``
   does;
-- nothing is handed over while flow control is suspended (a rebalance), or
-  after the consumer generation changed during the fetch (``getmany``); each
+- nothing is handed over after the consumer generation changed during the
+  fetch, or once the consumer's flow stopped (``getmany``'s checks); each
   chunk carries the generation it was fetched in, and the taker skips a chunk
-  of an earlier one or taken while flow control is suspended, as Faust's stream
-  iterator skips such events. The queue is the channel's, so Faust's flow
-  control clears it at a rebalance and the actor's stop ends the taker;
-- back-pressure: the fetcher waits while the queue holds ``maxsize`` records
-  (``stream_buffer_maxsize``), as a full queue makes the conductor wait;
-  a suspension ends that wait;
+  of an earlier one or taken while flow control is suspended, as Faust's
+  stream iterator skips such events. The queue is the channel's, so Faust's
+  flow control clears it at a rebalance and the actor's stop ends the taker;
+- before the put, the fetcher waits for what the conductor waits for (flow
+  control, a producer buffer over its limit) and for room: while the queue
+  holds ``maxsize`` records (``stream_buffer_maxsize``), as a full queue
+  makes the conductor wait. Like Faust's callback, that wait is raced against
+  the consumer's suspension, which abandons it;
 - tracking: what a batch takes of a chunk (a ``Piece``) is tracked as one
   unacknowledged message in Faust's consumer when taken, so a rebalance or a
   stop waits for it (``Consumer.wait_empty``), and acknowledged as its
