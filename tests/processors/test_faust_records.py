@@ -5,20 +5,29 @@ flow control, generations, back-pressure, tracking and acknowledgement
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 from weakref import WeakSet
 
+import faust
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from faust.transport.consumer import Consumer as FaustConsumer
 from intervaltree import IntervalTree
 from mode import Service
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
-from processors.faust_records import DirectRecords, RecordChunk
+from processors.faust_records import (
+    DirectRecords,
+    Piece,
+    RecordChunk,
+    RecordsSchema,
+    ack_pieces,
+    held,
+)
 from processors.faust_stream import HeldBatch, take_held_batches
-from processors.faust_transport import FirstStepInPlace
+from processors.faust_transport import FirstStepInPlace, SeekWithTheFetcherStill
 
 TP0 = TopicPartition("events", 0)
 
@@ -223,3 +232,142 @@ def test_the_fetcher_waits_for_room_until_the_taker_takes_or_the_flow_is_suspend
         await batches.aclose()
 
     asyncio.run(main())
+
+
+# A rebalance's seek (faust_transport.SeekWithTheFetcherStill) on the records
+# path: the sequence of tests/processors/test_faust_stream_seek.py, with the
+# fetcher handing chunks to the agent's channel queue.
+
+EVENTS = TopicPartition("events", 0)
+COMMITTED, END, PER_FETCH = 10, 40, 5
+
+
+class Partition:
+    def __init__(self) -> None:
+        self.position = self.committed = COMMITTED
+        self.delivered = asyncio.Event()  # the fetcher handed over records mid-seek
+
+
+class Queue(ThrowableQueue[Any]):
+    partition: Partition
+
+    def force_put_nowait(self, item: Any) -> None:
+        super().force_put_nowait(item)
+        if item.records[-1].offset >= COMMITTED + 2 * PER_FETCH - 1:
+            self.partition.delivered.set()
+
+
+class FakeBroker:
+    """The transport-specific half of a Faust consumer, over one Partition."""
+
+    partition: Partition
+
+    async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
+        await asyncio.sleep(0)
+        start = self.partition.position
+        stop = min(start + PER_FETCH, END)
+        if start >= stop:
+            await asyncio.sleep(0.01)
+            return {}
+        self.partition.position = stop
+        return {EVENTS: [record(offset, EVENTS) for offset in range(start, stop)]}
+
+    async def seek_to_committed(self) -> Any:
+        # aiokafka seeks this partition first, then awaits the broker for others.
+        self.partition.position = self.partition.committed
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.partition.delivered.wait(), 0.5)
+        return {EVENTS: self.partition.committed}
+
+    def assignment(self) -> set[Any]:
+        return {EVENTS}
+
+    def highwater(self, tp: Any) -> int:
+        return END
+
+    def _new_topicpartition(self, topic: str, partition: int) -> Any:
+        return TopicPartition(topic, partition)
+
+    async def _commit(self, offsets: Any) -> bool:
+        return True
+
+    def _to_message(self, tp: Any, record: Any) -> Any: ...
+    async def _seek(self, partition: Any, offset: int) -> None: ...
+    async def create_topic(self, *args: Any, **kwargs: Any) -> None: ...
+    async def earliest_offsets(self, *partitions: Any) -> Any: ...
+    async def highwaters(self, *partitions: Any) -> Any: ...
+    def key_partition(self, *args: Any, **kwargs: Any) -> Any: ...
+    async def position(self, tp: Any) -> Any: ...
+    async def seek_wait(self, partitions: Any) -> None: ...
+    async def subscribe(self, topics: Any) -> None: ...
+    def topic_partitions(self, topic: str) -> Any: ...
+
+
+class RecordsOnly(FakeBroker, DirectRecords):
+    pass
+
+
+class RecordsAndSeek(FakeBroker, DirectRecords, SeekWithTheFetcherStill):
+    pass
+
+
+def seek_while_chunks_flow(kind: type[Any]) -> tuple[set[int], int]:
+    """The offsets the agent processed, and the offset Faust's commits reach."""
+
+    async def main() -> tuple[set[int], int]:
+        app = faust.App("seek-test-records", broker="kafka://localhost:1")
+        app.topics.acks_enabled_for = lambda topic: True  # type: ignore[method-assign]
+        app.consumer_generation_id = 3
+        app._producer = type("Producer", (), {"buffer": Buffer()})()  # type: ignore[attr-defined]
+        app.flow_control.resume()
+        partition = Partition()
+        queue = Queue(maxsize=1000, flow_control=app.flow_control, clear_on_resume=True)
+        queue.partition = partition
+        channel = type("Channel", (), {"schema": RecordsSchema(), "queue": queue})()
+        app.topics._tp_index[EVENTS].add(channel)  # type: ignore[attr-defined]
+        consumer: Any = kind(type("Transport", (), {"app": app, "create_transaction_manager":
+                                                    lambda self, **_: None})(),
+                             lambda message: None, None, None)
+        consumer.partition = partition
+        consumer._set_active_tps({EVENTS})
+        fetcher = Service()
+        drainer = asyncio.ensure_future(consumer._drain_messages(fetcher))
+        processed: set[int] = set()
+
+        def take() -> None:  # the agent: taken, processed, acknowledged
+            while not queue.empty():
+                chunk = queue.get_nowait()
+                piece = Piece(chunk.tp, chunk.records)
+                processed.update(r.offset for r in chunk.records)
+                ack_pieces(consumer, [piece])
+
+        while held(queue) < PER_FETCH:  # the agent holds the first fetch's records
+            await asyncio.sleep(0)
+        first = queue.get_nowait()
+        await consumer.perform_seek()
+        processed.update(r.offset for r in first.records)
+        ack_pieces(consumer, [Piece(first.tp, first.records)])
+        queue.clear()  # app.flow_control.resume() clears the agent's queue
+        consumer.resume_flow()
+        while END - 1 not in processed:
+            await asyncio.sleep(0)
+            take()
+        await fetcher.stop()
+        drainer.cancel()
+        while (offset := consumer._new_offset(EVENTS)) is not None:
+            if consumer._should_commit(EVENTS, offset):
+                consumer._committed_offset[EVENTS] = offset
+        return processed, int(consumer._committed_offset[EVENTS])
+
+    return asyncio.run(main())
+
+
+def test_without_the_still_seek_the_records_path_commits_records_never_processed() -> None:
+    processed, commit = seek_while_chunks_flow(RecordsOnly)
+    assert commit == END and set(range(COMMITTED, commit)) - processed
+
+
+def test_with_the_still_seek_the_records_path_commits_only_processed_records() -> None:
+    processed, commit = seek_while_chunks_flow(RecordsAndSeek)
+    assert commit == END
+    assert set(range(COMMITTED, commit)) <= processed
