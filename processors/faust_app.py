@@ -11,8 +11,9 @@ The steps each have a home: the state table and its indexes
 (``state_table.py``), dead letters and their limit (``dead_letters.py``),
 the sink with its retry and isolation (``sink_flusher.py``), metrics and
 liveness (``metrics.py``), Faust's transport and the agent's batches without
-Faust's per-record costs (``faust_transport.py``, ``faust_stream.py``). This
-module wires them to Faust's topics, agent and timers.
+Faust's per-record costs (``faust_transport.py``, ``faust_records.py``,
+``faust_stream.py``). This module wires them to Faust's topics, agent and
+timers.
 """
 
 from __future__ import annotations
