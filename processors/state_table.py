@@ -28,6 +28,7 @@ from processors.held_writes import ABSENT, HeldWrites, Staged
 from processors.open_index import OpenSessions
 from processors.session import Rules
 from processors.state_store import BoundedRocksDBOptions
+from processors.table_batch import ChangelogBatch, write_batch
 
 STATE_TABLE = "session_state"
 
@@ -111,13 +112,30 @@ class StateTable:
         return self._held.close()
 
     def commit(self, staged: Staged) -> None:
-        """A batch's held writes to the table, in the order batches were taken."""
-        for token, key, value in self._held.take(staged):
-            with _Processing(token):
-                if value is None:
-                    self.table.pop(key, None)
-                else:
-                    self.table[key] = value
+        """A batch's held writes to the table, in the order batches were taken:
+        in one RocksDB write batch per partition, their changelog records in the
+        producer buffer as one item (table_batch.py)."""
+        writes = self._held.take(staged)
+        buffer = self._app.producer.buffer
+        if not isinstance(buffer, BulkProducerBuffer) or self._app.in_transaction:
+            # Faust's path, change by change (the worker never takes it).
+            for token, key, value in writes:
+                with _Processing(token):
+                    if value is None:
+                        self.table.pop(key, None)
+                    else:
+                        self.table[key] = value
+            return
+        table: Any = self.table
+        verified = table._verified_source_topics_for_partitions
+        for topic in {token.topic for token, _, _ in writes}:
+            if topic not in verified:
+                # Faust's check that the events topic has the changelog's
+                # partitions, made on a table's first change from a topic.
+                table._verify_source_topic_partitions(topic)
+        records = write_batch(self._store, writes)
+        if records:
+            buffer.put(ChangelogBatch(self.table, records))  # type: ignore[arg-type]
 
     def abandon(self) -> None:
         """Held writes dropped (their batches were never acknowledged: they come again)."""

@@ -13,7 +13,7 @@ CORE = ["intervals", "histogram", "figures", "session", "handling", "batch", "st
         "held_writes"]
 SHELL = ["faust_app", "faust_transport", "faust_records", "faust_stream", "faust_monitor",
          "state_table", "state_store", "watermark_writer", "metrics", "topics", "worker_config",
-         "batch_pipeline"]
+         "batch_pipeline", "table_batch"]
 SHELL_LIBRARIES = {"faust", "mode", "aiokafka", "rocksdict", "clickhouse_connect", "chdb",
                    "prometheus_client", "httpx", "fastapi", "sinks", "ingest", "readapi",
                    "playhead"}

@@ -1,0 +1,185 @@
+"""A batch's table changes written in one go store what Faust's table stores change by change.
+
+The worker's state table runs on a real Faust app, store and producer buffer;
+only the Kafka client is a stand-in that records what it is given and
+delivers it at once. The reference is Faust's own path (``table[key] =
+value`` and ``table.pop(key, None)`` under the change's event), on a second
+app. Both must leave the same RocksDB databases (sessions and persisted
+changelog offsets) and send the same changelog records; and a table
+recovered from those records with Faust's recovery write
+(``Store.apply_changelog_batch``) must hold exactly what was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
+
+import faust
+from aiokafka.structs import RecordMetadata, TopicPartition
+from faust.types import TP
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors import faust_transport
+from processors.batch import Change
+from processors.state_table import StateTable, _Processing
+
+PARTITIONS = 3
+
+
+class Kafka:
+    """aiokafka's producer as Faust and the state table use it: ``send`` returns
+    the record's delivery, here delivered at once with the partition's next offset."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, bytes, bytes | None, Any]] = []
+        self.offsets: dict[int, int] = {}
+
+    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
+                   partition: int | None = None, timestamp_ms: int | None = None,
+                   headers: Any = None) -> asyncio.Future[RecordMetadata]:
+        assert partition is not None and timestamp_ms is None
+        offset = self.offsets[partition] = self.offsets.get(partition, -1) + 1
+        self.sent.append((topic, partition, key or b"", value, headers))
+        delivery = asyncio.get_running_loop().create_future()
+        delivery.set_result(RecordMetadata(topic, partition, TopicPartition(topic, partition),
+                                           offset, -1, 0, -1))
+        return delivery
+
+
+class Token:
+    """A record of the events topic's ``partition`` (what a change carries)."""
+
+    def __init__(self, partition: int):
+        self.partition = partition
+        self.topic = "events"
+
+
+@contextmanager
+def state_table() -> Iterator[tuple[StateTable, Kafka]]:
+    with tempfile.TemporaryDirectory() as datadir:
+        app = faust.App("table-batch", broker=f"{faust_transport.SCHEME}://localhost:1",
+                        store="rocksdb://", datadir=datadir, topic_partitions=PARTITIONS,
+                        web_enabled=False)
+        state = StateTable(app, PARTITIONS, 64, 100)
+        kafka = Kafka()
+        producer: Any = app.producer
+        producer._producer = kafka
+        producer._started.set()
+        table: Any = state.table
+        table._verified_source_topics_for_partitions.add("events")
+        yield state, kafka
+
+
+async def settled(state: StateTable) -> None:
+    await state.changelog_handed_over()
+    for _ in range(3):  # the deliveries' callbacks (the persisted offsets)
+        await asyncio.sleep(0)
+
+
+def contents(state: StateTable) -> dict[int, dict[bytes, bytes]]:
+    store: Any = state.table.data
+    return {partition: dict(store._db_for_partition(partition).items())
+            for partition in range(PARTITIONS)}
+
+
+def partition_of(key: str) -> int:
+    return zlib.crc32(key.encode()) % PARTITIONS
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[list[tuple[int, str, bytes | None]]]:
+    """Batches of sets, overwrites and deletions (of stored keys and absent ones)."""
+    keys = [f"org:session-{n}" for n in range(8)]
+    change = st.tuples(st.sampled_from(keys),
+                       st.none() | st.binary(min_size=1, max_size=40))
+    return [[(partition_of(key), key, value) for key, value in draw(st.lists(change))]
+            for _ in range(draw(st.integers(1, 4)))]
+
+
+def run_both(plan: list[list[tuple[int, str, bytes | None]]]) -> None:
+    tokens = [Token(partition) for partition in range(PARTITIONS)]
+
+    async def batched(state: StateTable) -> None:
+        buffer: Any = state._app.producer.buffer
+        await buffer.start()
+        try:
+            for batch in plan:
+                state.store(Change(key, value, tokens[partition])
+                            for partition, key, value in batch)
+                await settled(state)
+        finally:
+            await buffer.stop()
+
+    async def faust_way(state: StateTable) -> None:
+        buffer: Any = state._app.producer.buffer
+        await buffer.start()
+        try:
+            for batch in plan:
+                for partition, key, value in batch:
+                    with _Processing(tokens[partition]):  # type: ignore[arg-type]
+                        if value is None:
+                            state.table.pop(key, None)
+                        else:
+                            state.table[key] = value
+                await settled(state)
+        finally:
+            await buffer.stop()
+
+    async def main() -> None:
+        # Faust's services take the running loop when created: all in one loop.
+        with state_table() as (ours, our_kafka), state_table() as (reference, faust_kafka):
+            await batched(ours)
+            await faust_way(reference)
+            assert our_kafka.sent == faust_kafka.sent
+            assert contents(ours) == contents(reference)
+            store: Any = ours.table.data
+            for partition, last in our_kafka.offsets.items():
+                assert store.persisted_offset(TP("x", partition)) == last
+
+            with state_table() as (recovered, _):
+                # Faust's recovery: the changelog's records, applied in order.
+                records, offsets = [], dict.fromkeys(range(PARTITIONS), -1)
+                for topic, partition, key, value, _ in our_kafka.sent:
+                    offsets[partition] += 1
+                    records.append(SimpleNamespace(message=SimpleNamespace(
+                        tp=TP(topic, partition), offset=offsets[partition],
+                        partition=partition, key=key, value=value)))
+                recovered_store: Any = recovered.table.data
+                recovered_store.apply_changelog_batch(records, to_key=None, to_value=None)
+                assert contents(recovered) == contents(ours)
+
+    asyncio.run(main())
+
+
+@settings(max_examples=40, deadline=None)
+@given(plan=batches())
+def test_batches_store_and_send_what_faust_does_and_recover_exactly(
+        plan: list[list[tuple[int, str, bytes | None]]]) -> None:
+    run_both(plan)
+
+
+def test_a_deletion_of_an_absent_key_writes_and_sends_nothing() -> None:
+    key = "org:absent"
+    partition = partition_of(key)
+    run_both([[(partition, key, None)], [(partition, key, b"v"), (partition, key, None),
+                                         (partition, key, None)]])
+
+    async def main() -> None:
+        with state_table() as (state, kafka):
+            buffer: Any = state._app.producer.buffer
+            await buffer.start()
+            try:
+                state.store([Change(key, None, Token(partition))])
+                await settled(state)
+            finally:
+                await buffer.stop()
+            assert kafka.sent == [] and contents(state) == {p: {} for p in range(PARTITIONS)}
+
+    asyncio.run(main())
