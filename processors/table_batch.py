@@ -23,7 +23,10 @@ databases, the same changelog records (key, value or tombstone, partition,
 headers), a deletion of an absent key writes nothing, as ``table.pop(key,
 None)`` does not. Recovery (``Store.apply_changelog_batch``) and standbys read
 that changelog as before. tests/processors/test_table_batch.py compares both
-paths and recovers a table from the records written here.
+paths and recovers a table from the records written here. Left out: the
+sensors' table and send hooks (the worker's monitor ignores them,
+faust_monitor.py) and the app's ``on_produce_message`` signal (nothing in the
+worker connects to it).
 """
 
 from __future__ import annotations
