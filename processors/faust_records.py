@@ -110,8 +110,9 @@ class Piece:
 class RecordsSchema(faust.Schema[bytes, bytes]):
     """Marks a topic whose records go straight to its one reader, the agent's batch
     taker, as ``RecordChunk``s. Should Faust's path carry them (another channel
-    reading the topic), they come as events of the records' bytes, as with
-    ``faust_transport.RawSchema``."""
+    reading the topic), they come as events of the records' bytes, without
+    Faust's codec registry (whose ``raw`` serializers return the same bytes
+    through registry and settings lookups for every record)."""
 
     def __init__(self) -> None:
         super().__init__(key_serializer="raw", value_serializer="raw")

@@ -16,9 +16,9 @@ When it blocks, the rest of the callback becomes a task and Faust's own
 flow control and commits are Faust's, unchanged.
 
 The producer's side (``BulkProducerBuffer``, ``_started_producer_at_once``)
-hands a batch's table changes to aiokafka in one turn of the loop, and
-``RawSchema`` gives the agent records' bytes without Faust's codec registry.
-The agent's own topic skips the conductor altogether (faust_records.py).
+hands a batch's table changes to aiokafka in one turn of the loop. The
+agent's own topic skips the conductor and Faust's codec registry altogether
+(faust_records.py).
 
 One change is to Faust's rebalance rather than its per-record path:
 ``SeekWithTheFetcherStill`` seeks the partitions back to their committed
@@ -36,13 +36,11 @@ import asyncio
 from collections.abc import Coroutine, Generator
 from typing import Any, ClassVar, cast
 
-import faust
-from faust.serializers.schemas import DecodeFunction
 from faust.transport.consumer import Consumer as ConsumerBase
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
-from faust.types import AppT, ConsumerT, Message, ProducerT
+from faust.types import AppT, ConsumerT, ProducerT
 from faust.types.tuples import FutureMessage
 from mode.services import Service, WaitArgT, WaitResults
 from mode.utils.times import Seconds
@@ -285,29 +283,6 @@ def _started_producer_at_once(app: AppT) -> None:
     # An instance attribute: the stampede is a non-data descriptor, and keeps
     # its own wrapper in the instance's __dict__ the same way.
     setattr(app, "maybe_start_producer", maybe_start_producer)  # noqa: B010
-
-
-class RawSchema(faust.Schema[bytes, bytes]):
-    """Records' keys and values as the bytes they are, without Faust's codec registry.
-
-    Faust's ``raw`` serializers return the bytes unchanged too, but reach them
-    through the serializer registry and settings lookups for every record (a
-    third of the conductor's time per record, measured). Sending still uses
-    the ``raw`` serializers.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(key_serializer="raw", value_serializer="raw")
-
-    def compile(self, app: AppT, *, on_key_decode_error: Any = None,
-                on_value_decode_error: Any = None,
-                default_propagate: bool = False) -> DecodeFunction:
-        event: Any = app.conf.Event
-
-        async def decode(message: Message, *, propagate: bool = default_propagate) -> Any:
-            return event(app, message.key, message.value, message.headers, message)
-
-        return decode
 
 
 class Transport(faust_aiokafka.Transport):

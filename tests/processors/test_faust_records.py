@@ -5,7 +5,6 @@ flow control, generations, back-pressure, tracking and acknowledgement
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ from weakref import WeakSet
 
 import faust
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from fake_partition import COMMITTED, END, EVENTS, PER_FETCH, FakeBroker, Partition, commit_all
 from faust.transport.consumer import Consumer as FaustConsumer
 from intervaltree import IntervalTree
 from mode import Service
@@ -238,16 +238,6 @@ def test_the_fetcher_waits_for_room_until_the_taker_takes_or_the_flow_is_suspend
 # path: the sequence of tests/processors/test_faust_stream_seek.py, with the
 # fetcher handing chunks to the agent's channel queue.
 
-EVENTS = TopicPartition("events", 0)
-COMMITTED, END, PER_FETCH = 10, 40, 5
-
-
-class Partition:
-    def __init__(self) -> None:
-        self.position = self.committed = COMMITTED
-        self.delivered = asyncio.Event()  # the fetcher handed over records mid-seek
-
-
 class Queue(ThrowableQueue[Any]):
     partition: Partition
 
@@ -257,57 +247,16 @@ class Queue(ThrowableQueue[Any]):
             self.partition.delivered.set()
 
 
-class FakeBroker:
-    """The transport-specific half of a Faust consumer, over one Partition."""
-
-    partition: Partition
-
-    async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
-        await asyncio.sleep(0)
-        start = self.partition.position
-        stop = min(start + PER_FETCH, END)
-        if start >= stop:
-            await asyncio.sleep(0.01)
-            return {}
-        self.partition.position = stop
-        return {EVENTS: [record(offset, EVENTS) for offset in range(start, stop)]}
-
-    async def seek_to_committed(self) -> Any:
-        # aiokafka seeks this partition first, then awaits the broker for others.
-        self.partition.position = self.partition.committed
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.partition.delivered.wait(), 0.5)
-        return {EVENTS: self.partition.committed}
-
-    def assignment(self) -> set[Any]:
-        return {EVENTS}
-
-    def highwater(self, tp: Any) -> int:
-        return END
-
-    def _new_topicpartition(self, topic: str, partition: int) -> Any:
-        return TopicPartition(topic, partition)
-
-    async def _commit(self, offsets: Any) -> bool:
-        return True
-
-    def _to_message(self, tp: Any, record: Any) -> Any: ...
-    async def _seek(self, partition: Any, offset: int) -> None: ...
-    async def create_topic(self, *args: Any, **kwargs: Any) -> None: ...
-    async def earliest_offsets(self, *partitions: Any) -> Any: ...
-    async def highwaters(self, *partitions: Any) -> Any: ...
-    def key_partition(self, *args: Any, **kwargs: Any) -> Any: ...
-    async def position(self, tp: Any) -> Any: ...
-    async def seek_wait(self, partitions: Any) -> None: ...
-    async def subscribe(self, topics: Any) -> None: ...
-    def topic_partitions(self, topic: str) -> Any: ...
+class Records(FakeBroker):
+    def fetched(self, offsets: range) -> list[Any]:
+        return [record(offset, EVENTS) for offset in offsets]
 
 
-class RecordsOnly(FakeBroker, DirectRecords):
+class RecordsOnly(Records, DirectRecords):
     pass
 
 
-class RecordsAndSeek(FakeBroker, DirectRecords, SeekWithTheFetcherStill):
+class RecordsAndSeek(Records, DirectRecords, SeekWithTheFetcherStill):
     pass
 
 
@@ -354,10 +303,7 @@ def seek_while_chunks_flow(kind: type[Any]) -> tuple[set[int], int]:
             take()
         await fetcher.stop()
         drainer.cancel()
-        while (offset := consumer._new_offset(EVENTS)) is not None:
-            if consumer._should_commit(EVENTS, offset):
-                consumer._committed_offset[EVENTS] = offset
-        return processed, int(consumer._committed_offset[EVENTS])
+        return processed, commit_all(consumer)
 
     return asyncio.run(main())
 
