@@ -120,11 +120,7 @@ class StateTable:
         if not isinstance(buffer, BulkProducerBuffer) or self._app.in_transaction:
             # Faust's path, change by change (the worker never takes it).
             for token, key, value in writes:
-                with _Processing(token):
-                    if value is None:
-                        self.table.pop(key, None)
-                    else:
-                        self.table[key] = value
+                self._write_through_faust(token, key, value)
             return
         table: Any = self.table
         verified = table._verified_source_topics_for_partitions
@@ -146,6 +142,9 @@ class StateTable:
         if self._held.open is not None:
             self._held.open.put(token, key, value)
             return
+        self._write_through_faust(token, key, value)
+
+    def _write_through_faust(self, token: Any, key: str, value: bytes | None) -> None:
         with _Processing(token):
             if value is None:
                 self.table.pop(key, None)
