@@ -52,10 +52,14 @@ from processors.state_table import StateTable
 from processors.watermark_writer import WatermarkWriter
 from processors.worker_config import WorkerConfig
 from schemas import event_codec
+from schemas.event import PlaybackEvent
 
 log = logging.getLogger("playhead.worker")
 
 TICK_HEADER = "playhead-tick"
+# What apply_plainly leaves of a message: the refusal that stopped it (None when a
+# Refused event did), its decoded events (none: it could not be read), how many applied.
+Leftover = tuple[InvalidMessage | None, list[PlaybackEvent | Refused], int]
 
 
 class StateDirInUse(RuntimeError):
@@ -243,16 +247,45 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         metrics.sink_batch.observe(len(results))
         metrics.sink_seconds.observe(time.perf_counter() - started)
 
-    async def apply(work: SessionBatch, message: Record) -> None:
-        """Every event of one message (one, or a batch of one session's) to its session."""
-        source = f"{message.topic}/{message.partition}/{message.offset}"
+    def apply_plainly(work: SessionBatch, message: Record) -> Leftover | None:
+        """Every event of one message to its session, as far as nothing is refused.
+
+        None when all were applied, as for nearly every message; otherwise what
+        ``apply_rest`` dead-letters and applies from the first refusal on. No
+        coroutine, no source string, one index lookup and one reset of the
+        dead-letter limit per message: this runs per message.
+        """
         try:
             decoded = decode_events(message.value, codec, bounds)
         except InvalidMessage as err:
-            await dead_letters.message(message.key, message.value, source, err)
+            return err, [], 0
+        index = state.index(message.partition)
+        applied = 0
+        try:
+            for item in decoded:
+                if type(item) is Refused:
+                    break
+                work.apply(item, index, message)  # type: ignore[arg-type]  # not Refused
+                applied += 1
+        except InvalidMessage as err:
+            if applied:
+                dead_letters.limit.processed()
+            return err, decoded, applied
+        if applied:
+            dead_letters.limit.processed()  # consecutive dead letters are counted anew
+        return None if applied == len(decoded) else (None, decoded, applied)
+
+    async def apply_rest(work: SessionBatch, message: Record, leftover: Leftover) -> None:
+        """Dead-letter what ``apply_plainly`` could not apply, and apply the events
+        after it one by one, dead-lettering each that cannot be processed."""
+        refusal, decoded, applied = leftover
+        source = f"{message.topic}/{message.partition}/{message.offset}"
+        if not decoded:  # the message as a whole could not be read
+            assert refusal is not None
+            await dead_letters.message(message.key, message.value, source, refusal)
             return
         alone = len(decoded) == 1
-        for index, item in enumerate(decoded):
+        for index, item in enumerate(decoded[applied:], applied):
             where = source if alone else f"{source}#{index}"
             if isinstance(item, Refused):
                 # A batch's bad event is dead-lettered on its own, re-encoded as
@@ -260,13 +293,17 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
                 value = message.value if alone else codec.encode(item.record)
                 await dead_letters.message(message.key, value, where, item.error)
                 continue
-            try:
-                work.apply(item, state.index(message.partition), message)
-            except InvalidMessage as err:
-                value = message.value if alone else codec.encode(item.to_record())
-                await dead_letters.message(message.key, value, where, err)
-            else:
-                dead_letters.limit.processed()
+            if refusal is None:
+                try:
+                    work.apply(item, state.index(message.partition), message)
+                except InvalidMessage as err:
+                    refusal = err
+                else:
+                    dead_letters.limit.processed()
+                    continue
+            value = message.value if alone else codec.encode(item.to_record())
+            await dead_letters.message(message.key, value, where, refusal)
+            refusal = None
 
     @app.agent(events)
     async def process(stream: Any) -> None:
@@ -327,7 +364,9 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
             if message.headers and TICK_HEADER in dict(message.headers):
                 ticks[message.partition] = message
             else:
-                await apply(work, message)
+                leftover = apply_plainly(work, message)
+                if leftover is not None:
+                    await apply_rest(work, message, leftover)
         if ticks:
             # The sweep reads the stored sessions in key order: the batch before
             # must be stored, or its new sessions would be missing from the slice.

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from conftest import Pipeline, free_port, running_pipeline, wait_until
 from hostile_inputs import hostile as hostile_body
 from hostile_inputs import routes
@@ -26,11 +26,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_profiles import examples
 from samples import omny_request
-from worker_cluster import produce
+from worker_cluster import dead_letters, produce
 
 from config.settings import Settings, to_env
 from devkit.local import services
 from devkit.status import screen
+from schemas import event_codec
 from schemas.event import EventKind, PlaybackEvent
 
 pytestmark = pytest.mark.integration  # the session's broker, warehouse and pipelines
@@ -104,6 +105,39 @@ def test_events_outside_the_bounds_from_a_direct_producer_are_dead_lettered(
     # The session whose stop was refused is the listening it really had: none closed.
     assert hostile.rows(f"SELECT duration_seconds FROM {hostile.db}.sessions "
                         "WHERE session_id = 'far'") in ([], [(0.0,)])
+
+
+def test_a_bad_event_inside_a_batch_record_is_dead_lettered_alone(hostile: Pipeline) -> None:
+    """One record holding a session's events (EventProducer's form) with one event out
+    of the bounds: that event alone is dead-lettered, named by its place in the record,
+    and its neighbours before and after it count as if each had come alone."""
+    org, clip = str(uuid.uuid4()), str(uuid.uuid4())
+    events = [canonical(org, "mixed", 1, EventKind.START, 0, clip=clip),
+              canonical(org, "mixed", 2, EventKind.OTHER, 0, clip=clip, action="startup",
+                        value_ms=5_000_000_000),
+              canonical(org, "mixed", 3, EventKind.STOP, 30, clip=clip, session_complete=True)]
+    codec = event_codec()
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=hostile.settings.kafka_bootstrap,
+                                    acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                hostile.settings.events_topic,
+                codec.encode_batch([e.to_record() for e in events]),
+                key=f"{org}/mixed".encode())
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    wait_until(lambda: hostile.sessions(clip), 60, "the batch's session in sessions")
+    [(_, _, _, duration, kept)] = hostile.sessions(clip)
+    assert (duration, kept) == (pytest.approx(30.0), 1)
+    letters = [headers for key, headers in dead_letters(hostile.settings, timeout=10)
+               if key == f"{org}/mixed".encode()]
+    assert [h["playhead-dlq-reason"] for h in letters] == [b"out_of_bounds"]
+    assert letters[0]["playhead-dlq-source"].endswith(b"#1")  # the record's second event
 
 
 def test_a_session_of_sixteen_thousand_events_is_bounded_and_stalls_nobody(
