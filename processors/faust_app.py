@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from math import isinf
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -217,9 +218,19 @@ def build_app(config: WorkerConfig, sink: Sink, clock: Callable[[], float] = tim
         # must never cover a change not yet stored.
         if margin is None:
             return
+        # A batch changes thousands of sessions of a few organizations at one
+        # moment: each organization's earliest per partition is what the floors
+        # keep of them all (record keeps the minimum), so it is recorded once.
+        earliest_of: dict[tuple[int, str], float] = {}
         for token, organization, earliest in work.changing(skew):
             # The core keeps a change's token opaque; here it is the Kafka record.
-            partition = token.partition  # type: ignore[attr-defined]
+            where = (token.partition, organization)  # type: ignore[attr-defined]
+            known = earliest_of.get(where)
+            if isinf(earliest):  # record skips these: they must not hide another's
+                continue
+            if known is None or earliest < known:
+                earliest_of[where] = earliest
+        for (partition, organization), earliest in earliest_of.items():
             pending = state.pending(partition)
             if pending is not None:
                 pending.record(organization, earliest, work.now)
