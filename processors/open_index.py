@@ -28,9 +28,14 @@ class OpenSessions:
     def touch(self, key: str, now: float) -> None:
         # A clock that steps back must not break the order the scan relies on;
         # such a session is then considered active a little longer, never less.
-        self._latest = stamp = max(now, self._latest)
-        self._last.pop(key, None)
-        self._last[key] = stamp
+        # (Once per event added: comparisons and ``del`` rather than calls.)
+        stamp = self._latest
+        if now > stamp:
+            self._latest = stamp = now
+        last = self._last
+        if key in last:
+            del last[key]
+        last[key] = stamp
 
     def discard(self, key: str) -> None:
         self._last.pop(key, None)
