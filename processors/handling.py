@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from processors import state_codec
 from processors.session import (
@@ -53,16 +53,12 @@ def decode_events(value: bytes | None, codec: EventCodec,
         raise InvalidMessage("empty", "message has no value")
     bounds = bounds or DEFAULT_BOUNDS
     events = codec.read_events(value)
-    if events is not None:
+    if events is not None and bounds.all_plainly_within(events):
         # The fast path: the newest schema, every event plainly inside the bounds
         # (which include sequence_number >= 1). Anything else takes the path
-        # below, which names what is wrong.
-        plain = bounds.plainly_within
-        for event in events:
-            if not plain(event):
-                break
-        else:
-            return list[PlaybackEvent | Refused](events)
+        # below, which names what is wrong. The list is the reader's own, new:
+        # widened as it is, not copied (a list[...] call costs a µs a message).
+        return cast("list[PlaybackEvent | Refused]", events)
     try:
         records = codec.decode_many(value)
     except DecodeError as err:

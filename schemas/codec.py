@@ -28,7 +28,7 @@ import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from schemas.event import EventKind, PlaybackEvent
-from schemas.frozen import quick_new
+from schemas.frozen import building
 
 MAGIC = b"\xc3\x01"
 HEADER_LENGTH = len(MAGIC) + 8
@@ -182,8 +182,9 @@ class EventCodec:
         fingerprint_bytes = message[2:HEADER_LENGTH]
         try:
             if fingerprint_bytes == self._fast_event:
-                event, _ = _read_event(message, HEADER_LENGTH)
-                return [event]
+                events: list[PlaybackEvent] = []
+                _read_run(message, HEADER_LENGTH, 1, events)
+                return events
             if fingerprint_bytes == self._fast_batch:
                 return _read_batch(message, HEADER_LENGTH)
         except (IndexError, ValueError, struct.error):  # UnicodeDecodeError is a ValueError
@@ -209,12 +210,12 @@ def event_codec() -> EventCodec:
     return EventCodec(schema_versions(EVENT_SCHEMA_NAME), schema_versions(BATCH_SCHEMA_NAME))
 
 
-# The fingerprints of the layout _read_event reads: playback_event v2, and
+# The fingerprints of the layout _read_run reads: playback_event v2, and
 # playback_batch v1 (an array of it).
 _READER_EVENT = bytes.fromhex("0bf695758c5c6406")
 _READER_BATCH = bytes.fromhex("4671d5fd35ced93f")
 _DOUBLE = struct.Struct("<d")
-_EVENT = quick_new(PlaybackEvent)  # every field, in order
+_NEW, _DONE = building(PlaybackEvent)
 # The kind enum's symbols in playback_event v2's order: the reader and the
 # hand-written writer (schemas/event_writer.py) both index by it.
 WIRE_KINDS = [EventKind(symbol) for symbol in ("START", "STOP", "HEARTBEAT", "SEEK", "OTHER")]
@@ -228,8 +229,10 @@ _NO_EXTRAS = bytes(4)
 _HIGH_BITS = int.from_bytes(b"\x80" * 12, "little")
 _SIX_AND_SIX = int.from_bytes((b"\x80" * 5 + b"\x00") * 2, "little")
 # Seven bits a byte to fourteen a 16-bit lane, then three lanes to 42 bits at 0 and 48.
-_LANES_1 = sum(0x7F << 16 * lane for lane in range(6))
-_LANES_1_UP = _LANES_1 << 7
+# The sign bits (bit 0 of each varint) too: a negative time reads the long way.
+_TIMES_MASK = _HIGH_BITS | 1 | 1 << 48
+# Each lane is lo + hi * 256 of two 7-bit bytes; lo + hi * 128 takes hi * 128 off.
+_ODD_BYTES = sum(0x7F00 << 16 * lane for lane in range(6))
 _LANES_2 = 0x3FFF | 0x3FFF << 48
 _LANES_2_MID = _LANES_2 << 14
 _LANES_2_UP = _LANES_2 << 28
@@ -289,12 +292,24 @@ def _block_count(data: bytes, pos: int) -> tuple[int, int]:
     return count, pos
 
 
-def _read_event(data: bytes, pos: int) -> tuple[PlaybackEvent, int]:
-    """One playback_event v2 record at ``pos``, as the codec's decode and
-    ``event_from_wire`` would build it."""
-    texts = []
-    for _ in range(6):  # event_id .. dialect; _text, inline: the hottest loop of all
-        size = data[pos]
+def _read_run(data: bytes, pos: int, count: int, events: list[PlaybackEvent]) -> int:
+    """``count`` playback_event v2 records from ``pos`` onto ``events``, as the
+    codec's decode and ``event_from_wire`` would build them; the position after.
+
+    The events of a batch are one session's: organization, session, clip,
+    source and dialect (side by side on the wire) are the same bytes in every
+    one. Those bytes, once read, are compared as one slice with the next
+    event's, and when they match the strings are reused instead of read
+    again: the same bytes read to the same strings, and shared strings make
+    the bounds check (``Bounds.all_plainly_within``) and every later dict
+    lookup by them cheaper.
+    """
+    span: bytes | None = None  # the shared fields' bytes, lengths included; none yet
+    span_length = 0  # so the first comparison is b"" == None: never equal
+    organization_id = session_id = clip_id = source = dialect = ""
+    from_bytes, unpack_double, new, done = int.from_bytes, _DOUBLE.unpack_from, _NEW, _DONE
+    for _ in range(count):
+        size = data[pos]  # event_id; _text, inline: the hottest loop of all
         if size & 0x81:
             size, pos = _long(data, pos)
             if size < 0:
@@ -302,46 +317,99 @@ def _read_event(data: bytes, pos: int) -> tuple[PlaybackEvent, int]:
         else:
             size >>= 1
             pos += 1
-        texts.append(data[pos:pos + size].decode())
-        pos += size
-    event_id, organization_id, session_id, clip_id, source, dialect = texts
-    kind_index = data[pos]
-    if kind_index >= 10 or kind_index & 1:  # 0..4, zig-zag encoded
-        raise ValueError("enum index")
-    pos += 1
-    position = _DOUBLE.unpack_from(data, pos)[0]
-    pos += 8
-    sequence = data[pos]
-    if sequence < 0x80:  # _long's first case, inline: most sequence numbers are small
-        sequence = (sequence >> 1) ^ -(sequence & 1)
-        pos += 1
-    else:
-        sequence, pos = _long(data, pos)
-    times = int.from_bytes(data[pos:pos + 12], "little")
-    if times & _HIGH_BITS == _SIX_AND_SIX:
-        # timestamp and received_at, each six bytes long (times from 2004 to 2039
-        # in milliseconds): both varints in a few operations on one integer.
-        times ^= _SIX_AND_SIX  # the continuation bits, known now
-        times = (times & _LANES_1) | ((times >> 1) & _LANES_1_UP)  # byte pairs: 14 bits
-        times = (times & _LANES_2) | ((times >> 2) & _LANES_2_MID) | ((times >> 4) & _LANES_2_UP)
-        stamp, received = times & _42_BITS, times >> 48
-        stamp = (stamp >> 1) ^ -(stamp & 1)
-        received = (received >> 1) ^ -(received & 1)
-        pos += 12
-    else:
-        stamp, pos = _long(data, pos)
-        received, pos = _long(data, pos)
-    complete = data[pos]
-    if complete > 1:
-        raise ValueError("boolean")
-    action, pos = _text(data, pos + 1)
-    if data[pos:pos + 4] == _NO_EXTRAS:
-        return _EVENT(
-            event_id, organization_id, session_id, clip_id, source, WIRE_KINDS[kind_index >> 1],
-            position, sequence, stamp / 1000.0, complete == 1, dialect, received / 1000.0,
-            action, None, None, None, {}), pos + 4
+        end = pos + size
+        event_id = data[pos:end].decode()
+        # A string cut short by the end of the message leaves its end past it; the
+        # comparison is then unequal and the next read raises IndexError.
+        if data[end:end + span_length] == span:
+            pos = end + span_length
+        else:
+            texts = []
+            pos = end
+            for _ in range(5):  # organization_id .. dialect
+                size = data[pos]
+                if size & 0x81:
+                    size, pos = _long(data, pos)
+                    if size < 0:
+                        raise ValueError("negative string length")
+                else:
+                    size >>= 1
+                    pos += 1
+                texts.append(data[pos:pos + size].decode())
+                pos += size
+            organization_id, session_id, clip_id, source, dialect = texts
+            span, span_length = data[end:pos], pos - end
+        kind_index = data[pos]
+        if kind_index >= 10 or kind_index & 1:  # 0..4, zig-zag encoded
+            raise ValueError("enum index")
+        position = unpack_double(data, pos + 1)[0]
+        sequence = data[pos + 9]
+        if sequence < 0x80:  # _long's first case, inline: most sequence numbers are small
+            sequence = (sequence >> 1) ^ -(sequence & 1)
+            pos += 10
+        else:
+            sequence, pos = _long(data, pos + 9)
+        times = from_bytes(data[pos:pos + 12], "little")
+        if times & _TIMES_MASK == _SIX_AND_SIX:
+            # timestamp and received_at, each six bytes long and not negative (times
+            # from 2004 to 2039 in milliseconds): both varints in a few operations on
+            # one integer. The zig-zag values are twice the times: divided by 2000.
+            times ^= _SIX_AND_SIX  # the continuation bits, known now
+            times -= (times & _ODD_BYTES) >> 1  # byte pairs: 14 bits
+            times = ((times & _LANES_2) | ((times >> 2) & _LANES_2_MID)
+                     | ((times >> 4) & _LANES_2_UP))
+            timestamp = (times & _42_BITS) / 2000.0
+            received_at = (times >> 48) / 2000.0
+            pos += 12
+        else:
+            stamp, pos = _long(data, pos)
+            received, pos = _long(data, pos)
+            timestamp, received_at = stamp / 1000.0, received / 1000.0
+        complete = data[pos]
+        if complete > 1:
+            raise ValueError("boolean")
+        size = data[pos + 1]  # action; _text, inline
+        if size & 0x81:
+            size, pos = _long(data, pos + 1)
+            if size < 0:
+                raise ValueError("negative string length")
+        else:
+            size >>= 1
+            pos += 2
+        end = pos + size
+        action = data[pos:end].decode()
+        event = new()  # built as quick_new builds, inline (schemas/frozen.py)
+        event.event_id = event_id
+        event.organization_id = organization_id
+        event.session_id = session_id
+        event.clip_id = clip_id
+        event.source = source
+        event.kind = WIRE_KINDS[kind_index >> 1]
+        event.position_seconds = position
+        event.sequence_number = sequence
+        event.timestamp = timestamp
+        event.session_complete = complete == 1
+        event.dialect = dialect
+        event.received_at = received_at
+        event.action = action
+        if data[end:end + 4] == _NO_EXTRAS:
+            event.seek_to_seconds = event.value_ms = event.clip_length_seconds = None
+            event.attributes = {}
+            pos = end + 4
+        else:
+            (event.seek_to_seconds, event.value_ms, event.clip_length_seconds,
+             event.attributes, pos) = _extras(data, end)
+        done(event, PlaybackEvent)
+        events.append(event)
+    return pos
+
+
+def _extras(data: bytes, pos: int) -> tuple[float | None, int | None, float | None,
+                                             dict[str, str], int]:
+    """seek_to_seconds, value_ms, clip_length_seconds and attributes, and the position after."""
     seek_to, pos = _optional_double(data, pos)
     branch = data[pos]
+    value_ms: int | None
     if branch == 0:
         value_ms, pos = None, pos + 1
     elif branch == 2:
@@ -356,18 +424,13 @@ def _read_event(data: bytes, pos: int) -> tuple[PlaybackEvent, int]:
             key, pos = _text(data, pos)
             attributes[key], pos = _text(data, pos)
         count, pos = _block_count(data, pos)
-    return _EVENT(
-        event_id, organization_id, session_id, clip_id, source, WIRE_KINDS[kind_index >> 1],
-        position, sequence, stamp / 1000.0, complete == 1, dialect, received / 1000.0, action,
-        seek_to, value_ms, length, attributes), pos
+    return seek_to, value_ms, length, attributes, pos
 
 
 def _read_batch(data: bytes, pos: int) -> list[PlaybackEvent] | None:
     events: list[PlaybackEvent] = []
     count, pos = _block_count(data, pos)
     while count:
-        for _ in range(count):
-            event, pos = _read_event(data, pos)
-            events.append(event)
+        pos = _read_run(data, pos, count, events)
         count, pos = _block_count(data, pos)
     return events or None  # no events: decode_many refuses it

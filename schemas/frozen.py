@@ -82,3 +82,16 @@ def quick_new(cls: type[T]) -> Callable[..., T]:
     build: Callable[..., T] = namespace["build"]
     build.__qualname__ = f"quick_new({cls.__qualname__})"
     return build
+
+
+def building(cls: type[T]) -> tuple[Callable[[], Any], Callable[[Any, type[T]], None]]:
+    """``(new, done)`` for a reader that sets the fields itself, as ``quick_new``'s
+    builder does, without a call per object: ``new()`` is an object of
+    ``cls``'s layout whose fields are plain slots to set, every one of them;
+    ``done(obj, cls)`` makes it a ``cls``, which is frozen from then on.
+    """
+    twin = _TWINS.get(cls)
+    if twin is None:
+        raise TypeError(f"{cls.__name__}: building is for classes under quick_init")
+    done: Callable[[Any, type[T]], None] = object.__dict__["__class__"].__set__
+    return twin, done
