@@ -215,6 +215,7 @@ def event_codec() -> EventCodec:
 _READER_EVENT = bytes.fromhex("0bf695758c5c6406")
 _READER_BATCH = bytes.fromhex("4671d5fd35ced93f")
 _DOUBLE = struct.Struct("<d")
+_MIDDLE = struct.Struct("<BdB12sBB")
 _NEW, _DONE = building(PlaybackEvent)
 # The kind enum's symbols in playback_event v2's order: the reader and the
 # hand-written writer (schemas/event_writer.py) both index by it.
@@ -307,7 +308,8 @@ def _read_run(data: bytes, pos: int, count: int, events: list[PlaybackEvent]) ->
     span: bytes | None = None  # the shared fields' bytes, lengths included; none yet
     span_length = 0  # so the first comparison is b"" == None: never equal
     organization_id = session_id = clip_id = source = dialect = ""
-    from_bytes, unpack_double, new, done = int.from_bytes, _DOUBLE.unpack_from, _NEW, _DONE
+    from_bytes, unpack_double, middle = int.from_bytes, _DOUBLE.unpack_from, _MIDDLE.unpack_from
+    new, done, length = _NEW, _DONE, len(data)
     for _ in range(count):
         size = data[pos]  # event_id; _text, inline: the hottest loop of all
         if size & 0x81:
@@ -339,18 +341,18 @@ def _read_run(data: bytes, pos: int, count: int, events: list[PlaybackEvent]) ->
                 pos += size
             organization_id, session_id, clip_id, source, dialect = texts
             span, span_length = data[end:pos], pos - end
-        kind_index = data[pos]
-        if kind_index >= 10 or kind_index & 1:  # 0..4, zig-zag encoded
-            raise ValueError("enum index")
-        position = unpack_double(data, pos + 1)[0]
-        sequence = data[pos + 9]
-        if sequence < 0x80:  # _long's first case, inline: most sequence numbers are small
-            sequence = (sequence >> 1) ^ -(sequence & 1)
-            pos += 10
+        # kind, position, a one-byte sequence number, two six-byte times, the flag
+        # and a one-byte action length, read at once when the message is that long.
+        if pos + 24 <= length:
+            kind_index, position, sequence, stamps, complete, size = middle(data, pos)
+            times = from_bytes(stamps, "little")
+            fast = sequence < 0x80 and times & _TIMES_MASK == _SIX_AND_SIX
         else:
-            sequence, pos = _long(data, pos + 9)
-        times = from_bytes(data[pos:pos + 12], "little")
-        if times & _TIMES_MASK == _SIX_AND_SIX:
+            fast = False
+        if fast:
+            if kind_index >= 10 or kind_index & 1:  # 0..4, zig-zag encoded
+                raise ValueError("enum index")
+            sequence = (sequence >> 1) ^ -(sequence & 1)
             # timestamp and received_at, each six bytes long and not negative (times
             # from 2004 to 2039 in milliseconds): both varints in a few operations on
             # one integer. The zig-zag values are twice the times: divided by 2000.
@@ -360,22 +362,28 @@ def _read_run(data: bytes, pos: int, count: int, events: list[PlaybackEvent]) ->
                      | ((times >> 4) & _LANES_2_UP))
             timestamp = (times & _42_BITS) / 2000.0
             received_at = (times >> 48) / 2000.0
-            pos += 12
+            pos += 23
         else:
+            kind_index = data[pos]
+            if kind_index >= 10 or kind_index & 1:
+                raise ValueError("enum index")
+            position = unpack_double(data, pos + 1)[0]
+            sequence, pos = _long(data, pos + 9)
             stamp, pos = _long(data, pos)
             received, pos = _long(data, pos)
             timestamp, received_at = stamp / 1000.0, received / 1000.0
-        complete = data[pos]
+            complete = data[pos]
+            size = data[pos + 1]
+            pos += 1
         if complete > 1:
             raise ValueError("boolean")
-        size = data[pos + 1]  # action; _text, inline
-        if size & 0x81:
-            size, pos = _long(data, pos + 1)
+        if size & 0x81:  # action; _text, inline
+            size, pos = _long(data, pos)
             if size < 0:
                 raise ValueError("negative string length")
         else:
             size >>= 1
-            pos += 2
+            pos += 1
         end = pos + size
         action = data[pos:end].decode()
         event = new()  # built as quick_new builds, inline (schemas/frozen.py)
