@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from schemas.event import EventKind, PlaybackEvent
-from schemas.frozen import quick_init, quick_new
+from schemas.frozen import building, quick_init, quick_new
 
 
 @quick_init
@@ -72,3 +72,17 @@ def test_quick_new_builds_what_the_class_builds() -> None:
     assert event == PlaybackEvent("e", "o", "s", "c", "Web", EventKind.START, 1.0, 1, 2.0,
                                   True, "d", 3.0, "play", None, 5, None, {"a": "b"})
     assert type(event) is PlaybackEvent
+
+
+def test_building_sets_fields_then_gives_the_class() -> None:
+    new, done = building(Sample)
+    built = new()
+    built.name, built.size, built.tags = "a", 5, {"k": "v"}
+    done(built, Sample)
+    assert type(built) is Sample and built == Sample("a", 5, {"k": "v"})
+    assert repr(built) == repr(Sample("a", 5, {"k": "v"}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.name = "b"  # type: ignore[misc]
+    assert dataclasses.replace(built, size=4) == Sample("a", 4, {"k": "v"})
+    with pytest.raises(TypeError):
+        building(Plain)
