@@ -45,18 +45,69 @@ class OmnyRoute(APIRoute):
 
     The route reads only the envelope (the events are judged per session), so
     without this a missing ``Source`` would hide a bad ``Events[1].Position``.
+
+    A plain request (``plain_request``) is served without FastAPI's handling of
+    it (dependency solving, validation, the answer's serialization): the same
+    rate limit, judging, publishing and answer. Any other request takes
+    FastAPI's path and is answered as before.
     """
+
+    gateway: Gateway | None = None  # set on the class ``router`` makes: whose route it is
 
     def get_route_handler(self) -> Handler:
         handle = super().get_route_handler()
+        gateway = self.gateway
 
         async def answer(request: Request) -> Response:
+            plain = await plain_request(request) if gateway is not None else None
+            if plain is not None and gateway is not None:
+                # FastAPI's order: the route's dependency (the rate limit), then the endpoint.
+                await gateway.admit(request)
+                enabled = await take(gateway, plain[1], request, plain[0])
+                return Response(_ANSWERS[enabled], media_type="application/json")
             try:
                 return await handle(request)
             except RequestValidationError as err:
                 raise RequestValidationError(_every_problem(err), body=err.body) from err
 
         return answer
+
+
+# The answers FastAPI writes for OmnyAnswer(Enabled=...).
+_ANSWERS = {True: b'{"Enabled":true}', False: b'{"Enabled":false}'}
+_ENVELOPE_KEYS = frozenset(("Source", "Events", "Completed"))
+_SOURCES = {source.value: source for source in omny.OmnySource}
+
+
+async def plain_request(request: Request) -> tuple[str, omny.OmnyEnvelope] | None:
+    """The organization and envelope of a request FastAPI would read without a problem,
+    read as FastAPI reads them (``request.json()``, the last ``organizationId``); None
+    for anything else, which FastAPI then reads and answers itself.
+
+    Plain: a JSON body that is an object of exactly ``Source`` (one of its values
+    as a string), a non-empty ``Events`` list and ``Completed: true``, and a
+    hyphenated GUID as ``organizationId``: a subset of what ``OmnyEnvelope`` and
+    the ``UUID`` query parameter accept, read to the same values
+    (tests/ingest/test_omny_plain_request.py holds the two readings together).
+    """
+    if request.headers.get("content-type") != "application/json":
+        return None  # ingest/body.py always says so; FastAPI reads anything else
+    organization = omny.Guids().canonical(request.query_params.get("organizationId"))
+    if organization is None:
+        return None
+    try:
+        document = await request.json()  # FastAPI reads the cached document again
+    except Exception:  # not JSON (or not readable): FastAPI's reading says why
+        return None
+    if type(document) is not dict or document.keys() != _ENVELOPE_KEYS:
+        return None
+    source, events = document["Source"], document["Events"]
+    source = _SOURCES.get(source) if type(source) is str else None
+    if source is None or document["Completed"] is not True or type(events) is not list \
+            or not events:
+        return None
+    return organization, omny.OmnyEnvelope.model_construct(
+        Source=source, Events=events, Completed=True)
 
 
 def _every_problem(err: RequestValidationError) -> list[Any]:
@@ -131,8 +182,28 @@ def _dead_letter(session: omny.Session, source: str, organization_id: str,
                       source=SOURCE)
 
 
+async def take(gateway: Gateway, body: omny.OmnyEnvelope, request: Request,
+               organization: str) -> bool:
+    """The endpoint: whether the organization is enabled, once its sessions are published
+    (or dead-lettered) and Kafka acknowledged them."""
+    gateway.authorize(request, {organization})
+    if gateway.is_disabled(organization):
+        return False
+    judged = judge(gateway, body, gateway.context(organization, "Events"))
+    gateway.reject(omny.DIALECT, judged.problems)
+    await gateway.publish_with_dead_letters(omny.DIALECT, judged.events, judged.letters)
+    for letter in judged.letters:
+        log.info("omny session %s dead-lettered (%s): %s", letter.key.decode(),
+                 letter.reason, letter.detail[:500])
+    return True
+
+
 def router(gateway: Gateway) -> APIRouter:
-    routes = APIRouter(tags=["Omny consumption API"], route_class=OmnyRoute,
+    class Route(OmnyRoute):
+        pass
+
+    Route.gateway = gateway  # a class of its own: FastAPI builds the route from its class
+    routes = APIRouter(tags=["Omny consumption API"], route_class=Route,
                        dependencies=[Depends(gateway.admit)])
 
     @routes.post("/api/consumption/events", response_model=omny.OmnyAnswer,
@@ -147,15 +218,6 @@ def router(gateway: Gateway) -> APIRouter:
         organization_id: Annotated[uuid.UUID, Query(
             alias="organizationId", description="GUID of the Omny Studio organization")],
     ) -> omny.OmnyAnswer:
-        gateway.authorize(request, {str(organization_id)})
-        if gateway.is_disabled(str(organization_id)):
-            return omny.OmnyAnswer(Enabled=False)
-        judged = judge(gateway, body, gateway.context(str(organization_id), "Events"))
-        gateway.reject(omny.DIALECT, judged.problems)
-        await gateway.publish_with_dead_letters(omny.DIALECT, judged.events, judged.letters)
-        for letter in judged.letters:
-            log.info("omny session %s dead-lettered (%s): %s", letter.key.decode(),
-                     letter.reason, letter.detail[:500])
-        return omny.OmnyAnswer(Enabled=True)
+        return omny.OmnyAnswer(Enabled=await take(gateway, body, request, str(organization_id)))
 
     return routes
