@@ -183,10 +183,11 @@ class Gateway:
     async def publish_with_dead_letters(self, dialect: str, events: Sequence[Admitted],
                                         letters: Sequence[DeadLetter]) -> None:
         """Publish events and dead letters; return once Kafka acknowledged all of them."""
-        async def dead_letters() -> None:
-            if letters:
-                await self.publisher.publish_dead_letters(letters)
-        await asyncio.gather(self.publish(dialect, events), dead_letters())
+        if not letters:  # the common case: no task per request for what is not there
+            await self.publish(dialect, events)
+            return
+        await asyncio.gather(self.publish(dialect, events),
+                             self.publisher.publish_dead_letters(letters))
         for letter in letters:
             self.metrics.dead_letters.labels(dialect, letter.reason).inc()
 

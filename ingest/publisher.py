@@ -73,7 +73,9 @@ class KafkaPublisher:
         try:
             # The client retries within its own request timeout; past our
             # deadline the caller is told to retry (and may be deduplicated).
-            await asyncio.wait_for(producer.publish(events), self._timeout)
+            # (asyncio.timeout, not wait_for: no task of its own per request.)
+            async with asyncio.timeout(self._timeout):
+                await producer.publish(events)
         except (PublishFailed, KafkaError, TimeoutError) as err:
             if _too_large(err):
                 raise _refused(err) from err  # the producer is fine: keep it

@@ -188,16 +188,30 @@ class EventProducer:
             return self._codec.encode(_record(chunk[0]))
         return self._codec.encode_batch([_record(e) for e in chunk])
 
-    async def _send_batches(self, events: list[Event]) -> list[tuple[list[Event], Any]]:
-        """Encode the records and queue each on its partition's lane; (events, delivery) each.
+    async def _send_batches(self, events: list[Event]
+                            ) -> tuple[list[tuple[list[Event], _Waiter, int]], list[_Waiter]]:
+        """Encode the records and queue them on their partitions' lanes: for each record,
+        in order, its events, the waiter of its lane's records and its place there; and
+        the waiters.
 
         The partition is computed here with Kafka's default partitioner, so a
-        session lands where any other client would put it.
+        session lands where any other client would put it. A call's records on
+        one lane share one waiter (not a future each): a 100-event request is
+        25 records on a few lanes.
         """
         partitions = sorted(await self._producer.partitions_for(self.topic))
-        return [(members, self._lane(partitions[partition_of(key, len(partitions))])
-                 .queue(key, value))
-                for key, value, members in self.records(events)]
+        count = len(partitions)
+        by_lane: dict[int, list[tuple[bytes, bytes]]] = {}
+        places: list[tuple[list[Event], int, int]] = []
+        for key, value, members in self.records(events):
+            partition = partitions[partition_of(key, count)]
+            records = by_lane.setdefault(partition, [])
+            places.append((members, partition, len(records)))
+            records.append((key, value))
+        waiters = {partition: self._lane(partition).queue(records)
+                   for partition, records in by_lane.items()}
+        return ([(members, waiters[partition], index) for members, partition, index in places],
+                list(waiters.values()))
 
     def _lane(self, partition: int) -> _Lane:
         lane = self._lanes.get(partition)
@@ -213,17 +227,21 @@ class EventProducer:
             failed: list[Event] = []
             error: BaseException | None = None
             try:
-                deliveries = await self._send_batches(pending)
+                deliveries, waiters = await self._send_batches(pending)
             except KafkaError as err:
                 # No metadata, or a partition's slot never freed: some batches may
                 # be on their way, so all are resent; the worker drops the repeats
                 # by event id.
-                deliveries, failed, error = [], pending, err
-            results = await asyncio.gather(*(d for _, d in deliveries), return_exceptions=True)
-            for (members, _), result in zip(deliveries, results, strict=True):
-                if isinstance(result, BaseException):
+                deliveries, waiters, failed, error = [], [], pending, err
+            if len(waiters) == 1:
+                await waiters[0].future  # cancelled with its caller, as gather's would be
+            elif waiters:
+                await asyncio.gather(*(waiter.future for waiter in waiters))
+            for members, waiter, index in deliveries:
+                outcome = waiter.errors[index]
+                if outcome is not None:
                     failed += members
-                    error = result
+                    error = outcome
             if not failed:
                 return
             assert error is not None
@@ -242,36 +260,39 @@ class _Lane:
     that one is acknowledged. Handing it one batch per ``publish`` call made
     every concurrent call wait its turn, one call's records per round trip;
     a lane instead sends everything queued since its last batch in the next
-    one (group commit), in the order queued. Each record's future says whether
-    Kafka acknowledged it; nothing queued is dropped: a failed batch fails
-    each of its records' futures, and ``EventProducer.stop`` drains the lanes first.
+    one (group commit), in the order queued. A call's waiter says, for each of
+    its records, whether Kafka acknowledged it; nothing queued is dropped: a
+    failed batch fails each of its records, and ``EventProducer.stop`` drains
+    the lanes first.
     """
 
     def __init__(self, producer: AIOKafkaProducer, topic: str, partition: int):
         self._producer = producer
         self._topic = topic
         self._partition = partition
-        self._queued: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
+        self._queued: list[_Entry] = []
         self._sending: asyncio.Task[None] | None = None
 
-    def queue(self, key: bytes, value: bytes) -> asyncio.Future[None]:
-        delivered = asyncio.get_running_loop().create_future()
-        self._queued.append((key, value, delivered))
+    def queue(self, records: list[tuple[bytes, bytes]]) -> _Waiter:
+        """Queue (key, value) records; the waiter says, once each is settled, how."""
+        waiter = _Waiter(len(records))
+        self._queued += [(key, value, waiter, index)
+                         for index, (key, value) in enumerate(records)]
         if self._sending is None:
             self._sending = asyncio.create_task(self._send())
-        return delivered
+        return waiter
 
     async def drained(self) -> None:
         if self._sending is not None:
             await asyncio.shield(self._sending)
 
     async def _send(self) -> None:
-        taken: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
+        taken: list[_Entry] = []
         try:
             while self._queued:
                 taken, self._queued = self._queued, []
                 batches = self._batches(taken)
-                for index, (batch, futures) in enumerate(batches):
+                for index, (batch, entries) in enumerate(batches):
                     # Closed, it is sent as soon as its turn comes instead of lingering
                     # linger_ms for records that would only come through this lane.
                     batch.close()
@@ -281,31 +302,56 @@ class _Lane:
                     except Exception as err:  # no slot in time, producer closed
                         # The batches behind it would wait as long for the same answer:
                         # their callers hear it now and may retry.
-                        _settle([f for _, later in batches[index:] for f in later], err)
+                        _settle([e for _, later in batches[index:] for e in later], err)
                         break
                     delivery.add_done_callback(
-                        lambda done, futures=futures: _settle(futures, _outcome(done)))
+                        lambda done, entries=entries: _settle(entries, _outcome(done)))
                 taken = []
         finally:
             self._sending = None
             # Cancelled midway (the loop closing): say so to whoever waits.
-            left = [f for _, _, f in taken + self._queued]
+            left = taken + self._queued
             self._queued = []
             _settle(left, KafkaError("the producer stopped before sending these records"))
 
-    def _batches(self, entries: list[tuple[bytes, bytes, asyncio.Future[None]]]
-                 ) -> list[tuple[Any, list[asyncio.Future[None]]]]:
+    def _batches(self, entries: list[_Entry]) -> list[tuple[Any, list[_Entry]]]:
         # A record over the batch size goes alone in a batch of its own (aiokafka takes
         # any record into an empty batch): if Kafka refuses it, it fails alone.
-        out: list[tuple[Any, list[asyncio.Future[None]]]] = [(self._producer.create_batch(), [])]
-        for key, value, delivered in entries:
-            if delivered.done():
+        out: list[tuple[Any, list[_Entry]]] = [(self._producer.create_batch(), [])]
+        for entry in entries:
+            key, value, waiter, _ = entry
+            if waiter.future.done():
                 continue  # its caller gave up waiting (a deadline) and was told so: not sent
             if out[-1][0].append(key=key, value=value, timestamp=None) is None:
                 out.append((self._producer.create_batch(), []))
                 out[-1][0].append(key=key, value=value, timestamp=None)
-            out[-1][1].append(delivered)
-        return [(batch, futures) for batch, futures in out if futures]
+            out[-1][1].append(entry)
+        return [(batch, queued) for batch, queued in out if queued]
+
+
+class _Waiter:
+    """One ``publish`` call's records on one lane: ``future`` is done once every one of
+    them is settled, ``errors`` then says each one's failure (None: acknowledged).
+    Cancelled, it is its caller giving up: what is still queued is not sent."""
+
+    __slots__ = ("errors", "future", "left")
+
+    def __init__(self, count: int):
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.errors: list[BaseException | None] = [None] * count
+        self.left = count
+
+    def settle(self, index: int, error: BaseException | None) -> None:
+        if self.future.done():
+            return  # its caller stopped waiting (a deadline)
+        self.errors[index] = error
+        self.left -= 1
+        if not self.left:
+            self.future.set_result(None)
+
+
+# A queued record: key, value, the waiter of its call's records on the lane, its place there.
+_Entry = tuple[bytes, bytes, _Waiter, int]
 
 
 def _outcome(delivery: asyncio.Future[Any]) -> BaseException | None:
@@ -314,11 +360,6 @@ def _outcome(delivery: asyncio.Future[Any]) -> BaseException | None:
     return error
 
 
-def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    for future in futures:
-        if future.done():
-            continue  # its caller stopped waiting (a deadline)
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
+def _settle(entries: list[_Entry], error: BaseException | None) -> None:
+    for _, _, waiter, index in entries:
+        waiter.settle(index, error)

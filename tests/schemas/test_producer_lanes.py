@@ -141,3 +141,22 @@ def test_a_caller_that_gave_up_is_not_sent_and_stop_sends_what_is_queued() -> No
         return [keys for keys, _ in kafka.sent]
 
     assert asyncio.run(run()) == [[b"org/a"], [b"org/b"], [b"org/d"]]
+
+
+def test_a_calls_records_in_several_batches_fail_only_with_their_own_batch() -> None:
+    """A call's records on one lane share a waiter: it says each record's own outcome."""
+    async def run() -> None:
+        kafka = Kafka(room=1)
+        made = await producer(kafka)
+        publishing = asyncio.create_task(made.publish(events("a", 1) + events("b", 2)
+                                                      + events("c", 1)))
+        for outcome in (None, RuntimeError("broker said no"), None):
+            while len(kafka.sent) < 3 and all(d.done() for _, d in kafka.sent):
+                await asyncio.sleep(0.001)
+            pending = next(d for _, d in kafka.sent if not d.done())
+            pending.set_exception(outcome) if outcome else pending.set_result(None)
+        await publishing
+
+    with pytest.raises(PublishFailed) as caught:
+        asyncio.run(run())
+    assert [e.event_id for e in caught.value.failed] == ["b-0", "b-1"]
