@@ -31,6 +31,7 @@ _KIND_INDEX = {kind: bytes([2 * index]) for index, kind in enumerate(WIRE_KINDS)
 _SMALL = [bytes([2 * n]) if n < 64 else bytes([(2 * n & 0x7F) | 0x80, 2 * n >> 7])
           for n in range(8192)]
 _NULL = b"\x00"  # a union's first branch (null), an empty map, the end of a block
+_ONE = b"\x02"  # a block of one entry
 _SOME = b"\x02"  # a union's second branch
 _TRUE, _FALSE = b"\x01", b"\x00"
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
@@ -110,6 +111,9 @@ class BodyWriter:
     def _attributes(self, attributes: Mapping[str, str]) -> bytes:
         # One block holding every entry, then the empty block that ends the map (as fastavro).
         text = self._text
+        if len(attributes) == 1:  # the common map (e.g. {"event": "Start"}), joined at once
+            for key, value in attributes.items():
+                return b"".join((_ONE, text[key], text[value], _NULL))
         parts = [self._number[len(attributes)]]
         for key, value in attributes.items():
             parts.append(text[key])

@@ -68,7 +68,7 @@ def _size(event: Event) -> int:
                   else event.get("attributes"))
     if not attributes:
         return 300
-    return 300 + sum(len(k) + len(v) for k, v in attributes.items())
+    return 300 + sum(map(len, attributes)) + sum(map(len, attributes.values()))
 
 
 class PublishFailed(RuntimeError):
