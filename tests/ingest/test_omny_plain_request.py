@@ -21,6 +21,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis_profiles import examples
+from pydantic_core import from_json
 from starlette.requests import Request
 
 from config.settings import Settings
@@ -212,3 +213,43 @@ def test_the_rate_limit_counts_a_plain_request_once() -> None:
     assert [s.status_code for s in statuses] == [200, 200, 200, 429]
     assert (refused.status_code, refused.headers, refused.content) == (
         statuses[3].status_code, statuses[3].headers, statuses[3].content)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
+              st.integers(min_value=-2**80, max_value=2**80), st.text(max_size=12),
+              st.sampled_from(["\ud800", "\udc00x", "\u2028", "é", "\x00", "😀"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+    max_leaves=12)
+JSON_EDGES = [b'{"a":1,"a":2}', b'\xef\xbb\xbf{}', b"NaN", b'{"a":-Infinity}', b"1e400", b"-0",
+              b"-0.0", b"1.0000000000000000000000001", b"0.1e-400", b'"\\ud800"',
+              b'"\\udc00\\ud800"', b'"\xed\xa0\x80"', b'"\xff"', b'"\xc0\xaf"', b"[1,]", b"01",
+              b'"x\x01y"', b'"\t"', b"\x0c{}", b"{}\x00", b" {} \n", b"1_000", b"+1", b".5",
+              b'"\\x41"', b'"\\/"', b"\xe2\x80\xa8{}", b'{"a":tru}', b"", b"[" * 5000]
+
+
+def read(reader: Any, document: bytes) -> str:
+    try:
+        return repr(reader(document))  # repr: 1, 1.0 and True differ, and so do nan's
+    except (ValueError, RecursionError):
+        return "refused"
+
+
+@given(value=json_values, ascii_only=st.booleans(), spaced=st.booleans(),
+       cut=st.integers(min_value=0, max_value=40), junk=st.binary(max_size=3))
+@settings(max_examples=examples(600), deadline=None)
+def test_the_plain_json_reader_reads_what_json_loads_reads(
+        value: Any, ascii_only: bool, spaced: bool, cut: int, junk: bytes) -> None:
+    """pydantic's reader (the plain path's) refuses a document or reads json.loads's values."""
+    text = json.dumps(value, ensure_ascii=ascii_only, indent=2 if spaced else None)
+    document = text.encode("utf-8", "surrogatepass")
+    for variant in (document, document[:cut] + junk + document[cut:]):
+        fast = read(from_json, variant)
+        assert fast in ("refused", read(json.loads, variant)), variant
+
+
+@pytest.mark.parametrize("document", JSON_EDGES)
+def test_the_plain_json_reader_at_the_edges(document: bytes) -> None:
+    fast = read(from_json, document)
+    assert fast in ("refused", read(json.loads, document))
