@@ -31,6 +31,7 @@ from ingest.dialects.fields import documented_as_list_of
 from ingest.policy import EventRejected, Locate, fields_at
 from schemas.bounds import MAX_SEQUENCE
 from schemas.event import Action, EventKind, PlaybackEvent, derived_event_id
+from schemas.frozen import quick_new
 
 DIALECT = "omny"
 
@@ -121,6 +122,8 @@ _EXACT = 2**53  # integers up to this are exact as floats, as pydantic makes the
 _KEYS = ("OrganizationId", "ClipId", "SessionId", "Type", "Position", "SeqNumber", "Timestamp")
 _FIELDS_OF = operator.itemgetter(*_KEYS)
 _KEY_SET = frozenset(_KEYS)
+# Every field of the event, in order: about half the time of PlaybackEvent(...) (schemas/frozen.py).
+_EVENT = quick_new(PlaybackEvent)
 
 
 class Guids:
@@ -181,11 +184,11 @@ def plain_events(items: list[tuple[int, Any]], source: OmnySource, context: Dial
                 or not policy.keeps(stamp, now)):
             return None
         start = kind == "Start"
-        events.append(PlaybackEvent(
+        events.append(_EVENT(
             derived_event_id(DIALECT, organization, session, sequence), organization, session,
             clip, origin, EventKind.START if start else EventKind.STOP, position, sequence,
             stamp, True, DIALECT, now, Action.PLAY if start else Action.PAUSE,
-            attributes={"event": kind}))
+            None, None, None, {"event": kind}))
     return events
 
 
