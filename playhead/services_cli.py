@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from config.settings import Settings, to_env
+from playhead.heap import settle_garbage_collector
 
 
 def add_commands(commands: Any) -> None:
@@ -37,13 +38,24 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
         log_config=None, log_level=settings.log_level.lower(), loop="uvloop",
         http="httptools")
     if settings.gateway_processes == 1:
-        uvicorn.run(create_app(settings), **serving)
+        app = create_app(settings)
+        settle_garbage_collector()
+        uvicorn.run(app, **serving)
     else:
         # Each process builds its app from the environment: pass these settings on.
         os.environ.update(to_env(settings))
-        uvicorn.run("ingest.app:app_from_environment", factory=True,
+        uvicorn.run("playhead.services_cli:gateway_process_app", factory=True,
                     workers=settings.gateway_processes, **serving)
     return 0
+
+
+def gateway_process_app() -> Any:
+    """The app of one of several gateway processes (uvicorn's factory, in each process)."""
+    from ingest.app import app_from_environment
+
+    app = app_from_environment()
+    settle_garbage_collector()
+    return app
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

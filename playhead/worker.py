@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
-import gc
 import logging
 import os
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ import faust
 from config.settings import Settings
 from control.registry import Registry
 from control.topic import ControlFollower, snapshot
+from playhead.heap import settle_garbage_collector
 from processors.completeness import Bound
 from processors.erasures import ErasedSessions
 from processors.faust_app import build_app
@@ -49,31 +49,6 @@ class _Worker(faust.Worker):
     async def on_stop(self) -> None:
         self._marker.unlink(missing_ok=True)
         await super().on_stop()
-
-
-# Young collections every GC_YOUNG allocations (net) instead of CPython's 700.
-# A batch keeps thousands of objects alive until it is written and stored
-# (events, session states, pending changelog sends); at 700 they reached the
-# older generations within the batch, and every tenth middle collection
-# became a full one.
-GC_YOUNG = 20_000
-
-
-def settle_garbage_collector() -> None:
-    """Keep the collector off what start-up built, and collect a batch's objects less often.
-
-    Measured over a 120,000-event backlog (bench/worker_throughput.py): with
-    CPython's defaults, collections took 22 % of the worker's CPU, a full one
-    (about 100 ms) every two seconds. Frozen, everything alive once the worker
-    is ready (Faust's, aiokafka's and clickhouse-connect's modules, the app, the
-    recovered tables) is never examined again; with the larger young
-    generation, 7 %. What the worker allocates afterwards is collected as
-    before, cycles included.
-    """
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG, middle, old)
 
 
 def followed_erasures(settings: Settings) -> tuple[ErasedSessions, ControlFollower | None]:
