@@ -29,7 +29,14 @@ from processors.handling import (
     settle,
 )
 from processors.open_index import OpenSessions
-from processors.session import Added, Rules, SessionResult, SessionState, Tombstone
+from processors.session import (
+    Added,
+    Rules,
+    SessionResult,
+    SessionState,
+    Tombstone,
+    event_hash,
+)
 from schemas.event import PlaybackEvent
 
 Token = object  # the shell's handle for "a message of this partition", kept as it is
@@ -57,6 +64,9 @@ class SessionBatch:
     _unsettled: dict[str, OpenSessions] = field(default_factory=dict)
     # Sessions as loaded: their stored bytes and events, which changes() extends.
     _loaded: dict[str, tuple[bytes, SessionState, int]] = field(default_factory=dict)
+    # The index and key apply touched last, while the index has not changed since.
+    _touched: OpenSessions | None = None
+    _touched_key: str = ""
 
     @property
     def emitted(self) -> dict[str, SessionResult]:
@@ -99,14 +109,23 @@ class SessionBatch:
                 # A new session or a session's next part: its stored bytes are the
                 # parts section at most, not the closed events it replaces.
                 self._sizes[key] = (len(state_codec.encode(state)), True)
-        if not state.holds(event):
-            self._sizes[key] = check_fits(state, *self._sizes[key], event, self.rules)
-            self._states[key] = state
+        event_id = event.event_id
+        earlier = state.earlier
+        if not (event_id in state.events or (earlier and event_hash(event_id) in earlier)):
+            # state.holds(event) said no: a new event.
+            size, exact = self._sizes[key]
+            self._sizes[key] = check_fits(state, size, exact, event, self.rules)
+            states[key] = state
             reopened = state.add_new(event, self.now)
             added = Added.REOPENED if reopened else Added.NEW
             self.counters.count_added(added, not reopened and len(state.events) == 1,
                                       state.continuation > 0)
-            index.touch(key, self.now)
+            # Touching the key this batch touched last, with nothing settled since,
+            # changes nothing (it is last, at this batch's time): the events of
+            # one session mostly come together.
+            if self._touched is not index or self._touched_key != key:
+                index.touch(key, self.now)
+                self._touched, self._touched_key = index, key
         elif not state.events:
             # A duplicate of an event an earlier part counted, and no part open
             # to hold it: it is counted (as a duplicate) and the stored value
@@ -115,7 +134,7 @@ class SessionBatch:
             self._dirty[key] = token
             return Added.DUPLICATE
         else:
-            self._states[key] = state
+            states[key] = state
             added = Added.DUPLICATE
             self.counters.count_added(added, False)
         # Duplicates are stored again too: after a crash the local RocksDB can
@@ -126,6 +145,7 @@ class SessionBatch:
         return added
 
     def _settle(self) -> None:
+        self._touched = None  # the index changes below
         for key, index in self._unsettled.items():
             state = self._states[key]
             assert isinstance(state, SessionState)

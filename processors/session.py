@@ -17,9 +17,10 @@ from datetime import UTC, date, datetime
 from operator import attrgetter
 
 from processors.figures import (
+    CONTENT_ACTIONS,
+    QUALITY_ACTIONS,
     ContentEvent,
     Quality,
-    clip_length,
     completion_share,
     content_events,
     quality,
@@ -160,7 +161,15 @@ class SessionState:
 
     def add_new(self, event: PlaybackEvent, now: float) -> bool:
         """Add an event ``holds`` said is new; whether it re-opened the session."""
-        self.restore(event)
+        # restore(event), written out: this runs for every event the worker takes.
+        self.events[event.event_id] = event
+        self._sequences.add(event.sequence_number)
+        if event.timestamp < self._earliest:
+            self._earliest = event.timestamp
+        if event.session_complete:
+            self._flagged_complete = True
+        if self._listening_clip is None and event.kind in LISTENING:
+            self._listening_clip = event.clip_id
         self.last_activity = now
         if self.closed:
             self.closed = False
@@ -211,7 +220,15 @@ class SessionState:
         return self.summary(rules)
 
     def summary(self, rules: Rules) -> SessionResult:
-        return summarize(self.events.values(), rules, self.continuation, self.earlier_clip,
+        events = self.events.values()  # distinct ids: the dict is keyed by them
+        if len(self._sequences) == len(events):
+            # Distinct sequence numbers (most sessions) leave nothing for the timestamp
+            # and the id to decide: ordering by the number alone is ``ordered``'s order.
+            timeline = Timeline(events)
+            timeline.sort(key=_SEQUENCE)
+        else:
+            timeline = Timeline(ordered(events))
+        return summarize(timeline, rules, self.continuation, self.earlier_clip,
                          self.earlier_platform)
 
     def tombstone(self) -> Tombstone:
@@ -263,6 +280,10 @@ class Tombstone:
 
 
 _TIMESTAMP = attrgetter("timestamp")
+_SEQUENCE = attrgetter("sequence_number")
+_ACTION = attrgetter("action")
+_LENGTH = attrgetter("clip_length_seconds")
+NO_QUALITY = Quality(None, 0, 0, 0, 0)  # quality() of a timeline without QoE actions
 _RESULT = quick_new(SessionResult)  # every field given, by name
 LISTENING = frozenset({EventKind.START, EventKind.STOP, EventKind.HEARTBEAT, EventKind.SEEK})
 
@@ -280,6 +301,13 @@ def session_clip(timeline: list[PlaybackEvent]) -> str:
     return timeline[0].clip_id
 
 
+class Timeline(list[PlaybackEvent]):
+    """A session's events, already deduplicated and ordered (as ``ordered`` gives
+    them): ``summarize`` takes them as they are."""
+
+    __slots__ = ()
+
+
 def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int = 0,
               clip: str | None = None, platform: str = "") -> SessionResult:
     """Every figure of one session from its events (duplicates and order don't matter).
@@ -290,7 +318,7 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int =
     or engagement is still a part of that play. ``platform``: the one the
     earlier parts' app stated, under which this part's plays are counted.
     """
-    timeline = ordered(events)
+    timeline = events if isinstance(events, Timeline) else ordered(events)
     if not timeline:
         raise ValueError("a session needs at least one event")
     first = timeline[0]
@@ -300,25 +328,29 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int =
     kept = duration >= rules.min_session_seconds
     started_at = datetime.fromtimestamp(first.timestamp, tz=UTC)
     unique, furthest = unique_and_furthest(intervals)
-    length = clip_length(timeline)
+    # The per-event figures, each read in C; most sessions have no QoE or content
+    # events, and skip those passes (their figures are then the empty ones).
+    actions = set(map(_ACTION, timeline))
+    # clip_length: the same values compared in the same order, so the same pick.
+    length = max(filter(None, map(_LENGTH, timeline)), default=None)
     return _RESULT(
-        organization_id=first.organization_id,
-        clip_id=clip if clip is not None else session_clip(timeline),
-        session_id=part_id(first.session_id, continuation),
-        source=first.source,
-        day=started_at.date(),
-        started_at=started_at,
-        ended_at=datetime.fromtimestamp(max(map(_TIMESTAMP, timeline)), tz=UTC),
-        intervals=intervals,
-        duration_seconds=duration,
-        kept=kept,
-        version=len(timeline),
-        steps=bucket_steps(intervals, rules.bucket_seconds) if kept else NO_STEPS,
-        unique_seconds=unique,
-        furthest_seconds=furthest,
-        clip_length_seconds=length,
-        completion_share=completion_share(unique, length),
-        quality=quality(timeline),
-        content=content_events(timeline, platform),
-        timeline=tuple(timeline),
+        first.organization_id,
+        clip if clip is not None else session_clip(timeline),
+        part_id(first.session_id, continuation),
+        first.source,
+        started_at.date(),
+        started_at,
+        datetime.fromtimestamp(max(map(_TIMESTAMP, timeline)), tz=UTC),
+        intervals,
+        duration,
+        kept,
+        len(timeline),
+        bucket_steps(intervals, rules.bucket_seconds) if kept else NO_STEPS,
+        unique,
+        furthest,
+        length,
+        completion_share(unique, length),
+        NO_QUALITY if QUALITY_ACTIONS.isdisjoint(actions) else quality(timeline),
+        () if CONTENT_ACTIONS.isdisjoint(actions) else content_events(timeline, platform),
+        tuple(timeline),
     )

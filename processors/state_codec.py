@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterable
 from itertools import islice
 from typing import Any, NamedTuple
 
@@ -75,18 +76,12 @@ def encode(state: SessionState | Tombstone) -> bytes:
         return (_HEADER.pack(TOMBSTONE | PARTS, 0.0, state.closed_at, state.version)
                 + _parts(state.continuation, state.clip, state.platform, state.seen))
     head = _head(state)
-    events = list(state.events.values())
-    if not events:
+    events = iter(state.events.values())
+    first = next(events, None)
+    if first is None:
         return head
-    org, session = events[0].organization_id, events[0].session_id
-    rows = []
-    previous = None
-    for e in events:
-        if e.organization_id != org or e.session_id != session:
-            raise ValueError(f"event {e.event_id} belongs to another session")
-        rows.append(_row(e, previous))
-        previous = e
-    return head + _json([org, session, rows])
+    return head + _json([first.organization_id, first.session_id,
+                         _rows(events, first, [_row(first, None)])])
 
 
 def _head(state: SessionState) -> bytes:
@@ -116,15 +111,8 @@ def encode_after(state: SessionState, stored: bytes, stored_events: int) -> byte
     if len(events) == stored_events:
         return _head(state) + body
     new = islice(events.values(), stored_events - 1, None)
-    previous = next(new)
-    rows = []
-    for e in new:
-        if (e.organization_id != previous.organization_id
-                or e.session_id != previous.session_id):
-            raise ValueError(f"event {e.event_id} belongs to another session")
-        rows.append(_json(_row(e, previous)))
-        previous = e
-    return _head(state) + body[:-2] + b"," + b",".join(rows) + b"]]"
+    rows = _json(_rows(new, next(new), []))  # "[row,row]": the rows with their commas
+    return _head(state) + body[:-2] + b"," + rows[1:-1] + b"]]"
 
 
 def _body_offset(data: bytes) -> int:
@@ -135,6 +123,49 @@ def _body_offset(data: bytes) -> int:
         offset += (_PARTS.size + max(clip_size - 1, 0) + platform_size
                    + count * _DIGEST.size)
     return offset
+
+
+def _rows(events: Iterable[PlaybackEvent], previous: PlaybackEvent,
+          rows: list[list[Any]]) -> list[list[Any]]:
+    """``rows`` with each event's ``_row`` after it, each event after ``previous``.
+
+    ``_row`` written out for the events of one session, which every stored
+    change writes: the fields the events share are read once.
+    """
+    org, session = previous.organization_id, previous.session_id
+    clip, source, dialect = previous.clip_id, previous.source, previous.dialect
+    kinds = _KIND_INDEX
+    append = rows.append
+    for e in events:
+        if e.organization_id != org or e.session_id != session:
+            raise ValueError(f"event {e.event_id} belongs to another session")
+        event_id = e.event_id
+        # A derived id always holds a colon: most ids (UUIDs) are told apart by that.
+        if ":" in event_id and event_id == derived_event_id(e.dialect, org, session,
+                                                           e.sequence_number):
+            event_id = 0
+        row: list[Any] = [
+            event_id,
+            None if e.clip_id == clip else e.clip_id,
+            None if e.source == source else e.source,
+            None if e.dialect == dialect else e.dialect,
+            kinds[e.kind], e.position_seconds, e.sequence_number, e.timestamp,
+            e.received_at, int(e.session_complete),
+        ]
+        clip, source, dialect = e.clip_id, e.source, e.dialect
+        if e.attributes:
+            row += (e.action, e.seek_to_seconds, e.value_ms, e.clip_length_seconds,
+                    dict(e.attributes))
+        elif e.clip_length_seconds is not None:
+            row += (e.action, e.seek_to_seconds, e.value_ms, e.clip_length_seconds)
+        elif e.value_ms is not None:
+            row += (e.action, e.seek_to_seconds, e.value_ms)
+        elif e.seek_to_seconds is not None:
+            row += (e.action, e.seek_to_seconds)
+        elif e.action:
+            row.append(e.action)
+        append(row)
+    return rows
 
 
 def _row(e: PlaybackEvent, previous: PlaybackEvent | None) -> list[Any]:
@@ -211,11 +242,18 @@ def growth_bound(event: PlaybackEvent) -> int:
     chars = (len(event.event_id) + len(event.clip_id) + len(event.source)
              + len(event.dialect) + len(event.action) + len(event.organization_id)
              + len(event.session_id))
-    for key, value in event.attributes.items():
+    attributes = event.attributes
+    if not attributes:  # most events
+        return 6 * chars + _PLAIN_GROWTH
+    for key, value in attributes.items():
         chars += len(key) + len(value)
-    # Ten numbers and flags, each at most 24 characters and a comma (a double's
-    # longest repr); brackets, quotes, separators and nulls: 16 a text and 64 more.
-    return 25 * 10 + 6 * chars + 16 * (7 + 2 * len(event.attributes)) + 64
+    return 6 * chars + _PLAIN_GROWTH + 32 * len(attributes)
+
+
+# Ten numbers and flags, each at most 24 characters and a comma (a double's longest
+# repr); brackets, quotes, separators and nulls: 16 a text (seven, and two an
+# attribute) and 64 more.
+_PLAIN_GROWTH = 25 * 10 + 16 * 7 + 64
 
 
 def earliest(data: bytes) -> tuple[str, float] | None:
