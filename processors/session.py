@@ -23,9 +23,9 @@ from processors.figures import (
     Quality,
     completion_share,
     content_events,
+    listened_figures,
     quality,
     session_platform,
-    unique_and_furthest,
 )
 from processors.histogram import NO_STEPS, Steps, bucket_steps
 from processors.intervals import Interval, listened_intervals, ordered
@@ -323,11 +323,11 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int =
         raise ValueError("a session needs at least one event")
     first = timeline[0]
     intervals = tuple(listened_intervals(timeline, rules.max_position_seconds))
-    # Rounded to the microsecond so 4.554 + 234.59 reads 239.144, not 239.14400000000003.
-    duration = round(sum(i.end - i.start for i in intervals), 6)  # each Interval.length
+    # The duration is rounded to the microsecond so 4.554 + 234.59 reads 239.144, not
+    # 239.14400000000003.
+    duration, unique, furthest = listened_figures(intervals)
     kept = duration >= rules.min_session_seconds
     started_at = datetime.fromtimestamp(first.timestamp, tz=UTC)
-    unique, furthest = unique_and_furthest(intervals)
     # The per-event figures, each read in C; most sessions have no QoE or content
     # events, and skip those passes (their figures are then the empty ones).
     actions = set(map(_ACTION, timeline))

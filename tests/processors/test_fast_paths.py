@@ -24,6 +24,7 @@ from processors.figures import (
     ContentEvent,
     content_events,
     furthest_seconds,
+    listened_figures,
     session_platform,
     unique_and_furthest,
     unique_seconds,
@@ -129,6 +130,14 @@ def interval_lists(draw: st.DrawFn) -> list[Interval]:
 def test_unique_and_furthest_as_each(intervals: list[Interval]) -> None:
     assert (repr(unique_and_furthest(intervals))
             == repr((unique_seconds(intervals), furthest_seconds(intervals))))
+
+
+@settings(max_examples=examples(500), deadline=None)
+@given(intervals=interval_lists())
+def test_listened_figures_as_each(intervals: list[Interval]) -> None:
+    duration = round(sum(i.end - i.start for i in intervals), 6)
+    assert (repr(listened_figures(intervals))
+            == repr((duration, unique_seconds(intervals), furthest_seconds(intervals))))
 
 
 @settings(max_examples=examples(500), deadline=None)
