@@ -103,6 +103,10 @@ class SessionBatch:
         stored = states[key] if key in states else self._get(key, token)
         if isinstance(stored, SessionState) and not stored.closed:
             state = stored  # what admit says of an open session, sooner
+        elif stored is None:
+            # What admit says of a new session, sooner, and the bytes it would take.
+            state = SessionState()
+            self._sizes[key] = (state_codec.EMPTY_SIZE, True)
         else:
             state = admit(stored, event, self.now, self.rules)
             if state is not stored:
@@ -116,10 +120,15 @@ class SessionBatch:
             size, exact = self._sizes[key]
             self._sizes[key] = check_fits(state, size, exact, event, self.rules)
             states[key] = state
-            reopened = state.add_new(event, self.now)
-            added = Added.REOPENED if reopened else Added.NEW
-            self.counters.count_added(added, not reopened and len(state.events) == 1,
-                                      state.continuation > 0)
+            if state.add_new(event, self.now):
+                added = Added.REOPENED
+                self.counters.count_added(added, False)
+            else:
+                added = Added.NEW
+                if len(state.events) == 1:
+                    self.counters.count_added(added, True, state.continuation > 0)
+                else:
+                    self.counters.count_added(added, False)
             # Touching the key this batch touched last, with nothing settled since,
             # changes nothing (it is last, at this batch's time): the events of
             # one session mostly come together.

@@ -35,6 +35,7 @@ _HEADER = struct.Struct("<BddI")  # kind, last_activity, closed_at, version
 # continuation, clip length + 1 (0: no clip), platform length, number of digests
 _PARTS = struct.Struct("<IHHI")
 _DIGEST = struct.Struct("<Q")
+EMPTY_SIZE = _HEADER.size  # encode(SessionState()): a new session's stored bytes
 _KINDS = list(EventKind)
 _EVENT = quick_new(PlaybackEvent)  # every field, in order
 _TOMBSTONE = quick_new(Tombstone)

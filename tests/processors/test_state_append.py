@@ -105,3 +105,8 @@ def test_a_batch_stores_a_loaded_session_with_its_new_events() -> None:
         for n in range(1, seq + 1):
             expected.restore(event(n))
         assert change.value == state_codec.encode(expected)
+
+
+def test_a_new_sessions_stored_size_is_the_empty_states() -> None:
+    # SessionBatch.apply takes a new session's stored size from this, without encoding.
+    assert len(state_codec.encode(SessionState())) == state_codec.EMPTY_SIZE
