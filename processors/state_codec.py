@@ -140,10 +140,10 @@ def _rows(events: Iterable[PlaybackEvent], previous: PlaybackEvent,
     for e in events:
         if e.organization_id != org or e.session_id != session:
             raise ValueError(f"event {e.event_id} belongs to another session")
-        event_id = e.event_id
+        event_id: str | int = e.event_id
         # A derived id always holds a colon: most ids (UUIDs) are told apart by that.
-        if ":" in event_id and event_id == derived_event_id(e.dialect, org, session,
-                                                           e.sequence_number):
+        if ":" in e.event_id and e.event_id == derived_event_id(e.dialect, org, session,
+                                                               e.sequence_number):
             event_id = 0
         row: list[Any] = [
             event_id,
@@ -344,33 +344,32 @@ def _order_key(event: tuple[Any, Any, str, str, str, dict[str, str]]) -> tuple[A
 
 def decode(data: bytes) -> SessionState | Tombstone:
     header = peek(data)
-    continuation, clip, platform, digests, offset = _read_parts(data)
-    with_parts = bool(data[0] & PARTS)
+    continuation, earlier_clip, platform, digests, offset = _read_parts(data)
     if header.kind == TOMBSTONE:
         return Tombstone(header.closed_at, header.version, continuation,
-                         digests if with_parts else None, clip, platform)
-    state = SessionState(closed=header.kind == CLOSED, last_activity=header.last_activity,
-                         closed_at=header.closed_at, continuation=continuation,
-                         earlier=digests, earlier_clip=clip, earlier_platform=platform)
-    if len(data) == offset:
-        return state
-    org, session, rows = _loads(data[offset:])
-    clip = source = dialect = ""
-    for row in rows:
-        if len(row) < 15:
-            row += _DEFAULTS[len(row) - 10:]
-        (event_id, new_clip, new_source, new_dialect, kind, position, sequence, stamp,
-         received, complete, action, seek_to, value_ms, length, attributes) = row
-        if new_clip is not None:
-            clip = new_clip
-        if new_source is not None:
-            source = new_source
-        if new_dialect is not None:
-            dialect = new_dialect
-        state.restore(_EVENT(
-            derived_event_id(dialect, org, session, sequence) if event_id == 0 else event_id,
-            org, session, clip, source, _KINDS[kind], position, sequence, stamp,
-            bool(complete), dialect, received, action, seek_to, value_ms, length,
-            # A fresh dict for each: the default is shared.
-            {} if attributes is _EMPTY else attributes))
-    return state
+                         digests if data[0] & PARTS else None, earlier_clip, platform)
+    events: dict[str, PlaybackEvent] = {}
+    if len(data) > offset:
+        org, session, rows = _loads(data[offset:])
+        clip = source = dialect = ""
+        for row in rows:
+            if len(row) < 15:
+                row += _DEFAULTS[len(row) - 10:]
+            (event_id, new_clip, new_source, new_dialect, kind, position, sequence, stamp,
+             received, complete, action, seek_to, value_ms, length, attributes) = row
+            if new_clip is not None:
+                clip = new_clip
+            if new_source is not None:
+                source = new_source
+            if new_dialect is not None:
+                dialect = new_dialect
+            if event_id == 0:
+                event_id = derived_event_id(dialect, org, session, sequence)
+            events[event_id] = _EVENT(
+                event_id, org, session, clip, source, _KINDS[kind], position, sequence, stamp,
+                bool(complete), dialect, received, action, seek_to, value_ms, length,
+                # A fresh dict for each: the default is shared.
+                {} if attributes is _EMPTY else attributes)
+    # Built with its events, which it tracks as restore() would, in their order.
+    return SessionState(events, header.kind == CLOSED, header.last_activity, header.closed_at,
+                        continuation, digests, earlier_clip, platform)
