@@ -42,7 +42,7 @@ from schemas.event import PlaybackEvent
 Token = object  # the shell's handle for "a message of this partition", kept as it is
 
 
-@dataclass
+@dataclass(slots=True)
 class Change:
     key: str
     value: bytes | None  # None deletes the key
@@ -131,7 +131,8 @@ class SessionBatch:
                     self.counters.count_added(added, False)
             # Touching the key this batch touched last, with nothing settled since,
             # changes nothing (it is last, at this batch's time): the events of
-            # one session mostly come together.
+            # one session mostly come together. (An index changes only through the
+            # batch applying to it: the shell applies one batch at a time.)
             if self._touched is not index or self._touched_key != key:
                 index.touch(key, self.now)
                 self._touched, self._touched_key = index, key

@@ -339,20 +339,22 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int =
     # 239.14400000000003.
     duration, unique, furthest = listened_figures(intervals)
     kept = duration >= rules.min_session_seconds
-    started_at = datetime.fromtimestamp(first.timestamp, tz=UTC)
+    started_at = datetime.fromtimestamp(first.timestamp, UTC)
     # The per-event figures, each read in C; most sessions have no QoE or content
-    # events, and skip those passes (their figures are then the empty ones).
+    # events, nor a clip length, and skip those passes (their figures are then the
+    # empty ones).
     actions = set(map(_ACTION, timeline))
     # clip_length: the same values compared in the same order, so the same pick.
-    length = max(filter(None, map(_LENGTH, timeline)), default=None)
+    length = (max(filter(None, map(_LENGTH, timeline))) if any(map(_LENGTH, timeline))
+              else None)
     return _RESULT(
         first.organization_id,
         clip if clip is not None else session_clip(timeline),
-        part_id(first.session_id, continuation),
+        part_id(first.session_id, continuation) if continuation else first.session_id,
         first.source,
         started_at.date(),
         started_at,
-        datetime.fromtimestamp(max(map(_TIMESTAMP, timeline)), tz=UTC),
+        datetime.fromtimestamp(max(map(_TIMESTAMP, timeline)), UTC),
         intervals,
         duration,
         kept,
@@ -361,7 +363,7 @@ def summarize(events: Iterable[PlaybackEvent], rules: Rules, continuation: int =
         unique,
         furthest,
         length,
-        completion_share(unique, length),
+        None if length is None else completion_share(unique, length),
         NO_QUALITY if QUALITY_ACTIONS.isdisjoint(actions) else quality(timeline),
         () if CONTENT_ACTIONS.isdisjoint(actions) else content_events(timeline, platform),
         tuple(timeline),
