@@ -14,7 +14,6 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from itertools import chain
 from operator import attrgetter
 
 from processors.figures import (
@@ -133,18 +132,27 @@ class SessionState:
 
     def __post_init__(self) -> None:
         self._listening_clip = self.earlier_clip
-        events = self.events.values()
-        if not events:
-            return
-        # _track of each event in turn, a pass per figure in C: every stored session
-        # the worker loads is built here. (min from infinity, in order, and the
-        # first listening clip keep _track's picks, NaN included.)
-        self._sequences = set(map(_SEQUENCE, events))
-        self._earliest = min(chain((self._earliest,), map(_TIMESTAMP, events)))
-        self._flagged_complete = any(map(_COMPLETE, events))
-        if self._listening_clip is None:
-            self._listening_clip = next(
-                (event.clip_id for event in events if event.kind in LISTENING), None)
+        if self.events:
+            self._track_all()
+
+    def _track_all(self) -> None:
+        """``_track`` of each event in turn, written out: every stored session the
+        worker loads is built with its events."""
+        sequences = self._sequences
+        earliest = self._earliest
+        complete = self._flagged_complete
+        listening = self._listening_clip
+        for event in self.events.values():
+            sequences.add(event.sequence_number)
+            if event.timestamp < earliest:
+                earliest = event.timestamp
+            if event.session_complete:
+                complete = True
+            if listening is None and event.kind in LISTENING:
+                listening = event.clip_id
+        self._earliest = earliest
+        self._flagged_complete = complete
+        self._listening_clip = listening
 
     def _track(self, event: PlaybackEvent) -> None:
         self._sequences.add(event.sequence_number)
@@ -292,7 +300,6 @@ class Tombstone:
 
 _TIMESTAMP = attrgetter("timestamp")
 _SEQUENCE = attrgetter("sequence_number")
-_COMPLETE = attrgetter("session_complete")
 _ACTION = attrgetter("action")
 _LENGTH = attrgetter("clip_length_seconds")
 NO_QUALITY = Quality(None, 0, 0, 0, 0)  # quality() of a timeline without QoE actions
