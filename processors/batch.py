@@ -49,7 +49,7 @@ class Change:
     token: Token
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionBatch:
     now: float
     rules: Rules
