@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any, NamedTuple
 
@@ -199,8 +199,25 @@ def _row(e: PlaybackEvent, previous: PlaybackEvent | None) -> list[Any]:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
+def _one_shot() -> Callable[[Any], str]:
+    """``_ENCODER.encode``, its C encoder made once: ``encode`` makes one (and the
+    Python around it) on every call, a microsecond a stored change. Built as
+    ``JSONEncoder.iterencode`` builds it, without the check for circular values
+    (the rows are lists of plain values); without the C module, ``encode`` itself."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    encoder = make(None, _ENCODER.default, json.encoder.encode_basestring, None,
+                   _ENCODER.key_separator, _ENCODER.item_separator, False, False, True)
+    join = "".join
+    return lambda value: join(encoder(value, 0))
+
+
+_ENCODE = _one_shot()
+
+
 def _json(value: Any) -> bytes:
-    return _ENCODER.encode(value).encode()
+    return _ENCODE(value).encode()
 
 
 _DECODER = json.JSONDecoder()  # json.loads' own, when it is given no options
