@@ -134,41 +134,7 @@ class Bounds:
         every event at the gateway and in the worker). False sends it to
         ``each_violation``, which names what is wrong (or finds nothing, for
         non-ASCII text that is valid)."""
-        m = self.max_clip_seconds
-        if not -m <= e.position_seconds <= m:  # NaN compares false: not plain
-            return False
-        for optional in (e.seek_to_seconds, e.clip_length_seconds):
-            if optional is not None and not -m <= optional <= m:
-                return False
-        if not MIN_TIMESTAMP <= e.timestamp < MAX_TIMESTAMP:
-            return False
-        if e.received_at and not MIN_TIMESTAMP <= e.received_at < MAX_TIMESTAMP:
-            return False
-        if e.value_ms is not None and not 0 <= e.value_ms <= MAX_VALUE_MS:
-            return False
-        if not 1 <= e.sequence_number <= MAX_SEQUENCE:
-            return False
-        # The texts joined: ASCII together or not at all, and no text is longer than
-        # all of them (two calls instead of fourteen).
-        texts = (e.event_id, e.organization_id, e.session_id, e.clip_id, e.source, e.dialect,
-                 e.action)
-        joined = "".join(texts)
-        if not joined.isascii() or (len(joined) > MAX_ID_CHARS
-                                    and max(map(len, texts)) > MAX_ID_CHARS):
-            return False
-        attributes = e.attributes
-        if attributes:
-            if len(attributes) > MAX_ATTRIBUTES:
-                return False
-            total = 0
-            for key, value in attributes.items():
-                if (len(key) > MAX_ATTRIBUTE_KEY_CHARS or len(value) > MAX_ATTRIBUTE_VALUE_CHARS
-                        or not (key.isascii() and value.isascii())):
-                    return False
-                total += len(key) + len(value)
-            if total > MAX_ATTRIBUTES_CHARS:
-                return False
-        return True
+        return self.all_plainly_within((e,))
 
     def all_plainly_within(self, events: Iterable[BoundedEvent]) -> bool:
         """``plainly_within`` of every event, in one loop (the worker's path: every
@@ -195,7 +161,8 @@ class Bounds:
                     and e.session_id is previous.session_id and e.clip_id is previous.clip_id
                     and e.source is previous.source and e.dialect is previous.dialect):
                 texts: tuple[str, ...] = (e.event_id, e.action)
-            else:  # as plainly_within: joined, two calls instead of fourteen
+            else:  # the texts joined: ASCII together or not at all, and no text is
+                # longer than all of them (two calls instead of fourteen)
                 texts = (e.event_id, e.organization_id, e.session_id, e.clip_id, e.source,
                          e.dialect, e.action)
             joined = "".join(texts)
