@@ -193,11 +193,42 @@ class SeekWithTheFetcherStill(ConsumerBase):
             waiting.cancel()
 
 
+# How long the broker may hold a fetch that finds no new records (Faust: 1,500 ms).
+FETCH_MAX_WAIT_MS = 100
+
+
+class ShortFetchWait(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, whose aiokafka consumer lets the broker hold an empty
+    fetch for ``FETCH_MAX_WAIT_MS`` instead of Faust's fixed 1.5 s.
+
+    aiokafka keeps one fetch in flight per broker, and leaves out of it the
+    partitions whose fetched records the application has not taken yet. While
+    the agent's queue is full, the events partitions' records wait in aiokafka,
+    so after its 0.1 s prefetch back-off the fetch it sends holds only partitions
+    with nothing new (Faust's leader topic, standby changelogs), and the broker
+    keeps that fetch until something arrives or the wait ends. The events
+    partitions, taken a moment later, could not be fetched again until then:
+    a worker working through a backlog stood idle 0.3–1 s in every 1.7 s
+    (docs/worker.md, "Fetching a backlog"). New records still come at once:
+    the broker answers a fetch as soon as any of its partitions has some.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Read by aiokafka when it builds its fetcher, at start.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
 class Consumer(DirectRecords, SeekWithTheFetcherStill, FirstStepInPlace,
                faust_aiokafka.Consumer):
     """Faust's aiokafka consumer; its fetcher hands the agent's records over a fetch
     at a time (faust_records.DirectRecords) and the rest through FirstStepInPlace's
-    ``wait_first``; its ``perform_seek`` is SeekWithTheFetcherStill's."""
+    ``wait_first``; its ``perform_seek`` is SeekWithTheFetcherStill's; the broker holds
+    its empty fetches briefly (ShortFetchWait)."""
+
+    def _new_consumer_thread(self) -> ShortFetchWait:
+        return ShortFetchWait(self, loop=self.loop, beacon=self.beacon)
 
 
 class BulkProducerBuffer(ProducerBuffer):

@@ -127,6 +127,30 @@ def test_the_broker_scheme_selects_this_transport() -> None:
     assert faust_transport.Transport.Consumer is faust_transport.Consumer
 
 
+def test_the_broker_holds_the_worker_s_empty_fetches_briefly() -> None:
+    # aiokafka fetches a partition again only in the next fetch to its broker;
+    # one held for Faust's 1.5 s because its partitions had nothing new kept
+    # a worker's backlog waiting (docs/worker.md, "Fetching a backlog").
+    import faust
+
+    app = faust.App("fetch-wait", broker=f"{faust_transport.SCHEME}://127.0.0.1:9",
+                    web_enabled=False)
+    thread = app.consumer._thread  # type: ignore[attr-defined]
+    try:
+        assert isinstance(thread, faust_transport.ShortFetchWait)
+
+        async def wait_ms() -> int:
+            consumer = thread._create_worker_consumer(app.transport)
+            try:
+                return int(consumer._fetch_max_wait_ms)
+            finally:
+                await consumer.stop()  # never started: nothing to leave behind
+
+        assert run(wait_ms()) == faust_transport.FETCH_MAX_WAIT_MS <= 100
+    finally:
+        thread.thread_loop.close()
+
+
 class Sent:
     """What publish_message received, in order, and how many turns of the loop it took."""
 
