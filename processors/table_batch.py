@@ -99,19 +99,43 @@ class ChangelogBatch:
         kafka = producer._ensure_producer()
         topic = table.changelog_topic.get_topic_name()
         # What Faust's Topic.publish_message and Producer.send pass for a change.
-        headers: list[tuple[str, bytes]] | None = [] if producer.allow_headers else None
-        last: dict[int, Any] = {}
+        headers: list[tuple[str, bytes]] = []
+        # Each partition's records go to aiokafka as record batches of its own
+        # size limit, not one ``send`` apiece: a send is a coroutine, a future and
+        # the accumulator's bookkeeping per record, a sixth of the worker's main
+        # thread when every session of a batch changes. A partition's records keep
+        # their order; aiokafka queues a batch behind the partition's unsent ones.
+        batches: dict[int, tuple[Any, int]] = {}  # partition: builder, records in it
+        last: dict[int, tuple[Any, int]] = {}  # partition: delivery, its records
         for partition, key, value in self._records:
-            last[partition] = await kafka.send(topic, value, key=key, partition=partition,
-                                               timestamp_ms=None, headers=headers)
-        for partition, delivery in last.items():
-            delivery.add_done_callback(partial(self._delivered, topic, partition))
+            builder, count = batches.get(partition) or (kafka.create_batch(), 0)
+            if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
+                if count:  # full: sent, and the record starts the next one
+                    last[partition] = (await kafka.send_batch(builder, topic,
+                                                              partition=partition), count)
+                    builder, count = kafka.create_batch(), 0
+                if builder.append(timestamp=None, key=key, value=value,
+                                  headers=headers) is None:
+                    # Larger than a batch: aiokafka's send sizes its own for it.
+                    last[partition] = (await kafka.send(topic, value, key=key,
+                                                        partition=partition,
+                                                        headers=headers), 1)
+                    batches.pop(partition, None)
+                    continue
+            batches[partition] = (builder, count + 1)
+        for partition, (builder, count) in batches.items():
+            last[partition] = (await kafka.send_batch(builder, topic, partition=partition),
+                               count)
+        for partition, (delivery, count) in last.items():
+            delivery.add_done_callback(partial(self._delivered, topic, partition, count))
 
-    def _delivered(self, topic: str, partition: int, delivery: Any) -> None:
+    def _delivered(self, topic: str, partition: int, count: int, delivery: Any) -> None:
         if delivery.cancelled() or delivery.exception() is not None:
             # As Faust's _on_published: logged, and no persisted offset from it
             # (recovery then replays from an earlier one, which is safe).
             error = "cancelled" if delivery.cancelled() else delivery.exception()
             logger.warning("changelog %s[%d] not delivered: %s", topic, partition, error)
             return
-        self._table.data.set_persisted_offset(TP(topic, partition), delivery.result().offset)
+        # A batch's delivery names its first record's offset; its records' are consecutive.
+        last = delivery.result().offset + count - 1
+        self._table.data.set_persisted_offset(TP(topic, partition), last)

@@ -34,24 +34,71 @@ from processors.state_table import StateTable, _Processing
 PARTITIONS = 3
 
 
+class Builder:
+    """aiokafka's BatchBuilder as the state table fills it: full at ``BATCH_BYTES``."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes | None, Any]] = []
+        self.size = 0
+
+    def append(self, *, timestamp: int | None, key: bytes, value: bytes | None,
+               headers: Any) -> object | None:
+        assert timestamp is None
+        size = len(key) + len(value or b"")
+        if self.size + size > BATCH_BYTES:
+            return None
+        self.records.append((key, value, headers))
+        self.size += size
+        return object()
+
+
+# Small, so that batches fill and records larger than a batch occur (keys of 13 bytes,
+# values of 1-40).
+BATCH_BYTES = 45
+
+
 class Kafka:
-    """aiokafka's producer as Faust and the state table use it: ``send`` returns
-    the record's delivery, here delivered at once with the partition's next offset."""
+    """aiokafka's producer as Faust and the state table use it: ``send`` and
+    ``send_batch`` return the delivery of a record or a batch, here delivered at
+    once with the partition's next offset (a batch's: its first record's)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, int, bytes, bytes | None, Any]] = []
         self.offsets: dict[int, int] = {}
+        self.batches = 0
+
+    def _deliver(self, topic: str, partition: int,
+                 records: list[tuple[bytes, bytes | None, Any]]) -> asyncio.Future[RecordMetadata]:
+        first = self.offsets.get(partition, -1) + 1
+        self.offsets[partition] = first + len(records) - 1
+        self.sent.extend((topic, partition, key, value, headers)
+                         for key, value, headers in records)
+        delivery = asyncio.get_running_loop().create_future()
+        delivery.set_result(RecordMetadata(topic, partition, TopicPartition(topic, partition),
+                                           first, -1, 0, -1))
+        return delivery
 
     async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
                    partition: int | None = None, timestamp_ms: int | None = None,
                    headers: Any = None) -> asyncio.Future[RecordMetadata]:
         assert partition is not None and timestamp_ms is None
-        offset = self.offsets[partition] = self.offsets.get(partition, -1) + 1
-        self.sent.append((topic, partition, key or b"", value, headers))
-        delivery = asyncio.get_running_loop().create_future()
-        delivery.set_result(RecordMetadata(topic, partition, TopicPartition(topic, partition),
-                                           offset, -1, 0, -1))
-        return delivery
+        return self._deliver(topic, partition, [(key or b"", value, headers)])
+
+    def create_batch(self) -> Builder:
+        return Builder()
+
+    async def send_batch(self, batch: Builder, topic: str, *,
+                         partition: int) -> asyncio.Future[RecordMetadata]:
+        assert batch.records
+        self.batches += 1
+        return self._deliver(topic, partition, batch.records)
+
+    def by_partition(self) -> dict[int, list[tuple[str, bytes, bytes | None, Any]]]:
+        """What was sent, in order, per partition (the order Kafka keeps)."""
+        out: dict[int, list[tuple[str, bytes, bytes | None, Any]]] = {}
+        for topic, partition, key, value, headers in self.sent:
+            out.setdefault(partition, []).append((topic, key, value, headers))
+        return out
 
 
 class Token:
@@ -104,7 +151,8 @@ def batches(draw: st.DrawFn) -> list[list[tuple[int, str, bytes | None]]]:
             for _ in range(draw(st.integers(1, 4)))]
 
 
-def run_both(plan: list[list[tuple[int, str, bytes | None]]]) -> None:
+def run_both(plan: list[list[tuple[int, str, bytes | None]]]) -> int:
+    """Both ways over ``plan``, compared; how many record batches ours sent."""
     tokens = [Token(partition) for partition in range(PARTITIONS)]
 
     async def batched(state: StateTable) -> None:
@@ -133,12 +181,12 @@ def run_both(plan: list[list[tuple[int, str, bytes | None]]]) -> None:
         finally:
             await buffer.stop()
 
-    async def main() -> None:
+    async def main() -> int:
         # Faust's services take the running loop when created: all in one loop.
         with state_table() as (ours, our_kafka), state_table() as (reference, faust_kafka):
             await batched(ours)
             await faust_way(reference)
-            assert our_kafka.sent == faust_kafka.sent
+            assert our_kafka.by_partition() == faust_kafka.by_partition()
             assert contents(ours) == contents(reference)
             store: Any = ours.table.data
             for partition, last in our_kafka.offsets.items():
@@ -147,7 +195,8 @@ def run_both(plan: list[list[tuple[int, str, bytes | None]]]) -> None:
             with state_table() as (recovered, _):
                 # Faust's recovery: the changelog's records, applied in order.
                 records, offsets = [], dict.fromkeys(range(PARTITIONS), -1)
-                for topic, partition, key, value, _ in our_kafka.sent:
+                for topic, partition, key, value, _ in sorted(our_kafka.sent,
+                                                              key=lambda r: r[1]):
                     offsets[partition] += 1
                     records.append(SimpleNamespace(message=SimpleNamespace(
                         tp=TP(topic, partition), offset=offsets[partition],
@@ -163,8 +212,9 @@ def run_both(plan: list[list[tuple[int, str, bytes | None]]]) -> None:
                 with _Processing(token):  # type: ignore[arg-type]
                     expected = reference.table.get(key)
                 assert ours._stored(key, token) == expected
+            return our_kafka.batches
 
-    asyncio.run(main())
+    return asyncio.run(main())
 
 
 @settings(max_examples=examples(40), deadline=None)
@@ -172,6 +222,17 @@ def run_both(plan: list[list[tuple[int, str, bytes | None]]]) -> None:
 def test_batches_store_and_send_what_faust_does_and_recover_exactly(
         plan: list[list[tuple[int, str, bytes | None]]]) -> None:
     run_both(plan)
+
+
+def test_a_partition_s_changes_go_in_full_batches_in_order() -> None:
+    key = "org:session-1"
+    partition = partition_of(key)
+    changes: list[tuple[int, str, bytes | None]] = [
+        (partition, key, bytes([n]) * 8) for n in range(6)]
+    changes.append((partition, key, b"x" * 40))  # larger than a batch: sent alone
+    changes += [(partition, key, None), (partition, key, b"after")]
+    # Nine records: three batches of two, the large one alone, then a batch of two.
+    assert run_both([changes]) == 4
 
 
 def test_a_deletion_of_an_absent_key_writes_and_sends_nothing() -> None:
