@@ -327,10 +327,13 @@ def retention_query(bench: BenchPlatform, sessions: int) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=120_000,
-                        help="backlog published with EventProducer (default 120,000)")
-    parser.add_argument("--single-events", type=int, default=60_000,
-                        help="backlog published one event per record (default 60,000)")
+    # Backlogs of ten seconds or so of the worker's work: over two or three, the
+    # last batch's wait to fill (PLAYHEAD_SINK_BATCH_SECONDS) when the backlog
+    # ends, and the 0.1 s between looks, made a fifth of the figure.
+    parser.add_argument("--events", type=int, default=480_000,
+                        help="backlog published with EventProducer (default 480,000)")
+    parser.add_argument("--single-events", type=int, default=240_000,
+                        help="backlog published one event per record (default 240,000)")
     parser.add_argument("--raw-runs", type=int, default=3,
                         help="passes of the raw consumer over each backlog; the median is "
                              "the baseline (default 3)")
