@@ -98,32 +98,36 @@ class ChangelogBatch:
         producer: Any = await table.app.maybe_start_producer()
         kafka = producer._ensure_producer()
         topic = table.changelog_topic.get_topic_name()
-        # What Faust's Topic.publish_message and Producer.send pass for a change.
+        # What Faust's Topic.publish_message and Producer.send pass for a change: no
+        # headers (record batches are Kafka 0.11's, which takes them).
         headers: list[tuple[str, bytes]] = []
         # Each partition's records go to aiokafka as record batches of its own
         # size limit, not one ``send`` apiece: a send is a coroutine, a future and
-        # the accumulator's bookkeeping per record, a sixth of the worker's main
-        # thread when every session of a batch changes. A partition's records keep
-        # their order; aiokafka queues a batch behind the partition's unsent ones.
-        batches: dict[int, tuple[Any, int]] = {}  # partition: builder, records in it
+        # the accumulator's bookkeeping per record, about a twentieth of the
+        # worker's main thread when every session of a batch changes. A
+        # partition's records keep their order; aiokafka queues a batch behind
+        # the partition's unsent ones.
+        filling: dict[int, tuple[Any, int]] = {}  # partition: builder, records in it
         last: dict[int, tuple[Any, int]] = {}  # partition: delivery, its records
         for partition, key, value in self._records:
-            builder, count = batches.get(partition) or (kafka.create_batch(), 0)
-            if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
-                if count:  # full: sent, and the record starts the next one
-                    last[partition] = (await kafka.send_batch(builder, topic,
-                                                              partition=partition), count)
-                    builder, count = kafka.create_batch(), 0
+            builder, count = filling.pop(partition, (None, 0))
+            if builder is not None and builder.append(
+                    timestamp=None, key=key, value=value, headers=headers) is None:
+                # Full: sent, and the record starts the next one.
+                last[partition] = (await kafka.send_batch(builder, topic, partition=partition),
+                                   count)
+                builder = None
+            if builder is None:
+                builder, count = kafka.create_batch(), 0
                 if builder.append(timestamp=None, key=key, value=value,
                                   headers=headers) is None:
                     # Larger than a batch: aiokafka's send sizes its own for it.
                     last[partition] = (await kafka.send(topic, value, key=key,
                                                         partition=partition,
                                                         headers=headers), 1)
-                    batches.pop(partition, None)
                     continue
-            batches[partition] = (builder, count + 1)
-        for partition, (builder, count) in batches.items():
+            filling[partition] = (builder, count + 1)
+        for partition, (builder, count) in filling.items():
             last[partition] = (await kafka.send_batch(builder, topic, partition=partition),
                                count)
         for partition, (delivery, count) in last.items():
