@@ -96,7 +96,7 @@ wrk:
 ## make unit: every test that needs no service (broker, ClickHouse, pipeline, browser): nothing
 ## is started; a test that uses one without the integration marker fails (docs/testing.md).
 ## Property tests check a fifth of their examples here (the unit profile); make test, all.
-unit: install
+unit: install promtool
 	$(BIN)/python -m pytest -m "not integration" -n auto --hypothesis-profile=unit
 
 lint: install
