@@ -21,6 +21,7 @@ from processors.erasures import ErasedSessions
 from processors.faust_app import build_app
 from processors.topics import ensure_topics
 from processors.worker_config import WorkerConfig
+from schemas import wire_read
 from sinks.client import connect
 from sinks.completeness import write_bounds
 from sinks.migrate import migrate
@@ -44,7 +45,11 @@ class _Worker(faust.Worker):
         settle_garbage_collector()
         self._marker.parent.mkdir(parents=True, exist_ok=True)
         self._marker.touch()
-        log.warning("worker ready")  # at warning so it shows at any log level
+        # At warning so it shows at any log level; the reader, because a worker
+        # reading with the Python one does the same work at a fraction of the speed.
+        log.warning("worker ready (wire reader: %s)",
+                    "compiled" if wire_read.COMPILED else "Python; schemas/_wire_read.c "
+                    "was not built, so reading is slower: see docs/benchmarks.md")
 
     async def on_stop(self) -> None:
         self._marker.unlink(missing_ok=True)

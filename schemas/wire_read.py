@@ -5,11 +5,20 @@ No dictionaries, no ``fastavro``: about a quarter of their cost
 (bench/core_cost.py). ``EventCodec.read_events`` calls it on a message
 whose header names that layout and turns every error it raises (IndexError,
 ValueError, struct.error) into None, so the general decoder decides.
+
+``read_run`` and ``read_batch`` are the compiled twins in schemas/_wire_read.c
+when ``make install`` could build them (``COMPILED``), and the Python readers
+here otherwise: the same events from the same bytes, the same bytes refused
+(tests/schemas/test_read_compiled.py), the compiled ones in a fraction of
+the time (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from schemas.event import EventKind, PlaybackEvent
 from schemas.frozen import building
@@ -97,7 +106,7 @@ def _block_count(data: bytes, pos: int) -> tuple[int, int]:
     return count, pos
 
 
-def read_run(data: bytes, pos: int, count: int, events: list[PlaybackEvent]) -> int:
+def read_run_python(data: bytes, pos: int, count: int, events: list[PlaybackEvent]) -> int:
     """``count`` playback_event v2 records from ``pos`` onto ``events``, as the
     codec's decode and ``event_from_wire`` would build them; the position after.
 
@@ -262,10 +271,34 @@ def _extras(data: bytes, pos: int) -> tuple[float | None, int | None, float | No
     return seek_to, value_ms, length, attributes, pos
 
 
-def read_batch(data: bytes, pos: int) -> list[PlaybackEvent] | None:
+def read_batch_python(data: bytes, pos: int) -> list[PlaybackEvent] | None:
     events: list[PlaybackEvent] = []
     count, pos = _block_count(data, pos)
     while count:
-        pos = read_run(data, pos, count, events)
+        pos = read_run_python(data, pos, count, events)
         count, pos = _block_count(data, pos)
     return events or None  # no events: decode_many refuses it
+
+
+def _compiled() -> Any:
+    """schemas._wire_read, set up to build ``PlaybackEvent``; None where it was not
+    built (no C compiler at install) or refuses the class (a field that is not a
+    plain slot): the Python readers then serve."""
+    try:
+        from schemas import _wire_read  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    names = tuple(field.name for field in dataclasses.fields(PlaybackEvent))
+    try:
+        _wire_read.configure(PlaybackEvent, names, tuple(WIRE_KINDS))
+    except TypeError:
+        return None
+    return _wire_read
+
+
+_COMPILED = _compiled()
+COMPILED = _COMPILED is not None
+read_run: Callable[[bytes, int, int, list[PlaybackEvent]], int] = (
+    _COMPILED.read_run if COMPILED else read_run_python)
+read_batch: Callable[[bytes, int], list[PlaybackEvent] | None] = (
+    _COMPILED.read_batch if COMPILED else read_batch_python)
