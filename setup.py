@@ -1,11 +1,17 @@
-"""The one compiled module: schemas/_wire_read.c, the worker's wire reader.
+"""The compiled modules: the worker's wire reader (schemas/_wire_read.c) and its
+state rows (processors/_state_rows.c), each the twin of a Python module.
 
-Optional: where it cannot be built (no C compiler), the install goes on and
-schemas/wire_read.py's Python readers serve, with the same results.
+Optional: where they cannot be built (no C compiler), the install goes on and
+the Python modules serve (schemas/wire_read.py, processors/state_codec.py),
+with the same results.
 Everything else about the package is in pyproject.toml.
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("schemas._wire_read", ["schemas/_wire_read.c"],
-                             extra_compile_args=["-O2"], optional=True)])
+setup(ext_modules=[
+    Extension("schemas._wire_read", ["schemas/_wire_read.c"], extra_compile_args=["-O2"],
+              optional=True),
+    Extension("processors._state_rows", ["processors/_state_rows.c"],
+              extra_compile_args=["-O2"], optional=True),
+])

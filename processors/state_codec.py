@@ -19,6 +19,7 @@ the section, so its bytes are unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from collections.abc import Callable, Iterable
@@ -77,12 +78,9 @@ def encode(state: SessionState | Tombstone) -> bytes:
         return (_HEADER.pack(TOMBSTONE | PARTS, 0.0, state.closed_at, state.version)
                 + _parts(state.continuation, state.clip, state.platform, state.seen))
     head = _head(state)
-    events = iter(state.events.values())
-    first = next(events, None)
-    if first is None:
+    if not state.events:
         return head
-    return head + _json([first.organization_id, first.session_id,
-                         _rows(events, first, [_row(first, None)])])
+    return head + _session_json(list(state.events.values()))
 
 
 def _head(state: SessionState) -> bytes:
@@ -111,8 +109,8 @@ def encode_after(state: SessionState, stored: bytes, stored_events: int) -> byte
         return encode(state)
     if len(events) == stored_events:
         return _head(state) + body
-    new = islice(events.values(), stored_events - 1, None)
-    rows = _json(_rows(new, next(new), []))  # "[row,row]": the rows with their commas
+    new = list(islice(events.values(), stored_events - 1, None))
+    rows = _rows_json(new[1:], new[0])  # "[row,row]": the rows with their commas
     return _head(state) + body[:-2] + b"," + rows[1:-1] + b"]]"
 
 
@@ -218,6 +216,47 @@ _ENCODE = _one_shot()
 
 def _json(value: Any) -> bytes:
     return _ENCODE(value).encode()
+
+
+def _compiled_rows() -> Any:
+    """processors._state_rows' ``rows``, set up for ``PlaybackEvent``; None where it
+    was not built (no C compiler at install): the Python encoder then writes
+    every row, the same bytes (tests/processors/test_state_rows_compiled.py)."""
+    try:
+        from processors import _state_rows  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    names = tuple(field.name for field in dataclasses.fields(PlaybackEvent))
+    try:
+        _state_rows.configure(PlaybackEvent, names, _KIND_INDEX, derived_event_id)
+    except TypeError:
+        return None
+    return _state_rows.rows
+
+
+# rows(events, previous, head) -> bytes | None: None leaves the rows to _rows and _json.
+_ROWS: Callable[[list[PlaybackEvent], PlaybackEvent | None, tuple[str, str] | None],
+                bytes | None] | None = _compiled_rows()
+
+
+def _session_json(events: list[PlaybackEvent]) -> bytes:
+    """``["org","session",[row,...]]`` of a session's events (one at least)."""
+    first = events[0]
+    head = (first.organization_id, first.session_id)
+    if _ROWS is not None:
+        body = _ROWS(events, None, head)
+        if body is not None:
+            return body
+    return _json([*head, _rows(islice(events, 1, None), first, [_row(first, None)])])
+
+
+def _rows_json(events: list[PlaybackEvent], previous: PlaybackEvent) -> bytes:
+    """``[row,...]`` of ``events``, each after the one before, the first after ``previous``."""
+    if _ROWS is not None and events:
+        body = _ROWS(events, previous, None)
+        if body is not None:
+            return body
+    return _json(_rows(events, previous, []))
 
 
 _DECODER = json.JSONDecoder()  # json.loads' own, when it is given no options
