@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml setup.py schemas/_wire_read.c processors/_state_rows.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
-	@$(BIN)/python -c "from schemas import wire_read; print('wire reader:', 'compiled' if wire_read.COMPILED else 'Python (schemas/_wire_read.c did not build: same results, slower)')"
+	@$(BIN)/python -m playhead.compiled
 	touch $(STAMP)
 
 ## make web: the dashboard's charting library from the npm registry (web/package-lock.json)

@@ -15,13 +15,13 @@ import faust
 from config.settings import Settings
 from control.registry import Registry
 from control.topic import ControlFollower, snapshot
+from playhead import compiled
 from playhead.heap import settle_garbage_collector
 from processors.completeness import Bound
 from processors.erasures import ErasedSessions
 from processors.faust_app import build_app
 from processors.topics import ensure_topics
 from processors.worker_config import WorkerConfig
-from schemas import wire_read
 from sinks.client import connect
 from sinks.completeness import write_bounds
 from sinks.migrate import migrate
@@ -45,11 +45,9 @@ class _Worker(faust.Worker):
         settle_garbage_collector()
         self._marker.parent.mkdir(parents=True, exist_ok=True)
         self._marker.touch()
-        # At warning so it shows at any log level; the reader, because a worker
-        # reading with the Python one does the same work at a fraction of the speed.
-        log.warning("worker ready (wire reader: %s)",
-                    "compiled" if wire_read.COMPILED else "Python; schemas/_wire_read.c "
-                    "was not built, so reading is slower: see docs/benchmarks.md")
+        # At warning so it shows at any log level; the compiled modules, because a
+        # worker without them does the same work with more CPU per event.
+        log.warning("worker ready (%s)", compiled.summary())
 
     async def on_stop(self) -> None:
         self._marker.unlink(missing_ok=True)

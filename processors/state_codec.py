@@ -237,6 +237,7 @@ def _compiled_rows() -> Any:
 # rows(events, previous, head) -> bytes | None: None leaves the rows to _rows and _json.
 _ROWS: Callable[[list[PlaybackEvent], PlaybackEvent | None, tuple[str, str] | None],
                 bytes | None] | None = _compiled_rows()
+COMPILED = _ROWS is not None
 
 
 def _session_json(events: list[PlaybackEvent]) -> bytes:
