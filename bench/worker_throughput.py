@@ -6,7 +6,8 @@ and measures, in one run:
 
 1. events/s of one worker process over a backlog of complete sessions (6 events
    each), beside a raw aiokafka consumer that only decodes (fastavro) the same
-   records (``--raw-runs`` passes, the median), twice: the backlog published
+   records (``--raw-runs`` passes, half before the worker's and half after
+   it, the median), twice: the backlog published
    with the documented producer helper (``EventProducer``: a session's events
    share a batch record), then one published as third-party producers may, one
    event per record, written while the worker is stopped (so it meets a
@@ -334,9 +335,9 @@ def main() -> int:
                         help="backlog published with EventProducer (default 480,000)")
     parser.add_argument("--single-events", type=int, default=240_000,
                         help="backlog published one event per record (default 240,000)")
-    parser.add_argument("--raw-runs", type=int, default=3,
-                        help="passes of the raw consumer over each backlog; the median is "
-                             "the baseline (default 3)")
+    parser.add_argument("--raw-runs", type=int, default=4,
+                        help="passes of the raw consumer over each backlog, half before the "
+                             "worker's and half after; the median is the baseline (default 4)")
     parser.add_argument("--open", type=int, default=100_000)
     parser.add_argument("--latency-sessions", type=int, default=200)
     parser.add_argument("--retention-sessions", type=int, default=1_000_000)
@@ -352,10 +353,12 @@ def main() -> int:
         say(f"producing {len(backlog)} events with EventProducer (a record per session)")
         start = asyncio.run(end_offsets(settings))
         asyncio.run(produce_with_helper(settings, backlog))
-        raws = raw_rates(settings, start, len(backlog), args.raw_runs)
-        raw = statistics.median(raws)
-        say(f"raw consumer: {raw:.0f} events/s (median of "
-            f"{', '.join(f'{r:.0f}' for r in raws)})")
+        # The baseline's passes straddle the worker's: this machine's speed drifts
+        # by a third within minutes, and passes all before the worker compared it
+        # with another minute's machine.
+        before = (args.raw_runs + 1) // 2
+        raws = raw_rates(settings, start, len(backlog), before)
+        say(f"raw consumer before the worker: {', '.join(f'{r:.0f}' for r in raws)} events/s")
         env = {}
         if args.profile:
             env["PLAYHEAD_BENCH_PROFILE"] = str(Path(args.profile).resolve())
@@ -364,6 +367,10 @@ def main() -> int:
         rate, first = worker_rate(worker, len(backlog))
         cores = (cpu_seconds(bench.pid("worker", worker)) - cpu_before) / (len(backlog) / rate)
         landed = landed_rate(bench, clip, len(backlog) // len(STEPS), len(backlog), first)
+        raws += raw_rates(settings, start, len(backlog), args.raw_runs - before)
+        raw = statistics.median(raws)
+        say(f"raw consumer: {raw:.0f} events/s (median of "
+            f"{', '.join(f'{r:.0f}' for r in raws)}, the last after the worker)")
         say(f"worker: {rate:.0f} events/s ({cores:.2f} cores), landed in ClickHouse at "
             f"{landed:.0f} events/s")
         result.update(events=len(backlog), raw_events_per_second=round(raw),
@@ -379,7 +386,7 @@ def main() -> int:
         say(f"producing {len(single)} events one per record")
         start = asyncio.run(end_offsets(settings))
         asyncio.run(produce(settings, single))
-        single_raw = statistics.median(raw_rates(settings, start, len(single), args.raw_runs))
+        single_raws = raw_rates(settings, start, len(single), before)
         if args.profile:  # the first phase's profile is the one printed
             env["PLAYHEAD_BENCH_PROFILE"] = str(Path(args.profile + ".single").resolve())
         worker = bench.start_worker("w1", env)
@@ -389,6 +396,8 @@ def main() -> int:
                         / (len(single) / single_rate))
         single_landed = landed_rate(bench, single_clip, len(single) // len(STEPS), len(single),
                                     first)
+        single_raw = statistics.median(
+            single_raws + raw_rates(settings, start, len(single), args.raw_runs - before))
         say(f"one event per record: worker {single_rate:.0f} events/s ({single_cores:.2f} "
             f"cores, landed "
             f"{single_landed:.0f}), raw {single_raw:.0f}")
