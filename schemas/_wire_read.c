@@ -422,6 +422,142 @@ read_batch(PyObject *module, PyObject *args)
     return events;
 }
 
+/* The bounds every event keeps (schemas/bounds.py), set by configure_bounds. */
+static struct {
+    int set;
+    double min_timestamp, max_timestamp;
+    long long max_value_ms, max_sequence;
+    Py_ssize_t max_id_chars, max_attributes, max_key_chars, max_value_chars, max_attribute_chars;
+} limits;
+
+/* 1 for ASCII text of at most ``most`` characters, 0 for other text, -1 for no str. */
+static int
+plain_text(PyObject *text, Py_ssize_t most)
+{
+    if (!PyUnicode_CheckExact(text) || PyUnicode_READY(text) < 0) {
+        PyErr_Clear();
+        return -1;
+    }
+    return PyUnicode_IS_ASCII(text) && PyUnicode_GET_LENGTH(text) <= most;
+}
+
+/* 1 for a float within [low, high] (high_open: below high), 0 outside, -1 for no float. */
+static int
+plain_float(PyObject *value, double low, double high, int high_open)
+{
+    if (!PyFloat_CheckExact(value))
+        return -1;
+    double x = PyFloat_AS_DOUBLE(value);
+    return low <= x && (high_open ? x < high : x <= high);  /* NaN: 0 */
+}
+
+static int
+plain_int(PyObject *value, long long low, long long high)
+{
+    if (!PyLong_CheckExact(value))
+        return -1;
+    int overflow;
+    long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (n == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return !overflow && low <= n && n <= high;
+}
+
+#define SLOT(event, f) (*(PyObject **)((char *)(event) + reader.offsets[f]))
+
+/* 1 when the event keeps every bound, 0 when it breaks one, -1 when it holds a
+ * value of a type this check leaves to Bounds.all_plainly_within. */
+static int
+plain_event(PyObject *e, double most_seconds)
+{
+    int ok;
+    if ((ok = plain_float(SLOT(e, F_POSITION), -most_seconds, most_seconds, 0)) != 1)
+        return ok;
+    static const int optional[2] = {F_SEEK_TO, F_CLIP_LENGTH};
+    for (int i = 0; i < 2; i++) {
+        PyObject *value = SLOT(e, optional[i]);
+        if (value != Py_None && (ok = plain_float(value, -most_seconds, most_seconds, 0)) != 1)
+            return ok;
+    }
+    if ((ok = plain_float(SLOT(e, F_TIMESTAMP), limits.min_timestamp, limits.max_timestamp,
+                          1)) != 1)
+        return ok;
+    PyObject *received = SLOT(e, F_RECEIVED_AT);
+    if (!PyFloat_CheckExact(received))
+        return -1;
+    if (PyFloat_AS_DOUBLE(received) != 0.0
+            && (ok = plain_float(received, limits.min_timestamp, limits.max_timestamp, 1)) != 1)
+        return ok;
+    PyObject *value_ms = SLOT(e, F_VALUE_MS);
+    if (value_ms != Py_None && (ok = plain_int(value_ms, 0, limits.max_value_ms)) != 1)
+        return ok;
+    if ((ok = plain_int(SLOT(e, F_SEQUENCE), 1, limits.max_sequence)) != 1)
+        return ok;
+    static const int texts[7] = {F_EVENT_ID, F_ORGANIZATION_ID, F_SESSION_ID, F_CLIP_ID,
+                                 F_SOURCE, F_DIALECT, F_ACTION};
+    for (int i = 0; i < 7; i++) {
+        if ((ok = plain_text(SLOT(e, texts[i]), limits.max_id_chars)) != 1)
+            return ok;
+    }
+    PyObject *attributes = SLOT(e, F_ATTRIBUTES);
+    if (!PyDict_CheckExact(attributes))
+        return -1;
+    if (PyDict_GET_SIZE(attributes) > limits.max_attributes)
+        return 0;
+    Py_ssize_t pos = 0, total = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(attributes, &pos, &key, &value)) {
+        if ((ok = plain_text(key, limits.max_key_chars)) != 1
+                || (ok = plain_text(value, limits.max_value_chars)) != 1)
+            return ok;
+        total += PyUnicode_GET_LENGTH(key) + PyUnicode_GET_LENGTH(value);
+    }
+    return total <= limits.max_attribute_chars;
+}
+
+/* plainly_within(events, max_clip_seconds) -> bool | None: Bounds.all_plainly_within
+ * of a list of PlaybackEvent; None for anything else, which Bounds checks itself. */
+static PyObject *
+plainly_within(PyObject *module, PyObject *args)
+{
+    PyObject *events;
+    double most_seconds;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "Od:plainly_within", &events, &most_seconds))
+        return NULL;
+    if (reader.event_type == NULL || !limits.set || !PyList_CheckExact(events))
+        Py_RETURN_NONE;
+    int unknown = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(events); i++) {
+        PyObject *event = PyList_GET_ITEM(events, i);
+        int ok = Py_IS_TYPE(event, reader.event_type) ? plain_event(event, most_seconds) : -1;
+        if (ok == 0)
+            Py_RETURN_FALSE;  /* one event outside: not all plainly within, whatever else */
+        if (ok < 0)
+            unknown = 1;
+    }
+    if (unknown)
+        Py_RETURN_NONE;
+    Py_RETURN_TRUE;
+}
+
+/* configure_bounds(min_timestamp, max_timestamp, max_value_ms, max_sequence,
+ * max_id_chars, max_attributes, max_key_chars, max_value_chars, max_attribute_chars) */
+static PyObject *
+configure_bounds(PyObject *module, PyObject *args)
+{
+    (void)module;
+    if (!PyArg_ParseTuple(args, "ddLLnnnnn:configure_bounds", &limits.min_timestamp,
+                          &limits.max_timestamp, &limits.max_value_ms, &limits.max_sequence,
+                          &limits.max_id_chars, &limits.max_attributes, &limits.max_key_chars,
+                          &limits.max_value_chars, &limits.max_attribute_chars))
+        return NULL;
+    limits.set = 1;
+    Py_RETURN_NONE;
+}
+
 /* configure(PlaybackEvent, field names in order, EventKind members in wire order).
  * Checks that every field is a plain slot of the class, so that writing the slots
  * straight is what setting them would do; refuses anything else (the Python
@@ -475,6 +611,10 @@ static PyMethodDef methods[] = {
      "read_run(data, pos, count, events) -> pos: count events from pos onto events."},
     {"read_batch", read_batch, METH_VARARGS,
      "read_batch(data, pos) -> list | None: a batch's events, None for none."},
+    {"plainly_within", plainly_within, METH_VARARGS,
+     "plainly_within(events, max_clip_seconds) -> bool | None: Bounds.all_plainly_within."},
+    {"configure_bounds", configure_bounds, METH_VARARGS,
+     "configure_bounds(...): the limits of schemas/bounds.py."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -18,7 +18,7 @@ docs/gateway.md lists them with the settings that move them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -134,13 +134,23 @@ class Bounds:
         every event at the gateway and in the worker). False sends it to
         ``each_violation``, which names what is wrong (or finds nothing, for
         non-ASCII text that is valid)."""
-        return self.all_plainly_within((e,))
+        return self.all_plainly_within([e])
 
     def all_plainly_within(self, events: Iterable[BoundedEvent]) -> bool:
-        """``plainly_within`` of every event, in one loop (the worker's path: every
-        event of a message). The five texts a batch's events share (organization
-        to dialect: the same strings, as the codec's reader gives them) are
-        checked once, not once an event."""
+        """``plainly_within`` of every event (the worker's path: every event of a
+        message). Compiled for a list of ``PlaybackEvent`` (schemas/_wire_read.c,
+        the same answer: tests/schemas/test_bounds_compiled.py); the Python loop
+        for anything else, or where the module was not built."""
+        if _PLAIN is not None and type(events) is list:
+            answer = _PLAIN(events, self.max_clip_seconds)
+            if answer is not None:
+                return bool(answer)
+        return self.all_plainly_within_python(events)
+
+    def all_plainly_within_python(self, events: Iterable[BoundedEvent]) -> bool:
+        """``all_plainly_within`` in one loop. The five texts a batch's events share
+        (organization to dialect: the same strings, as the codec's reader gives
+        them) are checked once, not once an event."""
         m = self.max_clip_seconds
         previous = None  # the event before, found plain
         for e in events:
@@ -258,3 +268,21 @@ def encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _compiled_plain() -> Callable[[list[BoundedEvent], float], bool | None] | None:
+    """schemas._wire_read's ``plainly_within`` with these bounds' limits; None where
+    the module was not built. It answers None (Python decides) until the wire
+    reader has set it up for ``PlaybackEvent`` (schemas/wire_read.py)."""
+    try:
+        from schemas import _wire_read  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    _wire_read.configure_bounds(MIN_TIMESTAMP, MAX_TIMESTAMP, MAX_VALUE_MS, MAX_SEQUENCE,
+                                MAX_ID_CHARS, MAX_ATTRIBUTES, MAX_ATTRIBUTE_KEY_CHARS,
+                                MAX_ATTRIBUTE_VALUE_CHARS, MAX_ATTRIBUTES_CHARS)
+    plain: Callable[[list[BoundedEvent], float], bool | None] = _wire_read.plainly_within
+    return plain
+
+
+_PLAIN = _compiled_plain()
