@@ -434,10 +434,14 @@ static struct {
 static int
 plain_text(PyObject *text, Py_ssize_t most)
 {
-    if (!PyUnicode_CheckExact(text) || PyUnicode_READY(text) < 0) {
+    if (!PyUnicode_CheckExact(text))
+        return -1;
+#if PY_VERSION_HEX < 0x030C0000  /* every str is ready from 3.12 on */
+    if (PyUnicode_READY(text) < 0) {
         PyErr_Clear();
         return -1;
     }
+#endif
     return PyUnicode_IS_ASCII(text) && PyUnicode_GET_LENGTH(text) <= most;
 }
 
