@@ -430,11 +430,16 @@ static struct {
     Py_ssize_t max_id_chars, max_attributes, max_key_chars, max_value_chars, max_attribute_chars;
 } limits;
 
-/* 1 for ASCII text of at most ``most`` characters, 0 for other text, -1 for no str. */
+/* 1 for ASCII text of at most ``most`` characters, 0 for other text, -1 for no str.
+ * A str subclass counts as its text (the gateway's actions are Action members)
+ * unless it has a length of its own, which Bounds would ask for instead. */
 static int
 plain_text(PyObject *text, Py_ssize_t most)
 {
-    if (!PyUnicode_CheckExact(text))
+    if (!PyUnicode_Check(text))
+        return -1;
+    if (!PyUnicode_CheckExact(text) && Py_TYPE(text)->tp_as_sequence->sq_length
+            != PyUnicode_Type.tp_as_sequence->sq_length)
         return -1;
 #if PY_VERSION_HEX < 0x030C0000  /* every str is ready from 3.12 on */
     if (PyUnicode_READY(text) < 0) {

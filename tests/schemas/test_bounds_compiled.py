@@ -21,7 +21,7 @@ from schemas.bounds import (
     MAX_VALUE_MS,
     Bounds,
 )
-from schemas.event import EventKind, PlaybackEvent
+from schemas.event import Action, EventKind, PlaybackEvent
 
 # Values at each limit, one past it, and of types the check leaves to Python.
 EDGES = st.sampled_from([0, 1, -1, MAX_VALUE_MS, MAX_VALUE_MS + 1, 2**70, -(2**70),
@@ -90,3 +90,23 @@ def test_other_shapes_are_left_to_python() -> None:
     assert bounds_module._PLAIN is not None
     assert bounds_module._PLAIN([Lookalike()], 86_400.0) is None
     assert bounds_module._PLAIN((), 86_400.0) is None  # not a list
+
+
+def test_the_gateways_events_are_answered_in_c() -> None:
+    # The gateway's converters give actions as Action members: str subclasses.
+    events = [PlaybackEvent(f"omny:o:s:{n}", "o", "s", "c", "Web", EventKind.START, 1.5, n,
+                            1.7e9, action=Action.PLAY, attributes={"event": "Start"})
+              for n in (1, 2)]
+    assert answers(events) == (True, True)
+
+
+def test_a_str_with_a_length_of_its_own_is_left_to_python() -> None:
+    class Measured(str):
+        def __len__(self) -> int:
+            return 10**6
+
+    event = PlaybackEvent("e", "o", "s", "c", "Web", EventKind.START, 1.5, 1, 1.7e9,
+                          action=Measured("play"))
+    compiled, python = answers([event])
+    assert compiled is None
+    assert Bounds().all_plainly_within([event]) == python
