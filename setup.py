@@ -10,8 +10,8 @@ Everything else about the package is in pyproject.toml.
 from setuptools import Extension, setup
 
 setup(ext_modules=[
-    Extension("schemas._wire_read", ["schemas/_wire_read.c"], extra_compile_args=["-O2"],
-              optional=True),
-    Extension("processors._state_rows", ["processors/_state_rows.c"],
+    Extension("schemas._wire_read", ["schemas/_wire_read.c"], depends=["schemas/_slots.h"],
               extra_compile_args=["-O2"], optional=True),
+    Extension("processors._state_rows", ["processors/_state_rows.c"], include_dirs=["schemas"],
+              depends=["schemas/_slots.h"], extra_compile_args=["-O2"], optional=True),
 ])

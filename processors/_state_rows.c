@@ -15,9 +15,7 @@
  * not at its default]. clip, source and dialect are null when they equal
  * the previous event's; an event_id equal to its derived id is written as 0.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
+#include "_slots.h"
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -415,30 +413,13 @@ configure(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!O!O!O:configure", &PyType_Type, &type, &PyTuple_Type,
                           &names, &PyDict_Type, &kind_index, &derived))
         return NULL;
-    if (PyTuple_GET_SIZE(names) != N_FIELDS || !PyCallable_Check(derived)
-            || type->tp_dictoffset != 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "configure: a slotted class, its 17 fields, a dict and a callable");
+    if (!PyCallable_Check(derived)) {
+        PyErr_SetString(PyExc_TypeError, "configure: derived_event_id is to be callable");
         return NULL;
     }
     Py_ssize_t offsets[N_FIELDS];
-    for (Py_ssize_t i = 0; i < N_FIELDS; i++) {
-        PyObject *name = PyTuple_GET_ITEM(names, i);
-        PyObject *descriptor = PyDict_GetItemWithError(type->tp_dict, name);
-        if (descriptor == NULL || !Py_IS_TYPE(descriptor, &PyMemberDescr_Type)) {
-            if (!PyErr_Occurred())
-                PyErr_Format(PyExc_TypeError, "configure: %R is not a slot of %s", name,
-                             type->tp_name);
-            return NULL;
-        }
-        PyMemberDef *member = ((PyMemberDescrObject *)descriptor)->d_member;
-        if (member->type != T_OBJECT_EX || member->offset <= 0
-                || member->offset + (Py_ssize_t)sizeof(PyObject *) > type->tp_basicsize) {
-            PyErr_Format(PyExc_TypeError, "configure: %R is not an object slot", name);
-            return NULL;
-        }
-        offsets[i] = member->offset;
-    }
+    if (slot_offsets(type, names, N_FIELDS, offsets) < 0)
+        return NULL;
     memcpy(codec.offsets, offsets, sizeof offsets);
     Py_XSETREF(codec.kind_index, Py_NewRef(kind_index));
     Py_XSETREF(codec.derived, Py_NewRef(derived));

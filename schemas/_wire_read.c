@@ -20,9 +20,7 @@
  * accepts would only cost time; accepting what it refuses, or reading a
  * different event, would be a bug, and the tests look for both.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
+#include "_slots.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -109,45 +107,37 @@ read_double(Cursor *c, double *out)
     return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
-/* A union of null and a double: branch byte 0 (null) or 2 (the value, zig-zag 1). */
+/* A union of null and a value: branch byte 0 (null) or 2 (the value, zig-zag 1).
+ * 1 for the value, 0 for null, -1 refused. */
+static int
+read_branch(Cursor *c)
+{
+    if (c->pos >= c->length)
+        return irregular("message ends inside a union");
+    unsigned char branch = c->data[c->pos++];
+    if (branch == 0 || branch == 2)
+        return branch == 2;
+    return irregular("union branch");
+}
+
 static PyObject *
 read_optional_double(Cursor *c)
 {
-    if (c->pos >= c->length) {
-        irregular("message ends inside a union");
-        return NULL;
-    }
-    unsigned char branch = c->data[c->pos++];
-    if (branch == 0)
-        Py_RETURN_NONE;
-    if (branch != 2) {
-        irregular("union branch");
-        return NULL;
-    }
     double value;
-    if (read_double(c, &value) < 0)
-        return NULL;
-    return PyFloat_FromDouble(value);
+    int present = read_branch(c);
+    if (present <= 0)
+        return present < 0 ? NULL : Py_NewRef(Py_None);
+    return read_double(c, &value) < 0 ? NULL : PyFloat_FromDouble(value);
 }
 
 static PyObject *
 read_optional_long(Cursor *c)
 {
-    if (c->pos >= c->length) {
-        irregular("message ends inside a union");
-        return NULL;
-    }
-    unsigned char branch = c->data[c->pos++];
-    if (branch == 0)
-        Py_RETURN_NONE;
-    if (branch != 2) {
-        irregular("union branch");
-        return NULL;
-    }
     int64_t value;
-    if (read_long(c, &value) < 0)
-        return NULL;
-    return PyLong_FromLongLong(value);
+    int present = read_branch(c);
+    if (present <= 0)
+        return present < 0 ? NULL : Py_NewRef(Py_None);
+    return read_long(c, &value) < 0 ? NULL : PyLong_FromLongLong(value);
 }
 
 /* A block's count of items; a negative count is followed by the block's size in bytes. */
@@ -579,32 +569,13 @@ configure(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!O!O!:configure", &PyType_Type, &type, &PyTuple_Type,
                           &names, &PyTuple_Type, &kinds))
         return NULL;
-    if (PyTuple_GET_SIZE(names) != N_FIELDS || PyTuple_GET_SIZE(kinds) != N_KINDS) {
-        PyErr_SetString(PyExc_TypeError, "configure: 17 field names and 5 kinds expected");
-        return NULL;
-    }
-    if (type->tp_dictoffset != 0 || type->tp_alloc == NULL) {
-        PyErr_SetString(PyExc_TypeError, "configure: a class with __slots__ only expected");
+    if (PyTuple_GET_SIZE(kinds) != N_KINDS) {
+        PyErr_SetString(PyExc_TypeError, "configure: 5 kinds expected");
         return NULL;
     }
     Py_ssize_t offsets[N_FIELDS];
-    for (Py_ssize_t i = 0; i < N_FIELDS; i++) {
-        PyObject *name = PyTuple_GET_ITEM(names, i);
-        PyObject *descriptor = PyDict_GetItemWithError(type->tp_dict, name);
-        if (descriptor == NULL || !Py_IS_TYPE(descriptor, &PyMemberDescr_Type)) {
-            if (!PyErr_Occurred())
-                PyErr_Format(PyExc_TypeError, "configure: %R is not a slot of %s", name,
-                             type->tp_name);
-            return NULL;
-        }
-        PyMemberDef *member = ((PyMemberDescrObject *)descriptor)->d_member;
-        if (member->type != T_OBJECT_EX || member->offset <= 0
-                || member->offset + (Py_ssize_t)sizeof(PyObject *) > type->tp_basicsize) {
-            PyErr_Format(PyExc_TypeError, "configure: %R is not an object slot", name);
-            return NULL;
-        }
-        offsets[i] = member->offset;
-    }
+    if (slot_offsets(type, names, N_FIELDS, offsets) < 0)
+        return NULL;
     for (int i = 0; i < N_KINDS; i++) {
         Py_XSETREF(reader.kinds[i], Py_NewRef(PyTuple_GET_ITEM(kinds, i)));
     }

@@ -4,16 +4,15 @@ same, and whatever it cannot write exactly is left to the Python encoder."""
 
 from __future__ import annotations
 
-import gc
 import json
 import math
-import tracemalloc
 from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis_profiles import examples
+from retained import retained_bytes
 from test_state_append import events
 
 from processors import (
@@ -127,17 +126,7 @@ def test_encoding_keeps_no_memory() -> None:
             encoded(session)
             _state_rows.rows(session[1:], session[0], None)
 
-    encode_many()
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        encode_many()
-        gc.collect()
-        after, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert after - before < 64 * 1024
+    assert retained_bytes(encode_many) < 64 * 1024
 
 
 def test_floats_of_every_kind_read_back_exactly() -> None:
