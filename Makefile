@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py schemas/_wire_read.c schemas/_slots.h processors/_state_rows.c
+$(STAMP): pyproject.toml setup.py schemas/_wire_read.c schemas/_wire_write.c schemas/_slots.h \
+		processors/_state_rows.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -8,12 +8,14 @@ results, more CPU per event (docs/worker.md, "Compiled modules").
 from __future__ import annotations
 
 from processors import state_codec
-from schemas import wire_read
+from schemas import event_writer, wire_read
 
 
 def summary() -> str:
-    """``wire reader: compiled, state rows: compiled``, or which one is Python."""
+    """``wire reader: compiled, wire writer: compiled, state rows: compiled``, or
+    which one is Python."""
     parts = [("wire reader", wire_read.COMPILED, "schemas/_wire_read.c"),
+             ("wire writer", event_writer.COMPILED, "schemas/_wire_write.c"),
              ("state rows", state_codec.COMPILED, "processors/_state_rows.c")]
     text = ", ".join(f"{name}: {'compiled' if built else 'Python'}" for name, built, _ in parts)
     missing = [source for _, built, source in parts if not built]

@@ -16,11 +16,12 @@ layout: producers then keep fastavro's path until this module learns it.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from schemas.codec import MAGIC, WIRE_KINDS, EventCodec
-from schemas.event import EventKind, PlaybackEvent
+from schemas.event import Action, EventKind, PlaybackEvent
 
 # The versions laid out below (schemas/playback_event/v2.avsc, playback_batch/v1.avsc).
 EVENT_VERSION = 2
@@ -89,7 +90,20 @@ class BodyWriter:
         self._text, self._number, self._time = _Strings(), _Longs(), _Times()
 
     def bodies(self, events: Sequence[PlaybackEvent]) -> list[bytes]:
-        """Each event's Avro body (no header), in order: its fields in the schema's order."""
+        """Each event's Avro body (no header), in order: its fields in the schema's order.
+
+        Written by the compiled twin (schemas/_wire_write.c) where it was built
+        and the events are all of the shapes it writes; by ``bodies_python``
+        otherwise. The same bytes (tests/schemas/test_event_writer_compiled.py).
+        """
+        if _BODIES is not None:
+            written = _BODIES(events)
+            if written is not None:
+                return written
+        return self.bodies_python(events)
+
+    def bodies_python(self, events: Sequence[PlaybackEvent]) -> list[bytes]:
+        """``bodies``, in Python: the reference."""
         text, number, time = self._text, self._number, self._time
         bodies = []
         for e in events:
@@ -181,3 +195,24 @@ def _samples() -> list[PlaybackEvent]:
                       4_000_000_000.0, True, "omny", 1_700_000_001.0, "seek", 30.25,
                       123_456_789, 3_600.0, {"event": "Seek", "k" * 100: "v"}),
     ]
+
+
+def _compiled_bodies() -> Callable[[Sequence[PlaybackEvent]], list[bytes] | None] | None:
+    """schemas._wire_write's ``bodies``, set up for ``PlaybackEvent``; None where it was
+    not built (no C compiler at install): ``bodies_python`` then writes every event."""
+    try:
+        from schemas import _wire_write  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    names = tuple(field.name for field in dataclasses.fields(PlaybackEvent))
+    kinds = {kind: index for index, kind in enumerate(WIRE_KINDS)}
+    try:
+        _wire_write.configure(PlaybackEvent, names, kinds, (Action, EventKind))
+    except TypeError:
+        return None
+    write: Callable[[Sequence[PlaybackEvent]], list[bytes] | None] = _wire_write.bodies
+    return write
+
+
+_BODIES = _compiled_bodies()
+COMPILED = _BODIES is not None
